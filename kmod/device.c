@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /dev/trustmig: attach a KVM VM to a session, seal its pages into
+ * records (source) or open records straight into its memory (destination).
+ *
+ * Guest memory is reached through the VM's memslots, with the VMM's own
+ * user mappings: every call must come from the process that owns the VM,
+ * which is also what KVM demands of its own ioctls.  A record is opened
+ * into a kernel buffer and only copied into the guest once its tag has
+ * verified and every header check has passed, so a rejected record never
+ * changes a byte of guest memory.
+ */
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <crypto/algapi.h>
+#include <asm/unaligned.h>
+
+#include "device.h"
+#include "dirty.h"
+#include "seal.h"
+#include "session.h"
+
+struct trustmig_file {
+	/* Serialises attach against everything else on this file. */
+	struct mutex lock;
+	struct trustmig_session *session;	/* set once, by ATTACH */
+	struct kvm *kvm;
+	struct trustmig_tracker *tracker;	/* sources only */
+	u8 *rec;				/* one record in clear */
+};
+
+static int trustmig_open(struct inode *inode, struct file *file)
+{
+	struct trustmig_file *tf;
+
+	tf = kzalloc(sizeof(*tf), GFP_KERNEL);
+	if (!tf)
+		return -ENOMEM;
+	/* kmalloc, not vmalloc: the AEAD maps it with one scatterlist entry. */
+	tf->rec = kmalloc(TRUSTMIG_REC_MAX, GFP_KERNEL);
+	if (!tf->rec) {
+		kfree(tf);
+		return -ENOMEM;
+	}
+	mutex_init(&tf->lock);
+	file->private_data = tf;
+	return 0;
+}
+
+static int trustmig_release(struct inode *inode, struct file *file)
+{
+	struct trustmig_file *tf = file->private_data;
+	struct trustmig_session *s = tf->session;
+
+	if (s) {
+		mutex_lock(&s->lock);
+		trustmig_session_detach(s);
+		mutex_unlock(&s->lock);
+		trustmig_tracker_free(tf->tracker);
+		kvm_put_kvm(tf->kvm);
+		trustmig_session_put(s);
+	}
+	mutex_destroy(&tf->lock);
+	/* The buffer held guest pages in clear. */
+	kfree_sensitive(tf->rec);
+	kfree(tf);
+	return 0;
+}
+
+static struct kvm *trustmig_get_vm(int vm_fd)
+{
+	struct file *vm_file = fget(vm_fd);
+	struct kvm *kvm;
+
+	if (!vm_file)
+		return ERR_PTR(-EBADF);
+	if (!file_is_kvm(vm_file)) {
+		fput(vm_file);
+		return ERR_PTR(-EINVAL);
+	}
+	kvm = vm_file->private_data;
+	kvm_get_kvm(kvm);
+	fput(vm_file);
+	if (kvm->mm != current->mm) {
+		kvm_put_kvm(kvm);
+		return ERR_PTR(-EPERM);
+	}
+	return kvm;
+}
+
+static long trustmig_ioc_attach(struct trustmig_file *tf, void __user *argp)
+{
+	struct trustmig_tracker *tracker = NULL;
+	struct trustmig_session *s;
+	struct trustmig_attach arg;
+	struct kvm *kvm;
+	int err;
+
+	lockdep_assert_held(&tf->lock);
+	if (tf->session)
+		return -EBUSY;
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+
+	kvm = trustmig_get_vm(arg.vm_fd);
+	if (IS_ERR(kvm)) {
+		err = PTR_ERR(kvm);
+		goto out;
+	}
+	s = trustmig_session_get(arg.session_id);
+	if (!s) {
+		err = -ENOENT;
+		goto err_kvm;
+	}
+	if (s->role == TRUSTMIG_ROLE_SOURCE) {
+		tracker = trustmig_tracker_new(kvm);
+		if (!tracker) {
+			err = -ENOMEM;
+			goto err_session;
+		}
+	}
+	mutex_lock(&s->lock);
+	err = trustmig_session_attach(s, arg.ticket);
+	mutex_unlock(&s->lock);
+	if (err)
+		goto err_tracker;
+
+	tf->session = s;
+	tf->kvm = kvm;
+	tf->tracker = tracker;
+	goto out;
+
+err_tracker:
+	trustmig_tracker_free(tracker);
+err_session:
+	trustmig_session_put(s);
+err_kvm:
+	kvm_put_kvm(kvm);
+out:
+	memzero_explicit(&arg, sizeof(arg));
+	return err;
+}
+
+/*
+ * Seal tf->rec (header still to fill, @len bytes of payload in place) and
+ * copy the record to @ubuf.  Returns the record's size.
+ */
+static int trustmig_seal_record(struct trustmig_file *tf, u8 type, u64 gfn,
+				unsigned int len, u8 __user *ubuf)
+{
+	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)tf->rec;
+	struct trustmig_session *s = tf->session;
+	unsigned int size = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
+
+	lockdep_assert_held(&s->lock);
+	/* The nonce is salt ^ seq: a wrapped sequence would reuse nonces. */
+	if (s->seq == U64_MAX)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_EXHAUSTED,
+					     EOVERFLOW);
+	hdr->version = TRUSTMIG_WIRE_VERSION;
+	hdr->type = type;
+	hdr->flags = 0;
+	hdr->gfn_hi = gfn >> 32;
+	hdr->gfn_lo = cpu_to_be32(lower_32_bits(gfn));
+	hdr->stream = cpu_to_be32(s->stream);
+	hdr->round = cpu_to_be16(s->round);
+	hdr->len = cpu_to_be16(len);
+	hdr->seq = cpu_to_be64(s->seq);
+	if (trustmig_aead_seal(s->aead, s->seq, tf->rec, len))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_CRYPTO, EIO);
+	/*
+	 * A record that cannot reach the VMM has still consumed its nonce:
+	 * the stream cannot continue without a gap, so it ends here.
+	 */
+	if (copy_to_user(ubuf, tf->rec, size))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+	trustmig_session_account(s, tf->rec, len);
+	return size;
+}
+
+static int trustmig_seal_page(struct trustmig_file *tf,
+			      const struct kvm_memory_slot *ms, gfn_t gfn,
+			      u8 __user *ubuf)
+{
+	struct trustmig_session *s = tf->session;
+	u8 *page = tf->rec + TRUSTMIG_HDR_LEN;
+	unsigned long hva = __gfn_to_hva_memslot(ms, gfn);
+	bool zero;
+	int size;
+
+	if (copy_from_user(page, (void __user *)hva, PAGE_SIZE))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+	zero = !memchr_inv(page, 0, PAGE_SIZE);
+	size = trustmig_seal_record(tf, zero ? TRUSTMIG_REC_ZERO :
+					TRUSTMIG_REC_PAGE, gfn,
+				    zero ? 0 : PAGE_SIZE, ubuf);
+	if (size < 0)
+		return size;
+	s->stats.pages++;
+	s->stats.zero_pages += zero;
+	s->round_pages++;
+	return size;
+}
+
+/* Finds the memslot and its dirty state, checking it has not changed. */
+static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
+			      const struct kvm_memory_slot **msp,
+			      struct trustmig_dirty_slot **dsp)
+{
+	struct trustmig_session *s = tf->session;
+	const struct kvm_memory_slot *ms;
+	struct trustmig_dirty_slot *ds;
+
+	lockdep_assert_held(&s->lock);
+	/* Other address spaces (SMM) have no meaning on the destination. */
+	if (slot >> 16)
+		return -EINVAL;
+	ms = id_to_memslot(__kvm_memslots(tf->kvm, 0), slot);
+	ds = trustmig_tracker_slot(tf->tracker, slot);
+	if (ds) {
+		/*
+		 * A memslot that moved, shrank or stopped logging mid-stream
+		 * may hide writes: the stream cannot be trusted to be whole.
+		 */
+		if (!ms || ms->base_gfn != ds->base_gfn ||
+		    ms->npages != ds->npages ||
+		    !(ms->flags & KVM_MEM_LOG_DIRTY_PAGES))
+			return trustmig_session_fail(s, TRUSTMIG_REASON_SLOT,
+						     ESTALE);
+	} else {
+		if (!ms || !(ms->flags & KVM_MEM_LOG_DIRTY_PAGES) ||
+		    !(flags & TRUSTMIG_SEAL_HARVEST))
+			return -EINVAL;
+		if (gfn_to_gpa(ms->base_gfn + ms->npages) >
+		    BIT_ULL(TRUSTMIG_GFN_BITS + PAGE_SHIFT))
+			return -EINVAL;
+		ds = trustmig_tracker_add_slot(tf->tracker, ms);
+		if (IS_ERR(ds))
+			return PTR_ERR(ds);
+	}
+	*msp = ms;
+	*dsp = ds;
+	return 0;
+}
+
+static int trustmig_seal_harvest(struct trustmig_dirty_slot *ds, u32 flags,
+				 u64 ubitmap)
+{
+	unsigned long *vmm;
+
+	if (flags & TRUSTMIG_SEAL_ALL)
+		bitmap_fill(ds->pending, ds->npages);
+	if (ubitmap) {
+		vmm = bitmap_alloc(ds->npages, GFP_KERNEL);
+		if (!vmm)
+			return -ENOMEM;
+		if (copy_from_user(vmm, u64_to_user_ptr(ubitmap),
+				   BITS_TO_LONGS(ds->npages) * sizeof(long))) {
+			bitmap_free(vmm);
+			return -EFAULT;
+		}
+		bitmap_or(ds->pending, ds->pending, vmm, ds->npages);
+		bitmap_free(vmm);
+	}
+	trustmig_dirty_harvest(ds);
+	return 0;
+}
+
+static int trustmig_out_check(const struct trustmig_out *out)
+{
+	return out->pad ? -EINVAL : 0;
+}
+
+static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
+{
+	struct trustmig_session *s = tf->session;
+	const struct kvm_memory_slot *ms;
+	struct trustmig_dirty_slot *ds;
+	struct trustmig_seal arg;
+	unsigned long bit;
+	u8 __user *ubuf;
+	int err, size, idx;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags & ~(TRUSTMIG_SEAL_HARVEST | TRUSTMIG_SEAL_ALL) ||
+	    (arg.flags & TRUSTMIG_SEAL_ALL &&
+	     !(arg.flags & TRUSTMIG_SEAL_HARVEST)) ||
+	    (arg.dirty_bitmap && !(arg.flags & TRUSTMIG_SEAL_HARVEST)) ||
+	    trustmig_out_check(&arg.out))
+		return -EINVAL;
+	ubuf = u64_to_user_ptr(arg.out.buf);
+	arg.out.bytes = 0;
+	arg.out.records = 0;
+
+	mutex_lock(&s->lock);
+	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
+	if (err)
+		goto out_unlock;
+	idx = srcu_read_lock(&tf->kvm->srcu);
+	err = trustmig_seal_slot(tf, arg.slot, arg.flags, &ms, &ds);
+	if (err)
+		goto out_srcu;
+	if (arg.flags & TRUSTMIG_SEAL_HARVEST) {
+		err = trustmig_seal_harvest(ds, arg.flags, arg.dirty_bitmap);
+		if (err)
+			goto out_srcu;
+	}
+	for_each_set_bit(bit, ds->pending, ds->npages) {
+		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_REC_MAX)
+			break;
+		size = trustmig_seal_page(tf, ms, ds->base_gfn + bit,
+					  ubuf + arg.out.bytes);
+		if (size < 0) {
+			err = size;
+			goto out_srcu;
+		}
+		clear_bit(bit, ds->pending);
+		arg.out.bytes += size;
+		arg.out.records++;
+		cond_resched();
+	}
+	arg.pages_left = bitmap_weight(ds->pending, ds->npages);
+	if (arg.pages_left && !arg.out.records)
+		err = -ENOBUFS;
+out_srcu:
+	srcu_read_unlock(&tf->kvm->srcu, idx);
+out_unlock:
+	mutex_unlock(&s->lock);
+	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
+		err = -EFAULT;
+	return err;
+}
+
+/* Seals a ROUND_END or COMMIT record from @payload into the VMM's buffer. */
+static long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
+				 bool commit)
+{
+	struct trustmig_session *s = tf->session;
+	u8 *payload = tf->rec + TRUSTMIG_HDR_LEN;
+	struct trustmig_round_end *re = (void *)payload;
+	struct trustmig_commit *c = (void *)payload;
+	unsigned int len = commit ? sizeof(*c) : sizeof(*re);
+	struct sha256_state transcript;
+	struct trustmig_out arg;
+	int err, size;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	err = trustmig_out_check(&arg);
+	if (err)
+		return err;
+	if (arg.buf_len < TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN)
+		return -ENOBUFS;
+
+	mutex_lock(&s->lock);
+	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
+	if (err)
+		goto out_unlock;
+	/*
+	 * A round ends once everything harvested is sealed; the stream ends
+	 * only after a round end and once nothing was dirtied since the last
+	 * harvest: no write KVM saw can be missing from a committed stream.
+	 */
+	if (trustmig_tracker_pending(tf->tracker, commit) ||
+	    (commit && s->round_pages)) {
+		err = -EBUSY;
+		goto out_unlock;
+	}
+	if (commit) {
+		transcript = s->transcript;
+		c->records = cpu_to_be64(s->seq);
+		c->pages = cpu_to_be64(s->stats.pages);
+		c->rounds = cpu_to_be64(s->stats.rounds);
+		sha256_final(&transcript, c->transcript);
+	} else {
+		if (s->round == U16_MAX) {
+			err = trustmig_session_fail(s, TRUSTMIG_REASON_EXHAUSTED,
+						    EOVERFLOW);
+			goto out_unlock;
+		}
+		re->pages = cpu_to_be64(s->round_pages);
+		re->records = cpu_to_be64(s->seq);
+	}
+	size = trustmig_seal_record(tf, commit ? TRUSTMIG_REC_COMMIT :
+					TRUSTMIG_REC_ROUND_END, 0, len,
+				    u64_to_user_ptr(arg.buf));
+	if (size < 0) {
+		err = size;
+		goto out_unlock;
+	}
+	arg.bytes = size;
+	arg.records = 1;
+	if (commit) {
+		trustmig_session_complete(s);
+	} else {
+		s->round++;
+		s->round_pages = 0;
+		s->stats.rounds++;
+	}
+out_unlock:
+	mutex_unlock(&s->lock);
+	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
+		err = -EFAULT;
+	return err;
+}
+
+static unsigned int trustmig_payload_len(u8 type)
+{
+	switch (type) {
+	case TRUSTMIG_REC_PAGE:
+		return TRUSTMIG_PAGE_SIZE;
+	case TRUSTMIG_REC_ZERO:
+		return 0;
+	case TRUSTMIG_REC_ROUND_END:
+		return sizeof(struct trustmig_round_end);
+	case TRUSTMIG_REC_COMMIT:
+		return sizeof(struct trustmig_commit);
+	}
+	return UINT_MAX;
+}
+
+static u64 trustmig_hdr_gfn(const struct trustmig_rec_hdr *hdr)
+{
+	return (u64)hdr->gfn_hi << 32 | be32_to_cpu(hdr->gfn_lo);
+}
+
+/*
+ * Checks a record's header against the stream before anything else is
+ * read: these are cheap, and they name what is wrong.  The AEAD then
+ * authenticates the very same bytes as associated data.
+ */
+static int trustmig_check_hdr(struct trustmig_file *tf,
+			      const struct trustmig_rec_hdr *hdr,
+			      unsigned int len,
+			      const struct kvm_memory_slot **msp)
+{
+	struct trustmig_session *s = tf->session;
+	bool is_page = hdr->type == TRUSTMIG_REC_PAGE ||
+		       hdr->type == TRUSTMIG_REC_ZERO;
+	u64 gfn = trustmig_hdr_gfn(hdr);
+
+	if (be32_to_cpu(hdr->stream) != s->stream)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_WRONG_STREAM,
+					     EPROTO);
+	if (be64_to_cpu(hdr->seq) != s->seq)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_SEQUENCE,
+					     EPROTO);
+	if (be16_to_cpu(hdr->round) != s->round)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_ROUND, EPROTO);
+	if (!is_page) {
+		if (gfn)
+			return trustmig_session_fail(s,
+					TRUSTMIG_REASON_BAD_HEADER, EPROTO);
+		return 0;
+	}
+	*msp = gfn_to_memslot(tf->kvm, gfn);
+	if (!*msp)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_GFN, ERANGE);
+	return 0;
+}
+
+/* Acts on an authenticated record; guest memory changes only here. */
+static int trustmig_apply(struct trustmig_file *tf,
+			  const struct trustmig_rec_hdr *hdr,
+			  const struct kvm_memory_slot *ms)
+{
+	struct trustmig_session *s = tf->session;
+	const u8 *payload = tf->rec + TRUSTMIG_HDR_LEN;
+	const struct trustmig_round_end *re = (const void *)payload;
+	const struct trustmig_commit *c = (const void *)payload;
+	struct sha256_state transcript;
+	u8 digest[SHA256_DIGEST_SIZE];
+	void __user *hva;
+	bool ok;
+
+	switch (hdr->type) {
+	case TRUSTMIG_REC_PAGE:
+	case TRUSTMIG_REC_ZERO:
+		hva = (void __user *)__gfn_to_hva_memslot(ms,
+						trustmig_hdr_gfn(hdr));
+		if (hdr->type == TRUSTMIG_REC_PAGE ?
+		    copy_to_user(hva, payload, PAGE_SIZE) :
+		    clear_user(hva, PAGE_SIZE))
+			return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT,
+						     EFAULT);
+		s->stats.pages++;
+		s->stats.zero_pages += hdr->type == TRUSTMIG_REC_ZERO;
+		s->round_pages++;
+		return 0;
+	case TRUSTMIG_REC_ROUND_END:
+		if (be64_to_cpu(re->pages) != s->round_pages ||
+		    be64_to_cpu(re->records) != s->seq)
+			return trustmig_session_fail(s, TRUSTMIG_REASON_COMMIT,
+						     EBADMSG);
+		s->round++;
+		s->round_pages = 0;
+		s->stats.rounds++;
+		return 0;
+	}
+	transcript = s->transcript;
+	sha256_final(&transcript, digest);
+	ok = be64_to_cpu(c->records) == s->seq &&
+	     be64_to_cpu(c->pages) == s->stats.pages &&
+	     be64_to_cpu(c->rounds) == s->stats.rounds &&
+	     !crypto_memneq(digest, c->transcript, sizeof(digest));
+	memzero_explicit(digest, sizeof(digest));
+	if (!ok)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_COMMIT,
+					     EBADMSG);
+	return 0;
+}
+
+/* Opens the record at @ubuf; returns its size, 0 if incomplete. */
+static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
+				u64 avail)
+{
+	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)tf->rec;
+	struct trustmig_session *s = tf->session;
+	const struct kvm_memory_slot *ms = NULL;
+	unsigned int len, size;
+	int err;
+
+	if (avail < TRUSTMIG_HDR_LEN)
+		return 0;
+	if (copy_from_user(hdr, ubuf, TRUSTMIG_HDR_LEN))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+	len = trustmig_payload_len(hdr->type);
+	if (hdr->version != TRUSTMIG_WIRE_VERSION || hdr->flags ||
+	    be16_to_cpu(hdr->len) != len)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_BAD_HEADER,
+					     EPROTO);
+	size = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
+	if (avail < size)
+		return 0;
+	err = trustmig_check_hdr(tf, hdr, len, &ms);
+	if (err)
+		return err;
+	if (copy_from_user(tf->rec + TRUSTMIG_HDR_LEN, ubuf + TRUSTMIG_HDR_LEN,
+			   len + TRUSTMIG_TAG_LEN))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+	if (trustmig_aead_open(s->aead, s->seq, tf->rec, len))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_AUTH, EBADMSG);
+	err = trustmig_apply(tf, hdr, ms);
+	if (err)
+		return err;
+	trustmig_session_account(s, tf->rec, len);
+	return size;
+}
+
+static long trustmig_ioc_open(struct trustmig_file *tf, void __user *argp)
+{
+	struct trustmig_session *s = tf->session;
+	struct trustmig_open arg;
+	u8 __user *ubuf;
+	int err, size, idx;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags & ~TRUSTMIG_OPEN_EOF)
+		return -EINVAL;
+	ubuf = u64_to_user_ptr(arg.buf);
+	arg.consumed = 0;
+	arg.records = 0;
+	arg.result = 0;
+
+	mutex_lock(&s->lock);
+	err = trustmig_session_usable(s, TRUSTMIG_ROLE_DEST);
+	if (err)
+		goto out_unlock;
+	idx = srcu_read_lock(&tf->kvm->srcu);
+	while (s->state == TRUSTMIG_STATE_ACTIVE) {
+		size = trustmig_open_record(tf, ubuf + arg.consumed,
+					    arg.buf_len - arg.consumed);
+		if (size <= 0) {
+			err = size;
+			break;
+		}
+		arg.consumed += size;
+		arg.records++;
+		if (((struct trustmig_rec_hdr *)tf->rec)->type ==
+		    TRUSTMIG_REC_COMMIT)
+			trustmig_session_complete(s);
+		cond_resched();
+	}
+	srcu_read_unlock(&tf->kvm->srcu, idx);
+	if (!err && s->state == TRUSTMIG_STATE_COMPLETE)
+		arg.result = TRUSTMIG_OPEN_COMPLETE;
+	else if (!err && arg.flags & TRUSTMIG_OPEN_EOF)
+		err = trustmig_session_fail(s, TRUSTMIG_REASON_TRUNCATED,
+					    ENODATA);
+out_unlock:
+	mutex_unlock(&s->lock);
+	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
+		err = -EFAULT;
+	return err;
+}
+
+static long trustmig_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	struct trustmig_file *tf = file->private_data;
+	void __user *argp = (void __user *)arg;
+	long ret;
+
+	mutex_lock(&tf->lock);
+	if (cmd == TRUSTMIG_ATTACH) {
+		ret = trustmig_ioc_attach(tf, argp);
+		goto out;
+	}
+	if (!tf->session) {
+		ret = -ENOTCONN;
+		goto out;
+	}
+	/* The VM's memory is reached through its owner's mappings. */
+	if (current->mm != tf->kvm->mm) {
+		ret = -EPERM;
+		goto out;
+	}
+	switch (cmd) {
+	case TRUSTMIG_SEAL:
+		ret = trustmig_ioc_seal(tf, argp);
+		break;
+	case TRUSTMIG_END_ROUND:
+		ret = trustmig_ioc_control(tf, argp, false);
+		break;
+	case TRUSTMIG_COMMIT:
+		ret = trustmig_ioc_control(tf, argp, true);
+		break;
+	case TRUSTMIG_OPEN:
+		ret = trustmig_ioc_open(tf, argp);
+		break;
+	default:
+		ret = -ENOTTY;
+	}
+out:
+	mutex_unlock(&tf->lock);
+	return ret;
+}
+
+static const struct file_operations trustmig_fops = {
+	.owner = THIS_MODULE,
+	.open = trustmig_open,
+	.release = trustmig_release,
+	.unlocked_ioctl = trustmig_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice trustmig_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = TRUSTMIG_DEV_NAME,
+	.fops = &trustmig_fops,
+	/* The ticket authorises an attach; the node itself stays root's. */
+	.mode = 0600,
+};
+
+int __init trustmig_device_init(void)
+{
+	return misc_register(&trustmig_misc);
+}
+
+void trustmig_device_exit(void)
+{
+	misc_deregister(&trustmig_misc);
+}

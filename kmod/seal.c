@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AEAD over records through the kernel crypto API.
+ *
+ * The header is the associated data, the payload is encrypted in place and
+ * the tag follows it.  The nonce is the session salt XOR the 64-bit record
+ * sequence (TLS 1.3 construction), so a (key, nonce) pair never repeats as
+ * long as the sequence does not wrap, which the session layer enforces.
+ */
+#include <crypto/aead.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <asm/unaligned.h>
+
+#include "seal.h"
+
+struct trustmig_aead {
+	struct crypto_aead *tfm;
+	struct aead_request *req;
+	u8 salt[TRUSTMIG_SALT_LEN];
+};
+
+const char *trustmig_cipher_name(u8 cipher)
+{
+	switch (cipher) {
+	case TRUSTMIG_CIPHER_AES256GCM:
+		return "gcm(aes)";
+	case TRUSTMIG_CIPHER_CHACHA20POLY1305:
+		return "rfc7539(chacha20,poly1305)";
+	}
+	return NULL;
+}
+
+struct trustmig_aead *trustmig_aead_new(u8 cipher, const u8 *key,
+					const u8 *salt)
+{
+	const char *name = trustmig_cipher_name(cipher);
+	struct trustmig_aead *aead;
+	int err;
+
+	if (!name)
+		return ERR_PTR(-EINVAL);
+
+	aead = kzalloc(sizeof(*aead), GFP_KERNEL);
+	if (!aead)
+		return ERR_PTR(-ENOMEM);
+
+	/*
+	 * Synchronous and asynchronous implementations are both accepted,
+	 * as kTLS does: the AES-NI one is an async SIMD wrapper that runs
+	 * inline in process context, and every call below waits.
+	 */
+	aead->tfm = crypto_alloc_aead(name, 0, 0);
+	if (IS_ERR(aead->tfm)) {
+		err = PTR_ERR(aead->tfm);
+		goto err_free;
+	}
+	if (crypto_aead_ivsize(aead->tfm) != TRUSTMIG_SALT_LEN) {
+		err = -EINVAL;
+		goto err_tfm;
+	}
+	err = crypto_aead_setkey(aead->tfm, key, TRUSTMIG_KEY_LEN);
+	if (err)
+		goto err_tfm;
+	err = crypto_aead_setauthsize(aead->tfm, TRUSTMIG_TAG_LEN);
+	if (err)
+		goto err_tfm;
+	aead->req = aead_request_alloc(aead->tfm, GFP_KERNEL);
+	if (!aead->req) {
+		err = -ENOMEM;
+		goto err_tfm;
+	}
+	memcpy(aead->salt, salt, TRUSTMIG_SALT_LEN);
+	return aead;
+
+err_tfm:
+	/* crypto_free_aead() erases the expanded key with kfree_sensitive. */
+	crypto_free_aead(aead->tfm);
+err_free:
+	kfree_sensitive(aead);
+	return ERR_PTR(err);
+}
+
+void trustmig_aead_free(struct trustmig_aead *aead)
+{
+	if (!aead)
+		return;
+	/* The request context may hold key-derived state (e.g. GHASH key). */
+	aead_request_free(aead->req);
+	crypto_free_aead(aead->tfm);
+	kfree_sensitive(aead);
+}
+
+static void trustmig_nonce(const struct trustmig_aead *aead, u64 seq, u8 *iv)
+{
+	u8 seq_be[8];
+	int i;
+
+	put_unaligned_be64(seq, seq_be);
+	memcpy(iv, aead->salt, TRUSTMIG_SALT_LEN);
+	for (i = 0; i < 8; i++)
+		iv[TRUSTMIG_SALT_LEN - 8 + i] ^= seq_be[i];
+}
+
+static int trustmig_aead_crypt(struct trustmig_aead *aead, u64 seq, u8 *rec,
+			       unsigned int len, bool encrypt)
+{
+	unsigned int total = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
+	u8 iv[TRUSTMIG_SALT_LEN];
+	struct scatterlist sg;
+	DECLARE_CRYPTO_WAIT(wait);
+	int err;
+
+	trustmig_nonce(aead, seq, iv);
+	sg_init_one(&sg, rec, total);
+	aead_request_set_callback(aead->req, CRYPTO_TFM_REQ_MAY_SLEEP,
+				  crypto_req_done, &wait);
+	aead_request_set_ad(aead->req, TRUSTMIG_HDR_LEN);
+	aead_request_set_crypt(aead->req, &sg, &sg,
+			       encrypt ? len : len + TRUSTMIG_TAG_LEN, iv);
+	if (encrypt)
+		err = crypto_wait_req(crypto_aead_encrypt(aead->req), &wait);
+	else
+		err = crypto_wait_req(crypto_aead_decrypt(aead->req), &wait);
+	memzero_explicit(iv, sizeof(iv));
+	return err;
+}
+
+int trustmig_aead_seal(struct trustmig_aead *aead, u64 seq, u8 *rec,
+		       unsigned int len)
+{
+	return trustmig_aead_crypt(aead, seq, rec, len, true);
+}
+
+int trustmig_aead_open(struct trustmig_aead *aead, u64 seq, u8 *rec,
+		       unsigned int len)
+{
+	return trustmig_aead_crypt(aead, seq, rec, len, false);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Record sealing: one AEAD transform per session and the record layout.
+ */
+#ifndef _TRUSTMIG_SEAL_H
+#define _TRUSTMIG_SEAL_H
+
+#include <linux/types.h>
+#include <linux/trustmig.h>
+
+#define TRUSTMIG_HDR_LEN	sizeof(struct trustmig_rec_hdr)
+/* The largest record: a full page. */
+#define TRUSTMIG_REC_MAX	(TRUSTMIG_HDR_LEN + TRUSTMIG_PAGE_SIZE + \
+				 TRUSTMIG_TAG_LEN)
+
+struct trustmig_aead;
+
+struct trustmig_aead *trustmig_aead_new(u8 cipher, const u8 *key,
+					const u8 *salt);
+void trustmig_aead_free(struct trustmig_aead *aead);
+
+/*
+ * @rec holds header || plaintext of @len bytes and has room for the tag;
+ * on return it holds the whole sealed record.
+ */
+int trustmig_aead_seal(struct trustmig_aead *aead, u64 seq, u8 *rec,
+		       unsigned int len);
+/*
+ * @rec holds a whole sealed record with @len bytes of ciphertext; on
+ * success the ciphertext is replaced by the plaintext.  -EBADMSG when the
+ * tag does not verify, in which case the plaintext must not be used.
+ */
+int trustmig_aead_open(struct trustmig_aead *aead, u64 seq, u8 *rec,
+		       unsigned int len);
+
+const char *trustmig_cipher_name(u8 cipher);
+
+#endif /* _TRUSTMIG_SEAL_H */

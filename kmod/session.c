@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Session table and life cycle.
+ *
+ * A session is reachable from the table (one reference) and from the
+ * /dev/trustmig file its VM is attached to (one reference).  Everything a
+ * session holds is guarded by its mutex; the key lives only between
+ * SET_KEY and the first of failure, completion or deletion, and is erased
+ * at each of them.
+ */
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/xarray.h>
+#include <crypto/algapi.h>
+
+#include "netlink.h"
+#include "seal.h"
+#include "session.h"
+
+static DEFINE_XARRAY_ALLOC1(trustmig_sessions);
+static u32 trustmig_next_id;
+
+struct trustmig_session *trustmig_session_new(u8 role, u8 cipher)
+{
+	struct trustmig_session *s;
+	int err;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return ERR_PTR(-ENOMEM);
+	kref_init(&s->ref);
+	mutex_init(&s->lock);
+	s->role = role;
+	s->cipher = cipher;
+	s->state = TRUSTMIG_STATE_NEW;
+	get_random_bytes(s->ticket, sizeof(s->ticket));
+	sha256_init(&s->transcript);
+
+	/* Cyclic ids: a stale id held by a helper never names a new session. */
+	err = xa_alloc_cyclic(&trustmig_sessions, &s->id, s, xa_limit_32b,
+			      &trustmig_next_id, GFP_KERNEL);
+	if (err < 0) {
+		kfree_sensitive(s);
+		return ERR_PTR(err);
+	}
+	/* The table's reference; the caller gets one of its own. */
+	kref_get(&s->ref);
+	return s;
+}
+
+struct trustmig_session *trustmig_session_get(u32 id)
+{
+	struct trustmig_session *s;
+
+	xa_lock(&trustmig_sessions);
+	s = xa_load(&trustmig_sessions, id);
+	if (s)
+		kref_get(&s->ref);
+	xa_unlock(&trustmig_sessions);
+	return s;
+}
+
+struct trustmig_session *trustmig_session_next(unsigned long *id)
+{
+	struct trustmig_session *s;
+
+	xa_lock(&trustmig_sessions);
+	s = xa_find(&trustmig_sessions, id, ULONG_MAX, XA_PRESENT);
+	if (s)
+		kref_get(&s->ref);
+	xa_unlock(&trustmig_sessions);
+	return s;
+}
+
+static void trustmig_session_release(struct kref *ref)
+{
+	struct trustmig_session *s = container_of(ref, struct trustmig_session,
+						  ref);
+
+	trustmig_aead_free(s->aead);
+	mutex_destroy(&s->lock);
+	/* Erases the ticket and the transcript state along with the rest. */
+	kfree_sensitive(s);
+}
+
+void trustmig_session_put(struct trustmig_session *s)
+{
+	kref_put(&s->ref, trustmig_session_release);
+}
+
+/* Ends the life of the key: it is never needed again after this. */
+static void trustmig_session_erase_secrets(struct trustmig_session *s)
+{
+	lockdep_assert_held(&s->lock);
+	trustmig_aead_free(s->aead);
+	s->aead = NULL;
+	memzero_explicit(s->ticket, sizeof(s->ticket));
+	memzero_explicit(&s->transcript, sizeof(s->transcript));
+}
+
+int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err)
+{
+	lockdep_assert_held(&s->lock);
+	s->stats.failures++;
+	if (s->state == TRUSTMIG_STATE_FAILED)
+		return -EPIPE;
+	if (s->state == TRUSTMIG_STATE_COMPLETE)
+		return -EALREADY;
+	s->state = TRUSTMIG_STATE_FAILED;
+	s->reason = reason;
+	s->err = err;
+	trustmig_session_erase_secrets(s);
+	trustmig_nl_notify_failed(s);
+	return -err;
+}
+
+void trustmig_session_complete(struct trustmig_session *s)
+{
+	lockdep_assert_held(&s->lock);
+	s->state = TRUSTMIG_STATE_COMPLETE;
+	trustmig_session_erase_secrets(s);
+	trustmig_nl_notify_complete(s);
+}
+
+static void trustmig_session_unlink(struct trustmig_session *s)
+{
+	mutex_lock(&s->lock);
+	trustmig_session_fail(s, TRUSTMIG_REASON_DELETED, EPIPE);
+	mutex_unlock(&s->lock);
+	trustmig_session_put(s);
+}
+
+int trustmig_session_del(u32 id)
+{
+	struct trustmig_session *s = xa_erase(&trustmig_sessions, id);
+
+	if (!s)
+		return -ENOENT;
+	trustmig_session_unlink(s);
+	return 0;
+}
+
+void trustmig_sessions_exit(void)
+{
+	struct trustmig_session *s;
+	unsigned long id;
+
+	xa_for_each(&trustmig_sessions, id, s) {
+		xa_erase(&trustmig_sessions, id);
+		trustmig_session_unlink(s);
+	}
+	xa_destroy(&trustmig_sessions);
+}
+
+int trustmig_session_set_key(struct trustmig_session *s, u32 stream,
+			     const u8 *key, const u8 *salt)
+{
+	struct trustmig_aead *aead;
+
+	lockdep_assert_held(&s->lock);
+	if (s->state != TRUSTMIG_STATE_NEW)
+		return -EEXIST;
+	aead = trustmig_aead_new(s->cipher, key, salt);
+	if (IS_ERR(aead))
+		return PTR_ERR(aead);
+	s->aead = aead;
+	s->stream = stream;
+	s->state = TRUSTMIG_STATE_KEYED;
+	return 0;
+}
+
+int trustmig_session_attach(struct trustmig_session *s, const u8 *ticket)
+{
+	lockdep_assert_held(&s->lock);
+	if (s->state == TRUSTMIG_STATE_FAILED)
+		return -EPIPE;
+	/*
+	 * A second use of a ticket, or a wrong one, means somebody other
+	 * than the helper's VMM holds or guesses it: fail closed.
+	 */
+	if (s->ticket_used ||
+	    crypto_memneq(s->ticket, ticket, TRUSTMIG_TICKET_LEN))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_TICKET, EACCES);
+	if (s->state != TRUSTMIG_STATE_KEYED)
+		return -ENOKEY;
+	s->ticket_used = true;
+	s->attached = true;
+	memzero_explicit(s->ticket, sizeof(s->ticket));
+	s->state = TRUSTMIG_STATE_ACTIVE;
+	return 0;
+}
+
+/* The VMM let go of its VM: a stream not committed by now never will be. */
+void trustmig_session_detach(struct trustmig_session *s)
+{
+	lockdep_assert_held(&s->lock);
+	s->attached = false;
+	if (s->state == TRUSTMIG_STATE_ACTIVE)
+		trustmig_session_fail(s, TRUSTMIG_REASON_DETACHED, EPIPE);
+}
+
+int trustmig_session_usable(struct trustmig_session *s, u8 role)
+{
+	lockdep_assert_held(&s->lock);
+	switch (s->state) {
+	case TRUSTMIG_STATE_ACTIVE:
+		return s->role == role ? 0 : -EINVAL;
+	case TRUSTMIG_STATE_COMPLETE:
+		return -EALREADY;
+	case TRUSTMIG_STATE_FAILED:
+		return -EPIPE;
+	}
+	return -ENOKEY;
+}
+
+/* Book-keeping shared by both ends for every record sealed or opened. */
+void trustmig_session_account(struct trustmig_session *s, const u8 *rec,
+			      unsigned int len)
+{
+	lockdep_assert_held(&s->lock);
+	sha256_update(&s->transcript, rec, TRUSTMIG_HDR_LEN);
+	sha256_update(&s->transcript, rec + TRUSTMIG_HDR_LEN + len,
+		      TRUSTMIG_TAG_LEN);
+	s->seq++;
+	s->stats.records++;
+	s->stats.bytes += TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Migration sessions: the per-direction key, the record stream state and
+ * the statistics netlink reports.
+ */
+#ifndef _TRUSTMIG_SESSION_H
+#define _TRUSTMIG_SESSION_H
+
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <crypto/sha2.h>
+#include <linux/trustmig.h>
+
+struct trustmig_aead;
+
+struct trustmig_stats {
+	u64 records;
+	u64 bytes;
+	u64 pages;
+	u64 zero_pages;
+	u32 rounds;
+	u32 failures;
+};
+
+struct trustmig_session {
+	struct kref ref;
+	u32 id;
+	u8 role;
+	u8 cipher;
+
+	/* Serialises netlink and the data path on this session. */
+	struct mutex lock;
+	u8 state;			/* enum trustmig_state */
+	u8 reason;			/* enum trustmig_reason */
+	int err;			/* positive errno of the failure */
+	bool ticket_used;
+	bool attached;			/* a VMM's file holds the VM */
+	u8 ticket[TRUSTMIG_TICKET_LEN];
+	struct trustmig_aead *aead;	/* NULL unless keyed and not failed */
+	u32 stream;
+	u64 seq;			/* sequence of the next record */
+	u16 round;			/* current round */
+	u64 round_pages;		/* page records in the current round */
+	struct sha256_state transcript;
+	struct trustmig_stats stats;
+};
+
+void trustmig_sessions_exit(void);
+
+struct trustmig_session *trustmig_session_new(u8 role, u8 cipher);
+struct trustmig_session *trustmig_session_get(u32 id);
+void trustmig_session_put(struct trustmig_session *s);
+int trustmig_session_del(u32 id);
+int trustmig_session_set_key(struct trustmig_session *s, u32 stream,
+			     const u8 *key, const u8 *salt);
+int trustmig_session_attach(struct trustmig_session *s, const u8 *ticket);
+void trustmig_session_detach(struct trustmig_session *s);
+int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err);
+void trustmig_session_complete(struct trustmig_session *s);
+int trustmig_session_usable(struct trustmig_session *s, u8 role);
+void trustmig_session_account(struct trustmig_session *s, const u8 *rec,
+			      unsigned int len);
+
+/* Iterate over live sessions from *@id on; returns a reference or NULL. */
+struct trustmig_session *trustmig_session_next(unsigned long *id);
+
+#endif /* _TRUSTMIG_SESSION_H */

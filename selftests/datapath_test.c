@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pages of a running nested KVM guest, sealed from VM A over several
+ * pre-copy rounds and opened into VM B: B must end byte-identical to A.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include "kselftest_harness.h"
+#include "tmig.h"
+
+#define VM_SIZE		(8UL << 20)
+
+FIXTURE(dp) {
+	struct tnl t;
+	struct tmig_pair p;
+	struct tvm a, b;
+	struct tmig_stream st;
+	unsigned long *bitmap;
+	size_t opened;		/* bytes of st already opened into B */
+};
+
+FIXTURE_VARIANT(dp) {
+	__u8 cipher;
+};
+
+FIXTURE_VARIANT_ADD(dp, aes256gcm) {
+	.cipher = TRUSTMIG_CIPHER_AES256GCM,
+};
+
+FIXTURE_VARIANT_ADD(dp, chacha20poly1305) {
+	.cipher = TRUSTMIG_CIPHER_CHACHA20POLY1305,
+};
+
+FIXTURE_SETUP(dp)
+{
+	ASSERT_EQ(0, tnl_open(&self->t));
+	ASSERT_EQ(0, tnl_subscribe(&self->t));
+	ASSERT_EQ(0, tvm_create(&self->a, VM_SIZE, true));
+	ASSERT_EQ(0, tvm_create(&self->b, VM_SIZE, false));
+	tvm_fill(&self->a, 42);
+	self->bitmap = calloc(1, tvm_bitmap_bytes(self->a.npages));
+	ASSERT_NE(NULL, self->bitmap);
+	ASSERT_EQ(0, tmig_pair_new(&self->t, &self->p, variant->cipher));
+	ASSERT_EQ(0, tmig_attach(&self->p.src, self->a.vm_fd,
+				 self->p.src.ticket));
+	ASSERT_EQ(0, tmig_attach(&self->p.dst, self->b.vm_fd,
+				 self->p.dst.ticket));
+}
+
+FIXTURE_TEARDOWN(dp)
+{
+	tmig_pair_close(&self->p);
+	tnl_del(&self->t, self->p.src.id);
+	tnl_del(&self->t, self->p.dst.id);
+	tmig_stream_free(&self->st);
+	free(self->bitmap);
+	tvm_destroy(&self->a);
+	tvm_destroy(&self->b);
+	tnl_close(&self->t);
+}
+
+/* Opens what the source produced since the last call, as the network would. */
+static int dp_deliver(struct _test_data_dp *self, __u32 flags, __u32 *result)
+{
+	struct trustmig_open o;
+	int err;
+
+	err = tmig_open(self->p.dst.fd, self->st.buf + self->opened,
+			self->st.len - self->opened, flags, &o);
+	if (err)
+		return err;
+	self->opened += o.consumed;
+	*result = o.result;
+	return 0;
+}
+
+/* One pre-copy round: harvest, seal, end the round, deliver. */
+static int dp_round(struct _test_data_dp *self, __u32 flags,
+		    const unsigned long *bitmap)
+{
+	__u32 result;
+	int err;
+
+	err = tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST | flags,
+			bitmap, &self->st);
+	if (!err)
+		err = tmig_end_round(self->p.src.fd, &self->st);
+	if (!err)
+		err = dp_deliver(self, 0, &result);
+	return err;
+}
+
+struct dp_writer {
+	struct tvm *vm;
+	atomic_bool stop;
+	int passes, err;
+};
+
+/* The guest keeps writing while rounds are sealed, as a live VM does. */
+static void *dp_writer(void *arg)
+{
+	struct dp_writer *w = arg;
+	__u32 stride = 1;
+
+	while (!atomic_load(&w->stop) && !w->err) {
+		w->err = tvm_run_pass(w->vm, 1, w->vm->npages - 1, stride);
+		stride = stride % 7 + 2;
+		w->passes++;
+	}
+	return NULL;
+}
+
+static void dp_migrate(struct __test_metadata *_metadata,
+		       struct _test_data_dp *self, bool vmm_forgets)
+{
+	struct dp_writer w = { .vm = &self->a };
+	struct tnl_session src, dst;
+	struct tnl_event ev;
+	__u64 forgotten = 0, i;
+	pthread_t thread;
+	__u32 result = 0;
+	int round;
+
+	/* Round 0: every page, while the guest writes. */
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, dp_writer, &w));
+	ASSERT_EQ(0, dp_round(self, TRUSTMIG_SEAL_ALL, NULL));
+	for (round = 1; round <= 3; round++) {
+		while (w.passes < round * 2 && !w.err)
+			usleep(1000);
+		ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+		if (vmm_forgets) {
+			/* Drop every other dirty page from what we pass on. */
+			for (i = 0; i < self->a.npages; i += 2) {
+				forgotten += tvm_test_bit(self->bitmap, i);
+				self->bitmap[i / 64] &= ~(1UL << (i % 64));
+			}
+		}
+		ASSERT_EQ(0, dp_round(self, 0, self->bitmap));
+	}
+	/* Stop-and-copy: pause the guest, the last round, the commit. */
+	atomic_store(&w.stop, true);
+	pthread_join(thread, NULL);
+	ASSERT_EQ(0, w.err);
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	if (vmm_forgets)
+		memset(self->bitmap, 0, tvm_bitmap_bytes(self->a.npages));
+	ASSERT_EQ(0, dp_round(self, 0, self->bitmap));
+	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
+	ASSERT_EQ(0, dp_deliver(self, TRUSTMIG_OPEN_EOF, &result));
+	ASSERT_EQ(TRUSTMIG_OPEN_COMPLETE, result);
+	ASSERT_EQ(self->st.len, self->opened);
+
+	TH_LOG("%d guest passes, %zu bytes, %llu dirty pages withheld",
+	       w.passes, self->st.len, (unsigned long long)forgotten);
+	if (vmm_forgets)
+		ASSERT_LT(0, forgotten);
+	ASSERT_LT(3, w.passes);
+	EXPECT_EQ(0, memcmp(self->a.mem, self->b.mem, VM_SIZE));
+
+	/* Both ends agree on what crossed, and say it is complete. */
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.src.id, &src));
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.dst.id, &dst));
+	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE, src.state);
+	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE, dst.state);
+	EXPECT_EQ(src.records, dst.records);
+	EXPECT_EQ(src.bytes, dst.bytes);
+	EXPECT_EQ(self->st.len, src.bytes);
+	EXPECT_EQ(src.pages, dst.pages);
+	EXPECT_EQ(src.zero_pages, dst.zero_pages);
+	EXPECT_EQ(5, src.rounds);
+	EXPECT_EQ(5, dst.rounds);
+	/* Round 0 alone carried every page. */
+	EXPECT_LE(self->a.npages, src.pages);
+	/* One completion event per side. */
+	ASSERT_EQ(0, tnl_event(&self->t, self->p.src.id, &ev, 2000));
+	EXPECT_EQ(TRUSTMIG_CMD_EVENT_COMPLETE, ev.cmd);
+	EXPECT_EQ(src.records, ev.records);
+	ASSERT_EQ(0, tnl_event(&self->t, self->p.dst.id, &ev, 2000));
+	EXPECT_EQ(TRUSTMIG_CMD_EVENT_COMPLETE, ev.cmd);
+}
+
+TEST_F(dp, live_precopy_identical)
+{
+	dp_migrate(_metadata, self, false);
+}
+
+/* The module's own dirty set covers pages the VMM did not report. */
+TEST_F(dp, vmm_omits_dirty_pages_still_identical)
+{
+	dp_migrate(_metadata, self, true);
+}
+
+TEST_F(dp, record_sizes_on_the_wire)
+{
+	size_t offs[4096], n, i, full = 0, zero = 0, zero_in_a = 0;
+	static const __u8 zeroes[TVM_PAGE_SIZE];
+	const struct trustmig_rec_hdr *h;
+
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_round(self, TRUSTMIG_SEAL_ALL, NULL));
+	n = tmig_index(&self->st, offs, 4096);
+	ASSERT_EQ(self->a.npages + 1, n);
+	for (i = 0; i < n; i++) {
+		h = (const void *)(self->st.buf + offs[i]);
+		EXPECT_EQ(i, be64toh(h->seq));
+		EXPECT_EQ(TRUSTMIG_WIRE_VERSION, h->version);
+		if (h->type == TRUSTMIG_REC_PAGE) {
+			EXPECT_EQ(4096 + 40, tmig_record_size((void *)h));
+			full++;
+		} else if (h->type == TRUSTMIG_REC_ZERO) {
+			EXPECT_EQ(40, tmig_record_size((void *)h));
+			zero++;
+		}
+	}
+	EXPECT_EQ(TRUSTMIG_REC_ROUND_END,
+		  ((struct trustmig_rec_hdr *)(self->st.buf + offs[n - 1]))->type);
+	for (i = 0; i < self->a.npages; i++)
+		zero_in_a += !memcmp(tvm_page(&self->a, i), zeroes,
+				     TVM_PAGE_SIZE);
+	ASSERT_LT(0, zero_in_a);
+	EXPECT_EQ(zero_in_a, zero);
+	EXPECT_EQ(self->a.npages - zero, full);
+	/* Nothing of a page's plaintext is visible on the wire. */
+	EXPECT_EQ(NULL, memmem(self->st.buf, self->st.len,
+			       tvm_page(&self->a, 1), 64));
+}
+
+/* No commit while KVM saw a write that was not harvested since. */
+TEST_F(dp, commit_refused_while_pages_dirty)
+{
+	__u32 result;
+
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_round(self, TRUSTMIG_SEAL_ALL, NULL));
+	ASSERT_EQ(0, tvm_run_pass(&self->a, 1, 10, 1));
+	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
+	/* Harvesting only the module's own set is enough to catch up. */
+	ASSERT_EQ(0, dp_round(self, 0, NULL));
+	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
+	ASSERT_EQ(0, dp_deliver(self, TRUSTMIG_OPEN_EOF, &result));
+	EXPECT_EQ(TRUSTMIG_OPEN_COMPLETE, result);
+	EXPECT_EQ(0, memcmp(self->a.mem, self->b.mem, VM_SIZE));
+}
+
+TEST_F(dp, wrong_role_and_bad_arguments)
+{
+	struct trustmig_seal s = { .slot = self->a.slot };
+	struct trustmig_open o = { 0 };
+
+	/* A destination does not seal, a source does not open. */
+	EXPECT_EQ(-1, ioctl(self->p.dst.fd, TRUSTMIG_SEAL, &s));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_OPEN, &o));
+	EXPECT_EQ(EINVAL, errno);
+	/* The first call on a slot must harvest; unknown flags; SMM slots. */
+	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
+	EXPECT_EQ(EINVAL, errno);
+	s.flags = 1U << 7;
+	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
+	EXPECT_EQ(EINVAL, errno);
+	s.flags = TRUSTMIG_SEAL_HARVEST;
+	s.slot = 1 << 16;
+	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
+	EXPECT_EQ(EINVAL, errno);
+	/* A buffer too small for one record. */
+	s.slot = self->a.slot;
+	s.flags = TRUSTMIG_SEAL_HARVEST | TRUSTMIG_SEAL_ALL;
+	s.out.buf_len = 100;
+	s.out.buf = (unsigned long)self->bitmap;
+	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
+	EXPECT_EQ(ENOBUFS, errno);
+	/* None of this hurt the sessions. */
+	EXPECT_EQ(0, dp_round(self, TRUSTMIG_SEAL_ALL, NULL));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tmig: data-path helpers for the selftests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+
+#include "tmig.h"
+
+static int tmig_end_new(struct tnl *t, struct tmig_end *e, __u8 role,
+			__u8 cipher)
+{
+	int err = tnl_new(t, role, cipher, &e->id, e->ticket);
+
+	if (err)
+		return err;
+	e->fd = open("/dev/" TRUSTMIG_DEV_NAME, O_RDWR | O_CLOEXEC);
+	return e->fd < 0 ? -errno : 0;
+}
+
+int tmig_pair_new(struct tnl *t, struct tmig_pair *p, __u8 cipher)
+{
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->src.fd = -1;
+	p->dst.fd = -1;
+	if (getrandom(p->key, sizeof(p->key), 0) != sizeof(p->key) ||
+	    getrandom(p->salt, sizeof(p->salt), 0) != sizeof(p->salt) ||
+	    getrandom(&p->stream, sizeof(p->stream), 0) != sizeof(p->stream))
+		return -EIO;
+	err = tmig_end_new(t, &p->src, TRUSTMIG_ROLE_SOURCE, cipher);
+	if (!err)
+		err = tmig_end_new(t, &p->dst, TRUSTMIG_ROLE_DEST, cipher);
+	if (!err)
+		err = tnl_set_key(t, p->src.id, p->stream, p->key, p->salt);
+	if (!err)
+		err = tnl_set_key(t, p->dst.id, p->stream, p->key, p->salt);
+	return err;
+}
+
+void tmig_pair_close(struct tmig_pair *p)
+{
+	if (p->src.fd >= 0)
+		close(p->src.fd);
+	if (p->dst.fd >= 0)
+		close(p->dst.fd);
+	p->src.fd = -1;
+	p->dst.fd = -1;
+}
+
+int tmig_attach(struct tmig_end *e, int vm_fd, const __u8 *ticket)
+{
+	struct trustmig_attach a = { .session_id = e->id, .vm_fd = vm_fd };
+
+	memcpy(a.ticket, ticket, sizeof(a.ticket));
+	return ioctl(e->fd, TRUSTMIG_ATTACH, &a) ? -errno : 0;
+}
+
+static int tmig_reserve(struct tmig_stream *st, size_t more)
+{
+	size_t cap = st->cap ? st->cap : 1 << 20;
+	__u8 *buf;
+
+	while (cap - st->len < more)
+		cap *= 2;
+	if (cap == st->cap)
+		return 0;
+	buf = realloc(st->buf, cap);
+	if (!buf)
+		return -ENOMEM;
+	st->buf = buf;
+	st->cap = cap;
+	return 0;
+}
+
+/* Room for this many full records per SEAL call. */
+#define TMIG_BATCH	64
+#define TMIG_REC_MAX	(sizeof(struct trustmig_rec_hdr) + \
+			 TRUSTMIG_PAGE_SIZE + TRUSTMIG_TAG_LEN)
+
+int tmig_seal(int fd, struct tvm *vm, __u32 flags,
+	      const unsigned long *bitmap, struct tmig_stream *st)
+{
+	struct trustmig_seal s = {
+		.slot = vm->slot,
+		.flags = flags,
+		.dirty_bitmap = (unsigned long)bitmap,
+	};
+
+	do {
+		if (tmig_reserve(st, TMIG_BATCH * TMIG_REC_MAX))
+			return -ENOMEM;
+		s.out.buf = (unsigned long)(st->buf + st->len);
+		s.out.buf_len = TMIG_BATCH * TMIG_REC_MAX;
+		if (ioctl(fd, TRUSTMIG_SEAL, &s))
+			return -errno;
+		st->len += s.out.bytes;
+		s.flags = 0;
+		s.dirty_bitmap = 0;
+	} while (s.pages_left);
+	return 0;
+}
+
+static int tmig_control(int fd, unsigned long cmd, struct tmig_stream *st)
+{
+	struct trustmig_out o = { .buf_len = TMIG_REC_MAX };
+
+	if (tmig_reserve(st, TMIG_REC_MAX))
+		return -ENOMEM;
+	o.buf = (unsigned long)(st->buf + st->len);
+	if (ioctl(fd, cmd, &o))
+		return -errno;
+	st->len += o.bytes;
+	return 0;
+}
+
+int tmig_end_round(int fd, struct tmig_stream *st)
+{
+	return tmig_control(fd, TRUSTMIG_END_ROUND, st);
+}
+
+int tmig_commit(int fd, struct tmig_stream *st)
+{
+	return tmig_control(fd, TRUSTMIG_COMMIT, st);
+}
+
+int tmig_open(int fd, const __u8 *buf, size_t len, __u32 flags,
+	      struct trustmig_open *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->buf = (unsigned long)buf;
+	res->buf_len = len;
+	res->flags = flags;
+	return ioctl(fd, TRUSTMIG_OPEN, res) ? -errno : 0;
+}
+
+size_t tmig_record_size(const __u8 *rec)
+{
+	const struct trustmig_rec_hdr *h = (const void *)rec;
+
+	return sizeof(*h) + ntohs(h->len) + TRUSTMIG_TAG_LEN;
+}
+
+size_t tmig_index(const struct tmig_stream *st, size_t *offs, size_t max)
+{
+	size_t off = 0, n = 0;
+
+	while (off + sizeof(struct trustmig_rec_hdr) <= st->len && n < max) {
+		offs[n++] = off;
+		off += tmig_record_size(st->buf + off);
+	}
+	return n;
+}
+
+void tmig_stream_free(struct tmig_stream *st)
+{
+	free(st->buf);
+	memset(st, 0, sizeof(*st));
+}

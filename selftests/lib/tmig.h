@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tmig: drive trustmig's data path (/dev/trustmig) for the selftests: a
+ * source and a destination session keyed alike, and a growing buffer
+ * standing in for the network.
+ */
+#ifndef _TMIG_H
+#define _TMIG_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include <linux/trustmig.h>
+
+#include "tnl.h"
+#include "tvm.h"
+
+struct tmig_end {
+	int fd;				/* an open /dev/trustmig */
+	__u32 id;
+	__u8 ticket[TRUSTMIG_TICKET_LEN];
+};
+
+struct tmig_pair {
+	struct tmig_end src, dst;
+	__u32 stream;
+	__u8 key[TRUSTMIG_KEY_LEN];
+	__u8 salt[TRUSTMIG_SALT_LEN];
+};
+
+struct tmig_stream {
+	__u8 *buf;
+	size_t len, cap;
+};
+
+/* Two sessions with one random key, and a /dev/trustmig file for each. */
+int tmig_pair_new(struct tnl *t, struct tmig_pair *p, __u8 cipher);
+void tmig_pair_close(struct tmig_pair *p);
+
+/* TRUSTMIG_ATTACH; 0 or -errno. */
+int tmig_attach(struct tmig_end *e, int vm_fd, const __u8 *ticket);
+
+/*
+ * Seals the slot of @vm into @st until nothing is pending; @flags and
+ * @bitmap go with the first call only.  0 or -errno.
+ */
+int tmig_seal(int fd, struct tvm *vm, __u32 flags,
+	      const unsigned long *bitmap, struct tmig_stream *st);
+int tmig_end_round(int fd, struct tmig_stream *st);
+int tmig_commit(int fd, struct tmig_stream *st);
+
+/* TRUSTMIG_OPEN on @len bytes; 0 or -errno, @res filled on success. */
+int tmig_open(int fd, const __u8 *buf, size_t len, __u32 flags,
+	      struct trustmig_open *res);
+
+/* Size of the record starting at @rec, from its header. */
+size_t tmig_record_size(const __u8 *rec);
+/* Offsets of the records in @st; returns how many. */
+size_t tmig_index(const struct tmig_stream *st, size_t *offs, size_t max);
+
+void tmig_stream_free(struct tmig_stream *st);
+
+#endif /* _TMIG_H */

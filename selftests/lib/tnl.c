@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tnl: trustmig generic netlink client for the selftests.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+
+#include "tnl.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+struct tnl_ctx {
+	struct tnl_reply *r;
+	struct tnl_event *ev;
+	bool done;
+};
+
+static void tnl_parse_session(struct nlattr **tb, struct tnl_session *s)
+{
+	memset(s, 0, sizeof(*s));
+#define U8(a, f)  do { if (tb[a]) s->f = nla_get_u8(tb[a]); } while (0)
+#define U32(a, f) do { if (tb[a]) s->f = nla_get_u32(tb[a]); } while (0)
+#define U64(a, f) do { if (tb[a]) s->f = nla_get_u64(tb[a]); } while (0)
+	U32(TRUSTMIG_A_SESSION_ID, id);
+	U8(TRUSTMIG_A_ROLE, role);
+	U8(TRUSTMIG_A_CIPHER, cipher);
+	U8(TRUSTMIG_A_STATE, state);
+	U8(TRUSTMIG_A_KEYED, keyed);
+	U8(TRUSTMIG_A_ATTACHED, attached);
+	U8(TRUSTMIG_A_REASON, reason);
+	U32(TRUSTMIG_A_STREAM_ID, stream);
+	U32(TRUSTMIG_A_ROUNDS, rounds);
+	U32(TRUSTMIG_A_FAILURES, failures);
+	U32(TRUSTMIG_A_ERRNO, err);
+	U64(TRUSTMIG_A_RECORDS, records);
+	U64(TRUSTMIG_A_BYTES, bytes);
+	U64(TRUSTMIG_A_PAGES, pages);
+	U64(TRUSTMIG_A_ZERO_PAGES, zero_pages);
+#undef U8
+#undef U32
+#undef U64
+}
+
+static int tnl_valid(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct nlattr *tb[TRUSTMIG_A_MAX + 1];
+	struct tnl_ctx *ctx = arg;
+	struct tnl_reply *r = ctx->r;
+	size_t len = nlh->nlmsg_len;
+
+	if (genlmsg_parse(nlh, 0, tb, TRUSTMIG_A_MAX, NULL))
+		return NL_SKIP;
+	if (r->raw_len + len <= sizeof(r->raw)) {
+		memcpy(r->raw + r->raw_len, nlh, len);
+		r->raw_len += len;
+	}
+	if (tb[TRUSTMIG_A_TICKET] &&
+	    nla_len(tb[TRUSTMIG_A_TICKET]) == TRUSTMIG_TICKET_LEN) {
+		memcpy(r->ticket, nla_data(tb[TRUSTMIG_A_TICKET]),
+		       TRUSTMIG_TICKET_LEN);
+		r->has_ticket = true;
+	}
+	if (r->nr < TNL_MAX_REPLIES)
+		tnl_parse_session(tb, &r->s[r->nr++]);
+	return NL_OK;
+}
+
+static int tnl_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)e - NLMSG_HDRLEN);
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1] = { NULL };
+	struct tnl_ctx *ctx = arg;
+	size_t off = sizeof(*e);
+	int len;
+
+	ctx->r->err = e->error;
+	ctx->done = true;
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return NL_STOP;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	len = (int)nlh->nlmsg_len - NLMSG_HDRLEN - (int)off;
+	if (len <= 0)
+		return NL_STOP;
+	if (nla_parse(tb, NLMSGERR_ATTR_MAX,
+		      (struct nlattr *)((char *)e + off), len, NULL))
+		return NL_STOP;
+	if (tb[NLMSGERR_ATTR_MSG])
+		snprintf(ctx->r->extack, sizeof(ctx->r->extack), "%s",
+			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
+	return NL_STOP;
+}
+
+static int tnl_finish(struct nl_msg *msg, void *arg)
+{
+	struct tnl_ctx *ctx = arg;
+
+	ctx->done = true;
+	return NL_STOP;
+}
+
+int tnl_open(struct tnl *t)
+{
+	int one = 1;
+
+	memset(t, 0, sizeof(*t));
+	t->sk = nl_socket_alloc();
+	if (!t->sk)
+		return -ENOMEM;
+	if (genl_connect(t->sk))
+		goto err;
+	setsockopt(nl_socket_get_fd(t->sk), SOL_NETLINK, NETLINK_EXT_ACK,
+		   &one, sizeof(one));
+	setsockopt(nl_socket_get_fd(t->sk), SOL_NETLINK, NETLINK_CAP_ACK,
+		   &one, sizeof(one));
+	t->family = genl_ctrl_resolve(t->sk, TRUSTMIG_GENL_NAME);
+	if (t->family < 0)
+		goto err;
+	return 0;
+err:
+	nl_socket_free(t->sk);
+	t->sk = NULL;
+	return -ENOENT;
+}
+
+void tnl_close(struct tnl *t)
+{
+	if (t->events)
+		nl_socket_free(t->events);
+	if (t->sk)
+		nl_socket_free(t->sk);
+	memset(t, 0, sizeof(*t));
+}
+
+struct nl_msg *tnl_msg(struct tnl *t, __u8 cmd, int flags)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (msg && !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, t->family, 0,
+				flags | NLM_F_ACK, cmd, TRUSTMIG_GENL_VERSION)) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return msg;
+}
+
+int tnl_send(struct tnl *t, struct nl_msg *msg, struct tnl_reply *r)
+{
+	struct tnl_ctx ctx = { .r = r };
+	struct nl_cb *cb;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!cb) {
+		nlmsg_free(msg);
+		return r->err = -ENOMEM;
+	}
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, tnl_valid, &ctx);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, tnl_finish, &ctx);
+	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, tnl_finish, &ctx);
+	nl_cb_err(cb, NL_CB_CUSTOM, tnl_error, &ctx);
+	err = nl_send_auto(t->sk, msg);
+	nlmsg_free(msg);
+	if (err < 0) {
+		r->err = -EIO;
+		goto out;
+	}
+	while (!ctx.done) {
+		err = nl_recvmsgs(t->sk, cb);
+		if (err < 0 && !ctx.done) {
+			r->err = -EIO;
+			break;
+		}
+	}
+out:
+	nl_cb_put(cb);
+	return r->err;
+}
+
+int tnl_new(struct tnl *t, __u8 role, __u8 cipher, __u32 *id, __u8 *ticket)
+{
+	struct nl_msg *msg = tnl_msg(t, TRUSTMIG_CMD_SESSION_NEW, 0);
+	struct tnl_reply r;
+
+	if (!msg)
+		return -ENOMEM;
+	nla_put_u8(msg, TRUSTMIG_A_ROLE, role);
+	if (cipher)
+		nla_put_u8(msg, TRUSTMIG_A_CIPHER, cipher);
+	if (tnl_send(t, msg, &r))
+		return r.err;
+	if (!r.nr || !r.has_ticket)
+		return -EBADMSG;
+	*id = r.s[0].id;
+	memcpy(ticket, r.ticket, TRUSTMIG_TICKET_LEN);
+	return 0;
+}
+
+int tnl_set_key(struct tnl *t, __u32 id, __u32 stream, const __u8 *key,
+		const __u8 *salt)
+{
+	struct nl_msg *msg = tnl_msg(t, TRUSTMIG_CMD_SESSION_SET_KEY, 0);
+	struct tnl_reply r;
+
+	if (!msg)
+		return -ENOMEM;
+	nla_put_u32(msg, TRUSTMIG_A_SESSION_ID, id);
+	nla_put_u32(msg, TRUSTMIG_A_STREAM_ID, stream);
+	nla_put(msg, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN, key);
+	nla_put(msg, TRUSTMIG_A_SALT, TRUSTMIG_SALT_LEN, salt);
+	return tnl_send(t, msg, &r);
+}
+
+static int tnl_id_cmd(struct tnl *t, __u8 cmd, __u32 id, struct tnl_reply *r)
+{
+	struct nl_msg *msg = tnl_msg(t, cmd, 0);
+
+	if (!msg)
+		return -ENOMEM;
+	nla_put_u32(msg, TRUSTMIG_A_SESSION_ID, id);
+	return tnl_send(t, msg, r);
+}
+
+int tnl_get(struct tnl *t, __u32 id, struct tnl_session *s)
+{
+	struct tnl_reply r;
+
+	if (tnl_id_cmd(t, TRUSTMIG_CMD_SESSION_GET, id, &r))
+		return r.err;
+	if (r.nr != 1)
+		return -EBADMSG;
+	*s = r.s[0];
+	return 0;
+}
+
+int tnl_del(struct tnl *t, __u32 id)
+{
+	struct tnl_reply r;
+
+	return tnl_id_cmd(t, TRUSTMIG_CMD_SESSION_DEL, id, &r);
+}
+
+int tnl_subscribe(struct tnl *t)
+{
+	int grp;
+
+	t->events = nl_socket_alloc();
+	if (!t->events)
+		return -ENOMEM;
+	if (genl_connect(t->events))
+		return -EIO;
+	grp = genl_ctrl_resolve_grp(t->sk, TRUSTMIG_GENL_NAME,
+				    TRUSTMIG_MCGRP_EVENTS);
+	if (grp < 0)
+		return -ENOENT;
+	if (nl_socket_add_membership(t->events, grp))
+		return -EIO;
+	return 0;
+}
+
+/* Events are unsolicited: sequence number 0. */
+static int tnl_no_seq_check(struct nl_msg *msg, void *arg)
+{
+	return NL_OK;
+}
+
+static int tnl_event_valid(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct nlattr *tb[TRUSTMIG_A_MAX + 1];
+	struct tnl_ctx *ctx = arg;
+	struct tnl_event *ev = ctx->ev;
+
+	if (genlmsg_parse(nlh, 0, tb, TRUSTMIG_A_MAX, NULL))
+		return NL_SKIP;
+	memset(ev, 0, sizeof(*ev));
+	ev->cmd = ((struct genlmsghdr *)nlmsg_data(nlh))->cmd;
+	if (tb[TRUSTMIG_A_SESSION_ID])
+		ev->session_id = nla_get_u32(tb[TRUSTMIG_A_SESSION_ID]);
+	if (tb[TRUSTMIG_A_REASON])
+		ev->reason = nla_get_u8(tb[TRUSTMIG_A_REASON]);
+	if (tb[TRUSTMIG_A_ERRNO])
+		ev->err = nla_get_u32(tb[TRUSTMIG_A_ERRNO]);
+	if (tb[TRUSTMIG_A_SEQ])
+		ev->seq = nla_get_u64(tb[TRUSTMIG_A_SEQ]);
+	if (tb[TRUSTMIG_A_RECORDS])
+		ev->records = nla_get_u64(tb[TRUSTMIG_A_RECORDS]);
+	ctx->done = true;
+	return NL_STOP;
+}
+
+static int tnl_next_event(struct tnl *t, struct tnl_event *ev,
+			  int timeout_ms)
+{
+	struct pollfd pfd = { .fd = nl_socket_get_fd(t->events),
+			      .events = POLLIN };
+	struct tnl_ctx ctx = { .ev = ev };
+	struct nl_cb *cb;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return -ETIMEDOUT;
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, tnl_no_seq_check, NULL);
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, tnl_event_valid, &ctx);
+	nl_recvmsgs(t->events, cb);
+	nl_cb_put(cb);
+	return ctx.done ? 0 : -EIO;
+}
+
+int tnl_event(struct tnl *t, __u32 id, struct tnl_event *ev, int timeout_ms)
+{
+	int err;
+
+	do
+		err = tnl_next_event(t, ev, timeout_ms);
+	while (!err && ev->session_id != id);
+	return err;
+}

@@ -1,0 +1,190 @@
+#!/bin/bash
+# run-in-guest.sh [REPO]: the selftest run inside the test VM (vm.sh
+# boots it chrooted into the host's root, as root). Loads KVM with nested
+# SVM and the crypto modules, inserts trustmig.ko, runs every
+# kselftest-harness binary, then checks dmesg and that the module unloads.
+# Raw TAP goes to $RESULTS/guest.tap (and the console); exit 1 if any
+# test line is "not ok".
+#
+# REPO defaults to the directory above this script (the guest sees the
+# host's paths unchanged). Overrides, forwarded by vm.sh from the host:
+#   TRUSTMIG_BUILD         build dir (default REPO/build)
+#   TRUSTMIG_KO            module to test (default REPO/trustmig.ko)
+#   TRUSTMIG_TESTS         dir of *_test binaries (default BUILD/selftests)
+#   TRUSTMIG_TEST_TIMEOUT  seconds per binary (default 300; TCG is slow)
+#   TRUSTMIG_RESULTS       results dir (default /run/trustmig-results)
+set -euo pipefail
+
+repo=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+build=${TRUSTMIG_BUILD:-$repo/build}
+ko=${TRUSTMIG_KO:-$repo/trustmig.ko}
+tests=${TRUSTMIG_TESTS:-$build/selftests}
+per_test_timeout=${TRUSTMIG_TEST_TIMEOUT:-300}
+results=${TRUSTMIG_RESULTS:-/run/trustmig-results}
+tap=$results/guest.tap
+
+mkdir -p "$results"
+: >"$tap"
+# The test binaries get the same view (e.g. a test that reloads the
+# module needs its path). A binary that unloads the module must load it
+# again before it exits: the final rmmod check expects it loaded.
+export TRUSTMIG_REPO=$repo TRUSTMIG_BUILD=$build TRUSTMIG_KO=$ko
+
+# Record a TAP line (and any "# " diagnostics after it) in the TAP file
+# and on the console.
+tap() { printf '%s\n' "$@" | tee -a "$tap"; }
+diag() { sed 's/^/# /' | tee -a "$tap"; }
+mark() { echo "trustmig-selftest: $*" >/dev/kmsg; }
+
+# --- KVM with nested SVM -------------------------------------------------
+# -cpu max exposes SVM under TCG; ccp must come before kvm_amd (which
+# uses it for SEV) and kvm_intel would refuse the emulated CPU.
+mark "load kvm"
+modprobe ccp 2>/dev/null || true
+kvm_err=$( { modprobe kvm && modprobe kvm_amd nested=1; } 2>&1) || true
+nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null) || nested=absent
+echo "# kvm_amd nested=$nested"
+if [ -c /dev/kvm ] && [ "$nested" = 1 ]; then
+	tap "ok - kvm: /dev/kvm present, kvm_amd nested=1"
+else
+	tap "not ok - kvm: /dev/kvm $([ -c /dev/kvm ] || echo "missing"), kvm_amd nested=$nested"
+	[ -z "$kvm_err" ] || diag <<<"$kvm_err"
+fi
+
+# --- crypto --------------------------------------------------------------
+# The kernel can load these on demand (vm.sh's init points
+# kernel.modprobe at the host's modprobe), but loading them up front keeps
+# the accelerated implementations preferred and the first test fast.
+mark "load crypto"
+loaded=()
+for m in gcm ghash_clmulni_intel aesni_intel chacha20poly1305 chacha_x86_64 poly1305_x86_64; do
+	if modprobe -q "$m" 2>/dev/null; then loaded+=("$m"); fi
+done
+echo "# crypto modules: ${loaded[*]:-none}"
+
+# --- the module under test -------------------------------------------------
+taint_before=$(cat /proc/sys/kernel/tainted)
+mark "insmod $ko"
+modname=$(modinfo -F name "$ko" 2>/dev/null) || modname=
+[ -n "$modname" ] || { modname=$(basename "$ko" .ko); modname=${modname//-/_}; }
+if ins_err=$(insmod "$ko" 2>&1); then
+	ko_loaded=1
+	tap "ok - insmod $(basename "$ko")"
+else
+	ko_loaded=
+	tap "not ok - insmod $(basename "$ko")"
+	diag <<<"$ins_err"
+fi
+
+# --- selftest binaries -----------------------------------------------------
+# Each prints its own TAP, kept raw. A binary's exit code says what its
+# TAP cannot: 0 pass, 1 fail (KSFT_FAIL), 4 skip (KSFT_SKIP); anything
+# else means it crashed or was killed and its TAP is cut short.
+run_one() {
+	local t=$1 name out rc nfail nres plan start
+	name=$(basename "$t")
+	out=$(mktemp)
+	mark "run $name"
+	echo "# ---- $name" | tee -a "$tap"
+	start=$SECONDS
+	set +e
+	(cd "$(dirname "$t")" && exec timeout -k 10 "$per_test_timeout" "$t") \
+		</dev/null 2>&1 | tee -a "$tap" "$out"
+	rc=${PIPESTATUS[0]}
+	set -e
+	echo "# ---- $name: exit $rc after $((SECONDS - start))s" | tee -a "$tap"
+	nfail=$(grep -cE '^(not ok|Bail out!)' "$out" || true)
+	nres=$(grep -cE '^(not )?ok\b' "$out" || true)
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out" | head -n1)
+	rm -f "$out"
+	case $rc in
+	0 | 4) ;;
+	1) [ "$nfail" -gt 0 ] ||
+		tap "not ok - $name: exit 1 without a failing test line" ;;
+	124 | 137) tap "not ok - $name: timeout after ${per_test_timeout}s (exit $rc)"; return ;;
+	*)
+		if [ "$rc" -gt 128 ]; then
+			tap "not ok - $name: crashed (exit $rc, SIG$(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
+		else
+			tap "not ok - $name: crashed (exit $rc)"
+		fi
+		return
+		;;
+	esac
+	if [ -n "$plan" ] && [ "$nres" -lt "$plan" ]; then
+		tap "not ok - $name: ran $nres of $plan planned tests"
+	fi
+}
+
+if [ ! -d "$tests" ]; then
+	tap "not ok - selftests: no directory $tests"
+else
+	mapfile -t bins < <(find "$tests" -maxdepth 1 -type f -name '*_test' -perm -u+x | LC_ALL=C sort)
+	if [ ${#bins[@]} -eq 0 ]; then
+		tap "not ok - selftests: no executable *_test in $tests"
+	fi
+	for t in "${bins[@]}"; do
+		run_one "$t"
+	done
+fi
+
+# --- kernel log and taint ----------------------------------------------------
+# Signatures of kernel splats: warnings, BUGs, oopses, sanitizers,
+# refcount/lockdep/RCU reports, hung tasks, memory corruption.
+SPLAT='WARNING:|BUG:|kernel BUG|Oops|Call Trace|KASAN|UBSAN|KFENCE|refcount_t:|lockdep|possible (recursive|circular) locking|inconsistent lock state|suspicious RCU usage|general protection fault|list_(add|del) corruption|stack-protector|blocked for more than|rcu_(sched|preempt) detected stall|soft lockup|hard LOCKUP|Kernel panic|double free|use-after-free|scheduling while atomic|sleeping function called from invalid context'
+
+# check_dmesg LABEL [MARKER]: TAP line for the kernel log, all of it or
+# only what follows the last MARKER line.
+check_dmesg() {
+	local label=$1 marker=${2:-} log hits
+	log=$(dmesg)
+	if [ -n "$marker" ]; then
+		log=$(awk -v m="trustmig-selftest: $marker" 'index($0, m) { buf = ""; next } { buf = buf $0 "\n" } END { printf "%s", buf }' <<<"$log")
+	fi
+	hits=$(grep -nE "$SPLAT" <<<"$log" || true)
+	if [ -z "$hits" ]; then
+		tap "ok - dmesg$label: no WARN/BUG/Oops/Call Trace/KASAN/refcount/lockdep splat"
+	else
+		tap "not ok - dmesg$label: $(wc -l <<<"$hits") splat line(s)"
+		# From the first hit on, enough to see the backtrace.
+		sed -n "${hits%%:*},+40p" <<<"$log" | diag
+	fi
+}
+
+# Taint flags that only a kernel problem sets: B bad page, D died (oops),
+# W warning, L soft lockup, M machine check. O/E (our unsigned
+# out-of-tree module) are expected.
+check_taint() {
+	local label=$1 now bad
+	now=$(cat /proc/sys/kernel/tainted)
+	bad=$(((now & ~taint_before) & (32 | 128 | 512 | 16384 | 16)))
+	if [ "$bad" -eq 0 ]; then
+		tap "ok - taint$label: no new B/D/W/L/M flags (tainted=$now)"
+	else
+		tap "not ok - taint$label: kernel newly tainted (tainted=$now, was $taint_before)"
+	fi
+}
+
+check_dmesg ""
+check_taint ""
+
+if [ -n "$ko_loaded" ]; then
+	# Judge the unload on its own: flags set earlier were reported above.
+	taint_before=$(cat /proc/sys/kernel/tainted)
+	mark "rmmod $modname"
+	if rm_err=$(timeout 60 rmmod "$modname" 2>&1) && [ ! -d "/sys/module/$modname" ]; then
+		tap "ok - rmmod $modname"
+	else
+		tap "not ok - rmmod $modname"
+		diag <<<"${rm_err:-still in /sys/module}"
+	fi
+	check_dmesg " after rmmod" "rmmod $modname"
+	check_taint " after rmmod"
+fi
+
+# The whole kernel log, for whoever debugs a failure on the host.
+dmesg >"$results/dmesg.txt" 2>&1 || true
+
+nfail=$(grep -c '^not ok' "$tap" || true)
+echo "# run-in-guest: $nfail failing test line(s)"
+[ "$nfail" -eq 0 ]

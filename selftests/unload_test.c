@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unloading trustmig with sessions alive and with VMs attached.  Runs
+ * last: it removes and reloads the module ($TRUSTMIG_KO).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <netlink/genl/genl.h>
+
+#include "kselftest_harness.h"
+#include "tmig.h"
+
+static int unload(void)
+{
+	return syscall(SYS_delete_module, "trustmig", O_NONBLOCK) ? -errno : 0;
+}
+
+static int load(void)
+{
+	const char *ko = getenv("TRUSTMIG_KO");
+	int fd, err;
+
+	if (!ko)
+		return -ENOENT;
+	fd = open(ko, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static int count_sessions(struct tnl *t)
+{
+	struct nl_msg *msg = tnl_msg(t, TRUSTMIG_CMD_SESSION_GET, NLM_F_DUMP);
+	struct tnl_reply r;
+
+	if (!msg || tnl_send(t, msg, &r))
+		return -1;
+	return r.nr;
+}
+
+TEST(unload_with_sessions_alive)
+{
+	__u8 ticket[TRUSTMIG_TICKET_LEN], key[TRUSTMIG_KEY_LEN] = { 1 };
+	__u8 salt[TRUSTMIG_SALT_LEN] = { 2 };
+	struct tnl t;
+	__u32 id;
+	int i;
+
+	if (!getenv("TRUSTMIG_KO"))
+		SKIP(return, "TRUSTMIG_KO not set: cannot reload the module");
+	ASSERT_EQ(0, tnl_open(&t));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, tnl_new(&t, TRUSTMIG_ROLE_SOURCE, 0, &id, ticket));
+	ASSERT_EQ(0, tnl_set_key(&t, id, 1, key, salt));
+	tnl_close(&t);
+
+	ASSERT_EQ(0, unload());
+	ASSERT_EQ(-ENOENT, access("/sys/module/trustmig", F_OK) ? -errno : 0);
+	ASSERT_EQ(0, load());
+	ASSERT_EQ(0, tnl_open(&t));
+	EXPECT_EQ(0, count_sessions(&t));
+	tnl_close(&t);
+}
+
+TEST(unload_refused_while_vm_attached)
+{
+	struct tmig_pair p;
+	struct tnl t;
+	struct tvm vm;
+	int err;
+
+	if (!getenv("TRUSTMIG_KO"))
+		SKIP(return, "TRUSTMIG_KO not set: cannot reload the module");
+	ASSERT_EQ(0, tnl_open(&t));
+	ASSERT_EQ(0, tvm_create(&vm, 2UL << 20, false));
+	ASSERT_EQ(0, tmig_pair_new(&t, &p, 0));
+	ASSERT_EQ(0, tmig_attach(&p.src, vm.vm_fd, p.src.ticket));
+	ASSERT_EQ(0, tmig_attach(&p.dst, vm.vm_fd, p.dst.ticket));
+	tnl_close(&t);
+
+	/* Attached files pin the module: unloading must not pull it away. */
+	err = unload();
+	EXPECT_TRUE(err == -EWOULDBLOCK || err == -EBUSY);
+	EXPECT_EQ(0, access("/sys/module/trustmig", F_OK));
+
+	/* Once the VMM lets go, it unloads, and the VM lives on. */
+	tmig_pair_close(&p);
+	ASSERT_EQ(0, unload());
+	tvm_fill(&vm, 1);
+	ASSERT_EQ(0, load());
+	tvm_destroy(&vm);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * trustmig: attested, kernel-sealed live migration of KVM guests.
+ *
+ * This header is the one definition of trustmig's interfaces:
+ *
+ *  1. the generic netlink family "trustmig" (control plane: sessions, keys,
+ *     statistics, events), used by the attestation helper (trustmigd);
+ *  2. the /dev/trustmig ioctls (data plane), used by the VMM;
+ *  3. the sealed-record wire format that the data plane produces and
+ *     consumes (byte-level description in docs/wire-format.md).
+ *
+ * Every netlink command needs CAP_NET_ADMIN.  Keys go in and never come out.
+ */
+#ifndef _UAPI_LINUX_TRUSTMIG_H
+#define _UAPI_LINUX_TRUSTMIG_H
+
+#include <linux/const.h>
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+/* ------------------------------------------------------------------------
+ * Generic netlink control plane
+ * ------------------------------------------------------------------------
+ *
+ * TRUSTMIG_CMD_SESSION_NEW   create a session; reply carries id and ticket
+ *   request:
+ *     TRUSTMIG_A_ROLE            u8   enum trustmig_role          (required)
+ *     TRUSTMIG_A_CIPHER          u8   enum trustmig_cipher        (optional,
+ *                                     default AES-256-GCM)
+ *   reply (same command):
+ *     TRUSTMIG_A_SESSION_ID      u32
+ *     TRUSTMIG_A_TICKET          binary[TRUSTMIG_TICKET_LEN]  one-time attach
+ *                                     ticket; shown once, only here
+ *
+ * TRUSTMIG_CMD_SESSION_SET_KEY  install the traffic key (once per session)
+ *   request:
+ *     TRUSTMIG_A_SESSION_ID      u32                              (required)
+ *     TRUSTMIG_A_STREAM_ID       u32  id both ends derived from the
+ *                                     handshake; in every record header
+ *     TRUSTMIG_A_KEY             binary[TRUSTMIG_KEY_LEN]         (required)
+ *     TRUSTMIG_A_SALT            binary[TRUSTMIG_SALT_LEN]        (required)
+ *   A source session seals with this key, a destination opens with it: the
+ *   key is the one of the source->destination direction.  No reply body.
+ *
+ * TRUSTMIG_CMD_SESSION_GET   one session (doit) or all sessions (dumpit)
+ *   request (doit):
+ *     TRUSTMIG_A_SESSION_ID      u32                              (required)
+ *   reply, one message per session:
+ *     TRUSTMIG_A_SESSION_ID      u32
+ *     TRUSTMIG_A_ROLE            u8   enum trustmig_role
+ *     TRUSTMIG_A_CIPHER          u8   enum trustmig_cipher
+ *     TRUSTMIG_A_STATE           u8   enum trustmig_state
+ *     TRUSTMIG_A_KEYED           u8   1 once a key is installed
+ *     TRUSTMIG_A_ATTACHED        u8   1 while a VM is attached
+ *     TRUSTMIG_A_STREAM_ID       u32  (present once keyed)
+ *     TRUSTMIG_A_RECORDS         u64  records sealed (source) or opened
+ *     TRUSTMIG_A_BYTES           u64  wire bytes sealed or opened
+ *     TRUSTMIG_A_PAGES           u64  guest pages carried (full + zero)
+ *     TRUSTMIG_A_ZERO_PAGES      u64  of which zero pages
+ *     TRUSTMIG_A_ROUNDS          u32  completed rounds
+ *     TRUSTMIG_A_FAILURES        u32  rejected operations (the first one
+ *                                     fails the session)
+ *     TRUSTMIG_A_REASON          u8   enum trustmig_reason of the failure
+ *     TRUSTMIG_A_ERRNO           u32  positive errno of the failure
+ *
+ * TRUSTMIG_CMD_SESSION_DEL   delete a session (attached VMMs see EPIPE)
+ *   request:
+ *     TRUSTMIG_A_SESSION_ID      u32                              (required)
+ *
+ * Multicast group TRUSTMIG_MCGRP_EVENTS ("events"), kernel -> listeners:
+ *
+ * TRUSTMIG_CMD_EVENT_FAILED  a session failed (it accepts nothing more)
+ *     TRUSTMIG_A_SESSION_ID      u32
+ *     TRUSTMIG_A_REASON          u8   enum trustmig_reason
+ *     TRUSTMIG_A_ERRNO           u32  positive errno returned to the caller
+ *     TRUSTMIG_A_SEQ             u64  sequence number expected next
+ *
+ * TRUSTMIG_CMD_EVENT_COMPLETE  a session sealed or verified its commit
+ *     TRUSTMIG_A_SESSION_ID      u32
+ *     TRUSTMIG_A_RECORDS         u64
+ *     TRUSTMIG_A_BYTES           u64
+ *     TRUSTMIG_A_PAGES           u64
+ *
+ * Errors: every failed request returns a negative errno and an extack
+ * message.  Netlink's policy checks give EINVAL for an unknown attribute,
+ * an attribute the command does not take, or a wrong type; ERANGE for a
+ * value out of range or a key/salt/ticket of the wrong length.  A missing
+ * attribute gives EINVAL (and NLMSGERR_ATTR_MISS_TYPE), an unknown session
+ * ENOENT, a second key EEXIST, a caller without CAP_NET_ADMIN EPERM (also
+ * for joining the events group).
+ */
+#define TRUSTMIG_GENL_NAME		"trustmig"
+#define TRUSTMIG_GENL_VERSION		1
+#define TRUSTMIG_MCGRP_EVENTS		"events"
+
+#define TRUSTMIG_KEY_LEN		32
+#define TRUSTMIG_SALT_LEN		12
+#define TRUSTMIG_TICKET_LEN		32
+
+enum trustmig_cmd {
+	TRUSTMIG_CMD_UNSPEC,
+	TRUSTMIG_CMD_SESSION_NEW,
+	TRUSTMIG_CMD_SESSION_SET_KEY,
+	TRUSTMIG_CMD_SESSION_GET,
+	TRUSTMIG_CMD_SESSION_DEL,
+	TRUSTMIG_CMD_EVENT_FAILED,
+	TRUSTMIG_CMD_EVENT_COMPLETE,
+	__TRUSTMIG_CMD_MAX
+};
+
+#define TRUSTMIG_CMD_MAX (__TRUSTMIG_CMD_MAX - 1)
+
+enum trustmig_attr {
+	TRUSTMIG_A_UNSPEC,
+	TRUSTMIG_A_PAD,
+	TRUSTMIG_A_SESSION_ID,
+	TRUSTMIG_A_ROLE,
+	TRUSTMIG_A_CIPHER,
+	TRUSTMIG_A_TICKET,
+	TRUSTMIG_A_STREAM_ID,
+	TRUSTMIG_A_KEY,
+	TRUSTMIG_A_SALT,
+	TRUSTMIG_A_STATE,
+	TRUSTMIG_A_KEYED,
+	TRUSTMIG_A_ATTACHED,
+	TRUSTMIG_A_RECORDS,
+	TRUSTMIG_A_BYTES,
+	TRUSTMIG_A_PAGES,
+	TRUSTMIG_A_ZERO_PAGES,
+	TRUSTMIG_A_ROUNDS,
+	TRUSTMIG_A_FAILURES,
+	TRUSTMIG_A_REASON,
+	TRUSTMIG_A_ERRNO,
+	TRUSTMIG_A_SEQ,
+	__TRUSTMIG_A_MAX
+};
+
+#define TRUSTMIG_A_MAX (__TRUSTMIG_A_MAX - 1)
+
+enum trustmig_role {
+	TRUSTMIG_ROLE_SOURCE = 1,	/* seals pages of a running VM */
+	TRUSTMIG_ROLE_DEST = 2,		/* opens records into a new VM */
+};
+
+enum trustmig_cipher {
+	TRUSTMIG_CIPHER_AES256GCM = 1,		/* "gcm(aes)", default */
+	TRUSTMIG_CIPHER_CHACHA20POLY1305 = 2,	/* "rfc7539(chacha20,poly1305)" */
+};
+
+enum trustmig_state {
+	TRUSTMIG_STATE_NEW = 1,		/* created, no key yet */
+	TRUSTMIG_STATE_KEYED = 2,	/* key installed, no VM attached */
+	TRUSTMIG_STATE_ACTIVE = 3,	/* VM attached, records flowing */
+	TRUSTMIG_STATE_COMPLETE = 4,	/* commit sealed / verified */
+	TRUSTMIG_STATE_FAILED = 5,	/* see reason; key already erased */
+};
+
+enum trustmig_reason {
+	TRUSTMIG_REASON_NONE = 0,
+	TRUSTMIG_REASON_BAD_HEADER = 1,	  /* version, type or length (EPROTO) */
+	TRUSTMIG_REASON_WRONG_STREAM = 2, /* record of another stream (EPROTO) */
+	TRUSTMIG_REASON_SEQUENCE = 3,	  /* replayed, reordered or dropped
+					   * record (EPROTO)
+					   */
+	TRUSTMIG_REASON_ROUND = 4,	  /* round number out of order (EPROTO) */
+	TRUSTMIG_REASON_GFN = 5,	  /* gfn outside every memslot (ERANGE) */
+	TRUSTMIG_REASON_AUTH = 6,	  /* AEAD tag mismatch (EBADMSG) */
+	TRUSTMIG_REASON_COMMIT = 7,	  /* commit disagrees with the stream
+					   * (EBADMSG)
+					   */
+	TRUSTMIG_REASON_TRUNCATED = 8,	  /* stream ended before commit
+					   * (ENODATA)
+					   */
+	TRUSTMIG_REASON_TICKET = 9,	  /* wrong or reused ticket (EACCES) */
+	TRUSTMIG_REASON_EXHAUSTED = 10,	  /* sequence or round would wrap
+					   * (EOVERFLOW)
+					   */
+	TRUSTMIG_REASON_DELETED = 11,	  /* deleted by the operator (EPIPE) */
+	TRUSTMIG_REASON_DETACHED = 12,	  /* VMM closed before commit (EPIPE) */
+	TRUSTMIG_REASON_SLOT = 13,	  /* memslot vanished or changed (ESTALE) */
+	TRUSTMIG_REASON_CRYPTO = 14,	  /* the cipher itself failed (EIO) */
+	TRUSTMIG_REASON_FAULT = 15,	  /* guest memory or a buffer of the
+					   * VMM unreadable/unwritable (EFAULT)
+					   */
+};
+
+/* ------------------------------------------------------------------------
+ * Sealed-record wire format (docs/wire-format.md)
+ * ------------------------------------------------------------------------
+ *
+ * record = header (24 bytes, AEAD associated data)
+ *          || ciphertext (header.len bytes)
+ *          || tag (16 bytes)
+ *
+ * nonce  = salt XOR (0x00000000 || be64(seq)), 12 bytes, as in TLS 1.3.
+ * All multi-byte fields are big-endian.
+ */
+#define TRUSTMIG_WIRE_VERSION		1
+#define TRUSTMIG_TAG_LEN		16
+#define TRUSTMIG_PAGE_SIZE		4096
+#define TRUSTMIG_GFN_BITS		40	/* covers 52-bit guest physical */
+
+struct trustmig_rec_hdr {
+	__u8	version;	/* TRUSTMIG_WIRE_VERSION */
+	__u8	type;		/* enum trustmig_rec_type */
+	__u8	flags;		/* must be 0 in version 1 */
+	__u8	gfn_hi;		/* gfn bits 39..32 */
+	__be32	gfn_lo;		/* gfn bits 31..0 */
+	__be32	stream;		/* stream id agreed by the handshake */
+	__be16	round;		/* pre-copy round, from 0 */
+	__be16	len;		/* ciphertext bytes, tag excluded */
+	__be64	seq;		/* record sequence, from 0, +1 per record */
+};
+
+enum trustmig_rec_type {
+	TRUSTMIG_REC_PAGE = 1,		/* len 4096: one guest page */
+	TRUSTMIG_REC_ZERO = 2,		/* len 0: a page of zeroes */
+	TRUSTMIG_REC_ROUND_END = 3,	/* len 16: struct trustmig_round_end */
+	TRUSTMIG_REC_COMMIT = 4,	/* len 56: struct trustmig_commit */
+};
+
+/* Payload of TRUSTMIG_REC_ROUND_END (gfn 0). */
+struct trustmig_round_end {
+	__be64	pages;		/* page and zero records in this round */
+	__be64	records;	/* records of the stream before this one */
+};
+
+/* Payload of TRUSTMIG_REC_COMMIT (gfn 0): the last record of a stream. */
+struct trustmig_commit {
+	__be64	records;	/* records of the stream before this one */
+	__be64	pages;		/* page and zero records of the stream */
+	__be64	rounds;		/* rounds ended */
+	__u8	transcript[32];	/* SHA-256 chain over every earlier
+				 * record's header and tag
+				 */
+};
+
+/* ------------------------------------------------------------------------
+ * /dev/trustmig data plane (ioctls on an open file; one session per file)
+ * ------------------------------------------------------------------------
+ *
+ * A VMM opens /dev/trustmig, attaches its KVM VM (the VM fd from
+ * KVM_CREATE_VM) to a session with the one-time ticket the helper gave it,
+ * and then, on a source:
+ *
+ *   for each round:
+ *     KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG     (harvest, re-protect)
+ *     for each slot: TRUSTMIG_SEAL with TRUSTMIG_SEAL_HARVEST (and
+ *       TRUSTMIG_SEAL_ALL in round 0), then TRUSTMIG_SEAL until pages_left
+ *       is 0, sending buf[0..bytes) to the destination each time
+ *     TRUSTMIG_END_ROUND
+ *   TRUSTMIG_COMMIT (the VM is paused; refused while pages are pending)
+ *
+ * and on a destination, TRUSTMIG_OPEN on whatever bytes arrived, until the
+ * reply says TRUSTMIG_OPEN_COMPLETE; TRUSTMIG_OPEN_EOF tells the module the
+ * stream ended.  All calls must come from the process that owns the VM.
+ */
+#define TRUSTMIG_DEV_NAME		"trustmig"
+
+struct trustmig_attach {
+	__u32	session_id;
+	__s32	vm_fd;
+	__u8	ticket[TRUSTMIG_TICKET_LEN];
+};
+
+/* Output buffer for the sealing ioctls. */
+struct trustmig_out {
+	__u64	buf;		/* in: user address */
+	__u64	buf_len;	/* in */
+	__u64	bytes;		/* out: bytes written to buf */
+	__u32	records;	/* out: records written */
+	__u32	pad;		/* must be 0 */
+};
+
+#define TRUSTMIG_SEAL_HARVEST	_BITUL(0) /* merge dirty_bitmap and the
+					   * module's own dirty set into the
+					   * slot's pending set first
+					   */
+#define TRUSTMIG_SEAL_ALL	_BITUL(1) /* with HARVEST: every page */
+
+struct trustmig_seal {
+	__u32	slot;		/* in: (address space << 16) | slot id */
+	__u32	flags;		/* in: TRUSTMIG_SEAL_* */
+	__u64	dirty_bitmap;	/* in: user address of the slot's harvested
+				 * KVM dirty log (bit n = page base_gfn + n),
+				 * or 0
+				 */
+	struct trustmig_out out;
+	__u64	pages_left;	/* out: pages of the slot still pending */
+};
+
+#define TRUSTMIG_OPEN_EOF	_BITUL(0) /* in: no more bytes will come */
+#define TRUSTMIG_OPEN_COMPLETE	_BITUL(0) /* out: commit verified */
+
+struct trustmig_open {
+	__u64	buf;		/* in: user address of received bytes */
+	__u64	buf_len;	/* in */
+	__u32	flags;		/* in: TRUSTMIG_OPEN_EOF */
+	__u32	result;		/* out: TRUSTMIG_OPEN_COMPLETE */
+	__u64	consumed;	/* out: bytes of whole records taken; the
+				 * rest is a partial record to resend with
+				 * what follows it
+				 */
+	__u64	records;	/* out: records opened */
+};
+
+#define TRUSTMIG_IOC_MAGIC	0xb7
+#define TRUSTMIG_ATTACH		_IOW(TRUSTMIG_IOC_MAGIC, 1, struct trustmig_attach)
+#define TRUSTMIG_SEAL		_IOWR(TRUSTMIG_IOC_MAGIC, 2, struct trustmig_seal)
+#define TRUSTMIG_END_ROUND	_IOWR(TRUSTMIG_IOC_MAGIC, 3, struct trustmig_out)
+#define TRUSTMIG_COMMIT		_IOWR(TRUSTMIG_IOC_MAGIC, 4, struct trustmig_out)
+#define TRUSTMIG_OPEN		_IOWR(TRUSTMIG_IOC_MAGIC, 5, struct trustmig_open)
+
+#endif /* _UAPI_LINUX_TRUSTMIG_H */

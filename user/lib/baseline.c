@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Baseline files, parsed with json-c (strict RFC 8259 mode).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json.h>
+#include <openssl/evp.h>
+
+#include "baseline.h"
+#include "tpmsw.h"
+#include "util.h"
+
+#define TM_ID_MAX	64
+#define TM_TEXT_MAX	4096
+
+static int tm_bl_fail(const char *fmt, const char *what)
+{
+	return tm_fail(TM_EXIT_BASELINE, fmt, what);
+}
+
+static int tm_token_char(char c, const char *extra)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || strchr(extra, c);
+}
+
+/* A copy of string member @key of @obj matching the given constraints. */
+static int tm_get_string(json_object *obj, const char *key, int optional,
+			 const char *charset, size_t max, char **out)
+{
+	json_object *v;
+	const char *s;
+	size_t i, n;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(obj, key, &v)) {
+		if (optional)
+			return 0;
+		return tm_bl_fail("baseline lacks \"%s\"", key);
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return tm_bl_fail("baseline \"%s\" is not a string", key);
+	s = json_object_get_string(v);
+	n = json_object_get_string_len(v);
+	if (!n || n > max || strlen(s) != n)
+		return tm_bl_fail("baseline \"%s\" is empty or too long", key);
+	for (i = 0; charset && i < n; i++)
+		if (!tm_token_char(s[i], charset))
+			return tm_bl_fail("baseline \"%s\" has a forbidden character",
+					  key);
+	*out = strdup(s);
+	if (!*out)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	return 0;
+}
+
+static int tm_check_keys(json_object *obj, const char *const *allowed,
+			 const char *where)
+{
+	size_t i;
+
+	json_object_object_foreach(obj, key, val) {
+		(void)val;
+		for (i = 0; allowed[i]; i++)
+			if (!strcmp(key, allowed[i]))
+				break;
+		if (!allowed[i])
+			return tm_fail(TM_EXIT_BASELINE,
+				       "unknown key \"%.64s\" in %s", key, where);
+	}
+	return 0;
+}
+
+static int tm_parse_pcrs(json_object *pcrs, struct tm_baseline *b)
+{
+	size_t dlen = tm_hash_size(b->bank);
+	unsigned int i, j, idx;
+	unsigned long v;
+	const char *hex;
+
+	if (!json_object_is_type(pcrs, json_type_object))
+		return tm_bl_fail("baseline \"%s\" is not an object", "pcrs");
+	json_object_object_foreach(pcrs, key, val) {
+		if (b->npcrs == TM_PCR_MAX)
+			return tm_bl_fail("baseline has too many %s", "pcrs");
+		if (tm_parse_ulong(key, 0, TM_PCR_MAX - 1, &v) ||
+		    (key[0] == '0' && key[1]))
+			return tm_fail(TM_EXIT_BASELINE,
+				       "PCR index \"%.16s\" is not in 0..23", key);
+		if (!json_object_is_type(val, json_type_string))
+			return tm_fail(TM_EXIT_BASELINE,
+				       "PCR %lu value is not a hex string", v);
+		hex = json_object_get_string(val);
+		/* keep pcr[] sorted: insertion into its place */
+		idx = v;
+		for (i = 0; i < b->npcrs && b->pcr[i] < idx; i++)
+			;
+		for (j = b->npcrs; j > i; j--) {
+			b->pcr[j] = b->pcr[j - 1];
+			b->value[j] = b->value[j - 1];
+		}
+		b->pcr[i] = idx;
+		b->value[i].size = dlen;
+		b->npcrs++;
+		if (tm_unhex(hex, b->value[i].buffer, dlen))
+			return tm_fail(TM_EXIT_BASELINE,
+				       "PCR %u value is not %zu bytes of hex",
+				       idx, dlen);
+	}
+	if (!b->npcrs)
+		return tm_bl_fail("baseline has no %s", "pcrs");
+	return 0;
+}
+
+static int tm_parse_controls(json_object *arr, struct tm_baseline *b)
+{
+	static const char *const keys[] = { "id", "statement", NULL };
+	struct tm_control *c;
+	json_object *o;
+	size_t i, n;
+	int ret;
+
+	if (!json_object_is_type(arr, json_type_array))
+		return tm_bl_fail("baseline \"%s\" is not an array", "controls");
+	n = json_object_array_length(arr);
+	if (!n || n > TM_CONTROLS_MAX)
+		return tm_fail(TM_EXIT_BASELINE,
+			       "baseline must name 1 to %d controls",
+			       TM_CONTROLS_MAX);
+	b->controls = calloc(n, sizeof(*b->controls));
+	if (!b->controls)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	for (i = 0; i < n; i++) {
+		o = json_object_array_get_idx(arr, i);
+		c = &b->controls[i];
+		b->ncontrols++;
+		if (!json_object_is_type(o, json_type_object))
+			return tm_bl_fail("baseline %s entry is not an object",
+					  "controls");
+		ret = tm_check_keys(o, keys, "a control");
+		if (!ret)
+			ret = tm_get_string(o, "id", 0, "()._-", 32, &c->id);
+		if (!ret)
+			ret = tm_get_string(o, "statement", 1, NULL,
+					    TM_TEXT_MAX, &c->statement);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int tm_parse_obj(json_object *root, struct tm_baseline *b)
+{
+	static const char *const keys[] = {
+		"schema", "id", "version", "description", "pcr_bank", "pcrs",
+		"controls", NULL
+	};
+	json_object *v;
+	char *s = NULL;
+	long long ver;
+	int ret;
+
+	if (!json_object_is_type(root, json_type_object))
+		return tm_bl_fail("baseline is not a JSON %s", "object");
+	ret = tm_check_keys(root, keys, "the baseline");
+	if (!ret)
+		ret = tm_get_string(root, "schema", 0, "/-", TM_ID_MAX, &s);
+	if (!ret && strcmp(s, TM_BASELINE_SCHEMA))
+		ret = tm_bl_fail("baseline schema is not \"%s\"",
+				 TM_BASELINE_SCHEMA);
+	free(s);
+	s = NULL;
+	if (!ret)
+		ret = tm_get_string(root, "id", 0, "._-", TM_ID_MAX, &b->id);
+	if (!ret)
+		ret = tm_get_string(root, "description", 1, NULL, TM_TEXT_MAX,
+				    &b->description);
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(root, "version", &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return tm_bl_fail("baseline \"%s\" is not an integer", "version");
+	ver = json_object_get_int64(v);
+	if (ver < 1 || ver > INT32_MAX)
+		return tm_bl_fail("baseline \"%s\" is out of range", "version");
+	b->version = ver;
+	ret = tm_get_string(root, "pcr_bank", 0, "", 16, &s);
+	if (!ret && tm_hash_from_name(s, &b->bank))
+		ret = tm_bl_fail("baseline \"%s\" is not sha1, sha256, sha384 or sha512",
+				 "pcr_bank");
+	free(s);
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(root, "pcrs", &v))
+		return tm_bl_fail("baseline lacks \"%s\"", "pcrs");
+	ret = tm_parse_pcrs(v, b);
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(root, "controls", &v))
+		return tm_bl_fail("baseline lacks \"%s\"", "controls");
+	return tm_parse_controls(v, b);
+}
+
+int tm_baseline_parse(const unsigned char *buf, size_t len,
+		      struct tm_baseline *b)
+{
+	enum json_tokener_error jerr;
+	json_tokener *tok;
+	json_object *root;
+	size_t n;
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	tok = json_tokener_new();
+	if (!tok)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	root = json_tokener_parse_ex(tok, (const char *)buf, len);
+	jerr = json_tokener_get_error(tok);
+	n = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (!root || jerr != json_tokener_success) {
+		json_object_put(root);
+		return tm_fail(TM_EXIT_BASELINE,
+			       "baseline is not valid JSON (%s at byte %zu)",
+			       json_tokener_error_desc(jerr), n);
+	}
+	ret = tm_parse_obj(root, b);
+	json_object_put(root);
+	if (!ret && !EVP_Q_digest(NULL, "SHA256", NULL, buf, len,
+				  b->file_sha256, NULL))
+		ret = tm_fail(TM_EXIT_ERROR, "SHA-256 failed");
+	if (!ret)
+		ret = tm_baseline_derive(b);
+	if (ret)
+		tm_baseline_free(b);
+	return ret;
+}
+
+int tm_baseline_load(const char *path, struct tm_baseline *b)
+{
+	unsigned char *buf;
+	size_t len;
+	int ret;
+
+	ret = tm_read_file(path, &buf, &len);
+	if (ret)
+		return ret;
+	ret = tm_baseline_parse(buf, len, b);
+	free(buf);
+	return ret;
+}
+
+void tm_baseline_free(struct tm_baseline *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->ncontrols; i++) {
+		free(b->controls[i].id);
+		free(b->controls[i].statement);
+	}
+	free(b->controls);
+	free(b->id);
+	free(b->description);
+	memset(b, 0, sizeof(*b));
+}
+
+void tm_pcr_selection(TPMI_ALG_HASH bank, const unsigned int *pcr,
+		      unsigned int n, TPML_PCR_SELECTION *sel)
+{
+	unsigned int i;
+
+	memset(sel, 0, sizeof(*sel));
+	sel->count = 1;
+	sel->pcrSelections[0].hash = bank;
+	sel->pcrSelections[0].sizeofSelect = 3;
+	for (i = 0; i < n; i++)
+		sel->pcrSelections[0].pcrSelect[pcr[i] / 8] |=
+			1 << (pcr[i] % 8);
+}
+
+int tm_baseline_derive(struct tm_baseline *b)
+{
+	int ret;
+
+	tm_pcr_selection(b->bank, b->pcr, b->npcrs, &b->sel);
+	ret = tm_pcr_digest(b->value, b->npcrs, &b->pcr_digest);
+	if (!ret)
+		ret = tm_policy_pcr(&b->sel, &b->pcr_digest, &b->policy);
+	return ret;
+}
+
+static int tm_json_add_str(json_object *o, const char *key, const char *s)
+{
+	json_object *v;
+
+	if (!s)
+		return 0;
+	v = json_object_new_string(s);
+	if (!v || json_object_object_add(o, key, v)) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+static int tm_json_add(json_object *o, const char *key, json_object *v)
+{
+	if (!v || json_object_object_add(o, key, v)) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+char *tm_baseline_to_json(const struct tm_baseline *b)
+{
+	const int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+			  JSON_C_TO_STRING_NOSLASHESCAPE;
+	json_object *root, *pcrs, *controls, *c;
+	char key[8], *hex, *out = NULL;
+	const char *text;
+	unsigned int i;
+	int err;
+
+	root = json_object_new_object();
+	pcrs = json_object_new_object();
+	controls = json_object_new_array();
+	err = !root || !pcrs || !controls;
+	err = err || tm_json_add_str(root, "schema", TM_BASELINE_SCHEMA);
+	err = err || tm_json_add_str(root, "id", b->id);
+	err = err || tm_json_add(root, "version",
+				 json_object_new_int64(b->version));
+	err = err || tm_json_add_str(root, "description", b->description);
+	err = err || tm_json_add_str(root, "pcr_bank", tm_hash_name(b->bank));
+	for (i = 0; !err && i < b->npcrs; i++) {
+		snprintf(key, sizeof(key), "%u", b->pcr[i]);
+		hex = tm_hex(b->value[i].buffer, b->value[i].size);
+		err = !hex || tm_json_add_str(pcrs, key, hex);
+		OPENSSL_free(hex);
+	}
+	err = err || tm_json_add(root, "pcrs", json_object_get(pcrs));
+	for (i = 0; !err && i < b->ncontrols; i++) {
+		c = json_object_new_object();
+		err = !c || tm_json_add_str(c, "id", b->controls[i].id) ||
+		      tm_json_add_str(c, "statement", b->controls[i].statement);
+		err = err || json_object_array_add(controls, c);
+		if (err)
+			json_object_put(c);
+	}
+	err = err || tm_json_add(root, "controls", json_object_get(controls));
+	text = err ? NULL : json_object_to_json_string_ext(root, flags);
+	if (!text || asprintf(&out, "%s\n", text) < 0)
+		out = NULL;
+	json_object_put(pcrs);
+	json_object_put(controls);
+	json_object_put(root);
+	if (!out)
+		tm_fail(TM_EXIT_ERROR, "cannot build baseline JSON");
+	return out;
+}

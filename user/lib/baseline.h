@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Baselines: versioned JSON files naming the PCR values a certified platform
+ * must hold and the compliance controls they stand for (docs/ttp.md).
+ */
+#ifndef TRUSTMIG_BASELINE_H
+#define TRUSTMIG_BASELINE_H
+
+#include <tss2/tss2_tpm2_types.h>
+
+#define TM_BASELINE_SCHEMA	"trustmig-baseline/1"
+#define TM_PCR_MAX		24
+#define TM_CONTROLS_MAX		64
+
+struct tm_control {
+	char *id;		/* e.g. "CM-2", "SI-7(1)" */
+	char *statement;	/* optional: how the baseline meets it */
+};
+
+struct tm_baseline {
+	char *id;
+	long version;
+	char *description;
+	TPMI_ALG_HASH bank;
+	unsigned int npcrs;
+	unsigned int pcr[TM_PCR_MAX];		/* ascending */
+	TPM2B_DIGEST value[TM_PCR_MAX];		/* value[i] of pcr[i] */
+	unsigned int ncontrols;
+	struct tm_control *controls;
+	/* derived */
+	unsigned char file_sha256[32];		/* of the file's bytes */
+	TPML_PCR_SELECTION sel;
+	TPM2B_DIGEST pcr_digest;		/* SHA-256 of the values */
+	TPM2B_DIGEST policy;			/* PolicyPCR(sel, pcr_digest) */
+};
+
+/* Parse and validate a baseline; returns 0 or TM_EXIT_BASELINE. */
+int tm_baseline_parse(const unsigned char *buf, size_t len,
+		      struct tm_baseline *b);
+int tm_baseline_load(const char *path, struct tm_baseline *b);
+void tm_baseline_free(struct tm_baseline *b);
+
+/* Compute sel, pcr_digest and policy from bank, pcr[] and value[]. */
+int tm_baseline_derive(struct tm_baseline *b);
+/* Serialise as a baseline file (pretty JSON); caller frees. */
+char *tm_baseline_to_json(const struct tm_baseline *b);
+
+/* A one-bank PCR selection of @n ascending PCR indices. */
+void tm_pcr_selection(TPMI_ALG_HASH bank, const unsigned int *pcr,
+		      unsigned int n, TPML_PCR_SELECTION *sel);
+
+#endif /* TRUSTMIG_BASELINE_H */

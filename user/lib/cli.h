@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Sub-command dispatch and help for the trustmig command-line tools.
+ */
+#ifndef TRUSTMIG_CLI_H
+#define TRUSTMIG_CLI_H
+
+#include "util.h"
+
+struct tm_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;	/* the command's manual section */
+};
+
+/*
+ * Run "prog COMMAND [options]"; "prog --help" prints @manual and every
+ * command's help, "prog COMMAND --help" that command's help.
+ */
+int tm_cli_main(int argc, char **argv, const char *manual,
+		const struct tm_cmd *cmds);
+/* Report a usage error of command @cmd and return TM_EXIT_USAGE. */
+__printf(2, 3) int tm_usage(const char *cmd, const char *fmt, ...);
+
+extern const char *tm_prog;
+
+#endif /* TRUSTMIG_CLI_H */

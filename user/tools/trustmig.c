@@ -1,0 +1,706 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * trustmig: the host's command-line tool. This part: enrolment with the
+ * offline TTP, baseline recording and the migration key self-check.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "baseline.h"
+#include "cli.h"
+#include "enrol.h"
+#include "host.h"
+#include "token.h"
+#include "tpm.h"
+#include "tpmsw.h"
+#include "util.h"
+
+static const char manual[] =
+"NAME\n"
+"    trustmig - trustmig host tool: TPM enrolment, baselines, key check\n"
+"\n"
+"SYNOPSIS\n"
+"    trustmig COMMAND [OPTIONS]\n"
+"    trustmig --help | trustmig COMMAND --help\n"
+"\n"
+"DESCRIPTION\n"
+"    Runs on a KVM host that is to receive migrating VMs. It enrols the\n"
+"    host's TPM with the trusted third party (TTP) through files carried\n"
+"    to and from the offline TTP, installs the resulting Trust_Token, and\n"
+"    checks that the TPM still lets the host use its migration key.\n"
+"\n"
+"    Enrolment, as an operator runs it (see docs/ttp.md):\n"
+"      host$ trustmig enrol-request --out host1.req\n"
+"      ttp$  trustmig-ttp challenge --request host1.req \\\n"
+"                --baseline kvm-prod.json --ek-pin NAME --out host1.chal\n"
+"      host$ trustmig enrol-respond --challenge host1.chal --out host1.resp\n"
+"      ttp$  trustmig-ttp certify --response host1.resp --out host1.pem\n"
+"      host$ trustmig enrol-install --token host1.pem --ca ttp.pem\n"
+"\n"
+"COMMON OPTIONS\n"
+"    --tcti CONF    TPM access, a tpm2-tss TCTI string (default: $TRUSTMIG_TCTI,\n"
+"                   else device:/dev/tpmrm0; swtpm:host=127.0.0.1,port=2321\n"
+"                   for a software TPM)\n"
+"    --state DIR    host state directory (default: $TRUSTMIG_STATE, else\n"
+"                   /var/lib/trustmig)\n"
+"\n"
+"EXIT STATUS\n"
+"    0 success; 1 error (I/O, TPM); 2 usage; 3 invalid baseline; 4 malformed\n"
+"    input file; 30-37 the token does not verify (30 chain, 31 expired,\n"
+"    32 not yet valid, 33 revoked, 34 CRL, 35 extension, 36 baseline,\n"
+"    37 not this host's keys); 40 the TPM refused the migration key (PCRs\n"
+"    differ from the certified baseline).\n"
+"\n"
+"COMMANDS\n";
+
+static const char help_ek[] =
+"  ek [--ek-type ecc|rsa] [--tcti CONF]\n"
+"    Print the TPM Name of the endorsement key (TCG default template) and\n"
+"    whether the TPM holds an EK certificate. Without a certificate the TTP\n"
+"    needs this Name, taken from the host out of band (e.g. at rack-in), to\n"
+"    pin the EK (trustmig-ttp challenge --ek-pin).\n\n";
+
+static const char help_request[] =
+"  enrol-request --out FILE [--host-name NAME] [--ek-type ecc|rsa]\n"
+"                [--state DIR] [--tcti CONF]\n"
+"    Start an enrolment: create a new attestation key (AK: ECC P-256,\n"
+"    restricted ECDSA-SHA256 signing key under the storage root key) and\n"
+"    write a request holding the host name (default: gethostname()), the\n"
+"    EK public area, the EK certificate if the TPM has one, and the AK\n"
+"    public area. The AK blobs go to DIR/enrol/, the EK public to\n"
+"    DIR/ek.pub. Carry FILE to the TTP.\n\n";
+
+static const char help_respond[] =
+"  enrol-respond --challenge FILE --out FILE [--state DIR] [--tcti CONF]\n"
+"    Answer the TTP's challenge: recover its secret with\n"
+"    TPM2_ActivateCredential (possible only if the AK lives in the TPM of\n"
+"    that EK), create the migration key (ECC P-256 ECDH, fixedTPM,\n"
+"    fixedParent, no userWithAuth, authPolicy = TPM2_PolicyPCR over the\n"
+"    challenge baseline's PCR selection and values), quote the baseline's\n"
+"    PCRs over the challenge nonce and certify the migration key with the\n"
+"    AK (TPM2_Certify). Warns about PCRs that differ from the baseline.\n"
+"    Carry FILE back to the TTP.\n\n";
+
+static const char help_install[] =
+"  enrol-install --token FILE --ca FILE [--crl FILE] [--state DIR]\n"
+"    Verify the Trust_Token the TTP issued (chain to the TTP certificate\n"
+"    --ca, validity, revocation when --crl is given) and that it certifies\n"
+"    the AK and migration key of the enrolment in progress, then make them\n"
+"    the host's current token and keys (DIR/token.pem, DIR/ak.*, DIR/mk.*).\n\n";
+
+static const char help_baseline[] =
+"  baseline --id ID --version N --pcrs LIST --control ID [--control ID]...\n"
+"           [--bank sha256] [--description TEXT] --out FILE [--tcti CONF]\n"
+"    Record this TPM's current PCR values as a baseline file, e.g. on a\n"
+"    reference host booted in its approved configuration. LIST is like\n"
+"    0-7,14. Review the file (add control statements) before the TTP uses\n"
+"    it.\n\n";
+
+static const char help_check[] =
+"  check-key [--state DIR] [--tcti CONF]\n"
+"    Prove that the TPM lets this host use its certified migration key\n"
+"    right now: TPM2_ECDH_ZGen under a TPM2_PolicyPCR session against a\n"
+"    fresh ephemeral key, compared with the same ECDH in software. Fails\n"
+"    with status 40 when the PCRs no longer hold the certified values.\n\n";
+
+struct host_opts {
+	const char *tcti;
+	const char *state;
+	char staging[4096];
+};
+
+enum { OPT_TCTI = 0x100, OPT_STATE, OPT_OUT, OPT_HOST, OPT_EKTYPE,
+	OPT_CHAL, OPT_TOKEN, OPT_CA, OPT_CRL, OPT_ID, OPT_VERSION, OPT_PCRS,
+	OPT_BANK, OPT_CONTROL, OPT_DESC };
+
+#define TM_OPT(name, val) { name, required_argument, NULL, val }
+
+static int host_common(struct host_opts *o, int opt)
+{
+	if (opt == OPT_TCTI)
+		o->tcti = optarg;
+	else if (opt == OPT_STATE)
+		o->state = optarg;
+	else
+		return -1;
+	return 0;
+}
+
+static int host_finish(struct host_opts *o, const char *cmd, int argc,
+		       char **argv)
+{
+	if (optind != argc)
+		return tm_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
+	if (!o->state)
+		o->state = getenv(TM_STATE_ENV);
+	if (!o->state || !*o->state)
+		o->state = TM_STATE_DEFAULT;
+	return tm_path(o->staging, sizeof(o->staging), o->state, TM_STAGING);
+}
+
+static int parse_ek_type(const char *s, TPMI_ALG_PUBLIC *type)
+{
+	if (!strcmp(s, "ecc"))
+		*type = TPM2_ALG_ECC;
+	else if (!strcmp(s, "rsa"))
+		*type = TPM2_ALG_RSA;
+	else
+		return -1;
+	return 0;
+}
+
+static int mkdir_private(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return tm_fail(TM_EXIT_ERROR, "cannot create %s: %s", path,
+			       strerror(errno));
+	return 0;
+}
+
+static void print_ek_name(const TPM2B_PUBLIC *ek, size_t certlen)
+{
+	TPM2B_NAME name;
+	char *hex;
+
+	if (tm_public_name(ek, &name))
+		return;
+	hex = tm_hex(name.name, name.size);
+	printf("EK name: %s\nEK certificate: %s\n", hex ? hex : "?",
+	       certlen ? "present" : "none (the TTP must pin the EK name)");
+	OPENSSL_free(hex);
+}
+
+static int cmd_ek(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("ek-type", OPT_EKTYPE),
+		{ 0 }
+	};
+	TPMI_ALG_PUBLIC type = TPM2_ALG_ECC;
+	struct host_opts o = { 0 };
+	ESYS_TR ek = ESYS_TR_NONE;
+	unsigned char *cert = NULL;
+	struct tm_tpm t;
+	TPM2B_PUBLIC pub;
+	size_t certlen;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_EKTYPE && !parse_ek_type(optarg, &type))
+			continue;
+		if (host_common(&o, opt))
+			return tm_usage(argv[0], "bad option");
+	}
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (!ret)
+		ret = tm_tpm_open(&t, o.tcti);
+	if (ret)
+		return ret;
+	ret = tm_tpm_ek(&t, type, &ek, &pub);
+	tm_tpm_flush(&t, &ek);
+	if (!ret)
+		ret = tm_tpm_ek_cert(&t, type, &cert, &certlen);
+	if (!ret)
+		print_ek_name(&pub, certlen);
+	free(cert);
+	tm_tpm_close(&t);
+	return ret;
+}
+
+static int cmd_request(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
+		TM_OPT("out", OPT_OUT), TM_OPT("host-name", OPT_HOST),
+		TM_OPT("ek-type", OPT_EKTYPE), { 0 }
+	};
+	TPMI_ALG_PUBLIC type = TPM2_ALG_ECC;
+	struct tm_request req = { 0 };
+	struct host_opts o = { 0 };
+	ESYS_TR ek = ESYS_TR_NONE, srk = ESYS_TR_NONE;
+	char host[TM_HOST_MAX + 1] = "", path[4096];
+	const char *out = NULL;
+	TPM2B_PUBLIC aktpl;
+	TPM2B_PRIVATE akpriv;
+	struct tm_tpm t;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_OUT)
+			out = optarg;
+		else if (opt == OPT_HOST)
+			snprintf(host, sizeof(host), "%s", optarg);
+		else if (opt == OPT_EKTYPE && !parse_ek_type(optarg, &type))
+			continue;
+		else if (host_common(&o, opt))
+			return tm_usage(argv[0], "bad option");
+	}
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (ret)
+		return ret;
+	if (!out)
+		return tm_usage(argv[0], "--out is required");
+	if (!host[0] && gethostname(host, sizeof(host) - 1))
+		return tm_fail(TM_EXIT_ERROR, "cannot get the host name");
+	req.host = host;
+	ret = mkdir_private(o.state);
+	if (!ret)
+		ret = mkdir_private(o.staging);
+	if (!ret)
+		ret = tm_tpm_open(&t, o.tcti);
+	if (ret)
+		return ret;
+	ret = tm_tpm_ek(&t, type, &ek, &req.ek);
+	tm_tpm_flush(&t, &ek);
+	if (!ret)
+		ret = tm_tpm_ek_cert(&t, type, &req.ek_cert, &req.ek_cert_len);
+	if (!ret)
+		ret = tm_tpm_srk(&t, &srk);
+	tm_ak_template(&aktpl);
+	if (!ret)
+		ret = tm_tpm_create(&t, srk, &aktpl, &req.ak, &akpriv);
+	tm_tpm_flush(&t, &srk);
+	if (!ret)
+		ret = tm_key_save(o.staging, "ak", &req.ak, &akpriv);
+	if (!ret)
+		ret = tm_path(path, sizeof(path), o.state, "ek.pub");
+	if (!ret)
+		ret = tm_public_save(path, &req.ek);
+	if (!ret)
+		ret = tm_request_save(out, &req);
+	if (!ret) {
+		printf("enrolment request for %s written to %s\n", host, out);
+		print_ek_name(&req.ek, req.ek_cert_len);
+	}
+	OPENSSL_cleanse(&akpriv, sizeof(akpriv));
+	free(req.ek_cert);
+	tm_tpm_close(&t);
+	return ret;
+}
+
+/* Warn, before the TTP refuses, about PCRs that differ from the baseline. */
+static void warn_pcrs(struct tm_tpm *t, const struct tm_baseline *b)
+{
+	TPM2B_DIGEST cur[TM_PCR_MAX];
+	unsigned int i, n;
+
+	if (tm_tpm_pcr_read(t, &b->sel, cur, TM_PCR_MAX, &n) || n != b->npcrs)
+		return;
+	for (i = 0; i < n; i++)
+		if (cur[i].size != b->value[i].size ||
+		    memcmp(cur[i].buffer, b->value[i].buffer, cur[i].size))
+			fprintf(stderr,
+				"%s: warning: PCR %u differs from baseline %s; the TTP will refuse this host\n",
+				tm_prog, b->pcr[i], b->id);
+}
+
+static int respond(struct tm_tpm *t, const struct host_opts *o,
+		   const struct tm_challenge *c, const struct tm_baseline *b,
+		   struct tm_response *r)
+{
+	ESYS_TR srk = ESYS_TR_NONE, ak = ESYS_TR_NONE;
+	TPM2B_PUBLIC akpub, mktpl;
+	TPM2B_PRIVATE mkpriv = { 0 };
+	TPM2B_DIGEST policy;
+	int ret;
+
+	memcpy(r->id, c->id, sizeof(r->id));
+	ret = tm_tpm_srk(t, &srk);
+	if (!ret)
+		ret = tm_key_load(t, srk, o->staging, "ak", &akpub, &ak);
+	if (!ret)
+		ret = tm_enrol_activate(t, o->state, c, ak, &r->credential);
+	/* the TPM's own PolicyPCR computation must agree with the TTP's */
+	if (!ret)
+		ret = tm_tpm_policy_pcr(t, &b->sel, &b->pcr_digest, &policy);
+	if (!ret && (policy.size != b->policy.size ||
+		     memcmp(policy.buffer, b->policy.buffer, policy.size)))
+		ret = tm_fail(TM_EXIT_ERROR,
+			      "TPM and software disagree on the PolicyPCR digest");
+	tm_mk_template(&mktpl, &policy);
+	if (!ret)
+		ret = tm_enrol_attest(t, srk, ak, &mktpl, &b->sel, &c->nonce,
+				      &c->nonce, r, &mkpriv);
+	if (!ret)
+		ret = tm_key_save(o->staging, "mk", &r->mk, &mkpriv);
+	OPENSSL_cleanse(&mkpriv, sizeof(mkpriv));
+	tm_tpm_flush(t, &ak);
+	tm_tpm_flush(t, &srk);
+	return ret;
+}
+
+static int cmd_respond(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
+		TM_OPT("out", OPT_OUT), TM_OPT("challenge", OPT_CHAL), { 0 }
+	};
+	struct tm_challenge c = { 0 };
+	struct tm_response r = { 0 };
+	struct host_opts o = { 0 };
+	const char *out = NULL, *in = NULL;
+	struct tm_baseline b;
+	struct tm_tpm t;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_OUT)
+			out = optarg;
+		else if (opt == OPT_CHAL)
+			in = optarg;
+		else if (host_common(&o, opt))
+			return tm_usage(argv[0], "bad option");
+	}
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (ret)
+		return ret;
+	if (!out || !in)
+		return tm_usage(argv[0], "--challenge and --out are required");
+	ret = tm_challenge_load(in, &c);
+	if (ret)
+		return ret;
+	if (c.not_after < time(NULL)) {
+		ret = tm_fail(TM_EXIT_INPUT,
+			      "the challenge has expired; ask the TTP for a new one");
+		goto free_ch;
+	}
+	ret = tm_baseline_parse(c.baseline, c.baseline_len, &b);
+	if (ret)
+		goto free_ch;
+	ret = tm_tpm_open(&t, o.tcti);
+	if (ret)
+		goto free_bl;
+	warn_pcrs(&t, &b);
+	ret = respond(&t, &o, &c, &b, &r);
+	if (!ret)
+		ret = tm_response_save(out, &r);
+	if (!ret)
+		printf("enrolment response for baseline %s version %ld written to %s\n",
+		       b.id, b.version, out);
+	OPENSSL_cleanse(&r, sizeof(r));
+	tm_tpm_close(&t);
+free_bl:
+	tm_baseline_free(&b);
+free_ch:
+	tm_challenge_free(&c);
+	return ret;
+}
+
+static int install_files(const struct host_opts *o, const char *token)
+{
+	static const char *const files[] = {
+		"ak.pub", "ak.priv", "mk.pub", "mk.priv"
+	};
+	char from[4096], to[4096];
+	unsigned char *pem;
+	size_t i, len;
+	int ret;
+
+	ret = tm_read_file(token, &pem, &len);
+	if (ret)
+		return ret;
+	ret = tm_path(to, sizeof(to), o->state, "token.pem");
+	if (!ret)
+		ret = tm_write_file(to, pem, len, 0644, 0);
+	free(pem);
+	for (i = 0; !ret && i < ARRAY_SIZE(files); i++) {
+		ret = tm_path(from, sizeof(from), o->staging, files[i]);
+		if (!ret)
+			ret = tm_path(to, sizeof(to), o->state, files[i]);
+		if (!ret && rename(from, to))
+			ret = tm_fail(TM_EXIT_ERROR, "cannot install %s: %s",
+				      to, strerror(errno));
+	}
+	return ret;
+}
+
+static int cmd_install(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("state", OPT_STATE), TM_OPT("token", OPT_TOKEN),
+		TM_OPT("ca", OPT_CA), TM_OPT("crl", OPT_CRL), { 0 }
+	};
+	struct tm_verify v = { 0 };
+	struct tm_token_info info;
+	struct host_opts o = { 0 };
+	const char *token = NULL, *ca = NULL, *crlpath = NULL;
+	TPM2B_PUBLIC ak, mk;
+	X509_CRL *crl = NULL;
+	char path[4096];
+	X509 *tok = NULL;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_TOKEN)
+			token = optarg;
+		else if (opt == OPT_CA)
+			ca = optarg;
+		else if (opt == OPT_CRL)
+			crlpath = optarg;
+		else if (host_common(&o, opt))
+			return tm_usage(argv[0], "bad option");
+	}
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (ret)
+		return ret;
+	if (!token || !ca)
+		return tm_usage(argv[0], "--token and --ca are required");
+	v.anchors = X509_STORE_new();
+	v.crls = sk_X509_CRL_new_null();
+	if (!v.anchors || !v.crls) {
+		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	ret = tm_anchors_load(v.anchors, ca);
+	if (!ret && crlpath) {
+		ret = tm_crl_load(crlpath, &crl);
+		if (!ret && !sk_X509_CRL_push(v.crls, crl))
+			ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+		if (!ret)
+			crl = NULL;
+	}
+	if (!crlpath) {
+		sk_X509_CRL_free(v.crls);
+		v.crls = NULL;
+	}
+	if (!ret)
+		ret = tm_cert_load(token, &tok);
+	if (!ret)
+		ret = tm_token_verify(tok, &v, &info);
+	if (ret)
+		goto out;
+	ret = tm_path(path, sizeof(path), o.staging, "ak.pub");
+	if (!ret)
+		ret = tm_public_load(path, &ak);
+	if (!ret)
+		ret = tm_path(path, sizeof(path), o.staging, "mk.pub");
+	if (!ret)
+		ret = tm_public_load(path, &mk);
+	if (!ret)
+		ret = tm_token_match_keys(tok, &info, &ak, &mk);
+	if (!ret)
+		ret = install_files(&o, token);
+	if (!ret)
+		printf("Trust_Token for %s (baseline %s version %ld) installed in %s\n",
+		       info.host, info.baseline_id, info.baseline_version,
+		       o.state);
+	tm_token_info_free(&info);
+out:
+	X509_free(tok);
+	X509_CRL_free(crl);
+	sk_X509_CRL_pop_free(v.crls, X509_CRL_free);
+	X509_STORE_free(v.anchors);
+	return ret;
+}
+
+/* "0-7,14" -> ascending PCR indices */
+static int parse_pcr_list(const char *s, unsigned int *pcr, unsigned int *n)
+{
+	unsigned long lo, hi, i;
+	unsigned int mask = 0;
+	char *end;
+
+	while (*s) {
+		lo = strtoul(s, &end, 10);
+		hi = lo;
+		if (end == s)
+			return -1;
+		if (*end == '-') {
+			s = end + 1;
+			hi = strtoul(s, &end, 10);
+			if (end == s)
+				return -1;
+		}
+		if (lo > hi || hi >= TM_PCR_MAX)
+			return -1;
+		for (i = lo; i <= hi; i++)
+			mask |= 1u << i;
+		if (*end && *end != ',')
+			return -1;
+		s = *end ? end + 1 : end;
+	}
+	for (*n = 0, i = 0; i < TM_PCR_MAX; i++)
+		if (mask & (1u << i))
+			pcr[(*n)++] = i;
+	return *n ? 0 : -1;
+}
+
+static int cmd_baseline(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("out", OPT_OUT),
+		TM_OPT("id", OPT_ID), TM_OPT("version", OPT_VERSION),
+		TM_OPT("pcrs", OPT_PCRS), TM_OPT("bank", OPT_BANK),
+		TM_OPT("control", OPT_CONTROL),
+		TM_OPT("description", OPT_DESC), { 0 }
+	};
+	struct tm_control controls[TM_CONTROLS_MAX];
+	struct tm_baseline b = { .bank = TPM2_ALG_SHA256 }, check;
+	struct host_opts o = { 0 };
+	const char *out = NULL;
+	unsigned long ver = 0;
+	struct tm_tpm t;
+	char *json = NULL;
+	unsigned int n;
+	int opt, ret;
+
+	b.controls = controls;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_OUT) {
+			out = optarg;
+		} else if (opt == OPT_ID) {
+			b.id = optarg;
+		} else if (opt == OPT_DESC) {
+			b.description = optarg;
+		} else if (opt == OPT_VERSION) {
+			if (tm_parse_ulong(optarg, 1, INT32_MAX, &ver))
+				return tm_usage(argv[0], "bad --version");
+		} else if (opt == OPT_PCRS) {
+			if (parse_pcr_list(optarg, b.pcr, &b.npcrs))
+				return tm_usage(argv[0], "bad --pcrs list");
+		} else if (opt == OPT_BANK) {
+			if (tm_hash_from_name(optarg, &b.bank))
+				return tm_usage(argv[0], "bad --bank");
+		} else if (opt == OPT_CONTROL) {
+			if (b.ncontrols == TM_CONTROLS_MAX)
+				return tm_usage(argv[0], "too many controls");
+			controls[b.ncontrols].id = optarg;
+			controls[b.ncontrols++].statement = NULL;
+		} else if (host_common(&o, opt)) {
+			return tm_usage(argv[0], "bad option");
+		}
+	}
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (ret)
+		return ret;
+	if (!out || !b.id || !ver || !b.npcrs || !b.ncontrols)
+		return tm_usage(argv[0],
+				"--out, --id, --version, --pcrs and --control are required");
+	b.version = ver;
+	ret = tm_tpm_open(&t, o.tcti);
+	if (ret)
+		return ret;
+	tm_pcr_selection(b.bank, b.pcr, b.npcrs, &b.sel);
+	ret = tm_tpm_pcr_read(&t, &b.sel, b.value, TM_PCR_MAX, &n);
+	tm_tpm_close(&t);
+	if (!ret && n != b.npcrs)
+		ret = tm_fail(TM_EXIT_ERROR, "the TPM returned %u of %u PCRs",
+			      n, b.npcrs);
+	if (!ret) {
+		json = tm_baseline_to_json(&b);
+		ret = json ? 0 : TM_EXIT_ERROR;
+	}
+	/* what we write must be what the TTP will read */
+	if (!ret)
+		ret = tm_baseline_parse((unsigned char *)json, strlen(json),
+					&check);
+	if (!ret) {
+		tm_baseline_free(&check);
+		ret = tm_write_file(out, json, strlen(json), 0644, 0);
+	}
+	free(json);
+	return ret;
+}
+
+static int zgen_check(struct tm_tpm *t, ESYS_TR mk, const TPM2B_PUBLIC *mkpub,
+		      const TPML_PCR_SELECTION *sel)
+{
+	unsigned char z[32];
+	TPM2B_ECC_POINT in = { 0 }, out = { 0 };
+	EVP_PKEY *eph, *peer = NULL;
+	int ret;
+
+	eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	if (!eph)
+		return tm_fail(TM_EXIT_ERROR, "cannot generate an EC key");
+	ret = tm_pkey_to_point(eph, &in.point);
+	if (!ret)
+		ret = tm_tpm_ecdh_zgen(t, mk, sel, &in, &out);
+	if (!ret)
+		ret = tm_public_to_pkey(mkpub, &peer);
+	if (!ret)
+		ret = tm_ecdh(eph, peer, z, sizeof(z));
+	if (!ret && (out.point.x.size != sizeof(z) ||
+		     CRYPTO_memcmp(out.point.x.buffer, z, sizeof(z))))
+		ret = tm_fail(TM_EXIT_ERROR,
+			      "TPM2_ECDH_ZGen result differs from software ECDH");
+	OPENSSL_cleanse(z, sizeof(z));
+	OPENSSL_cleanse(&out, sizeof(out));
+	EVP_PKEY_free(peer);
+	EVP_PKEY_free(eph);
+	return ret;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE), { 0 }
+	};
+	ESYS_TR srk = ESYS_TR_NONE, mk = ESYS_TR_NONE;
+	struct tm_token_info info = { 0 };
+	struct host_opts o = { 0 };
+	TPM2B_PUBLIC mkpub;
+	char path[4096];
+	X509 *tok = NULL;
+	struct tm_tpm t;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (host_common(&o, opt))
+			return tm_usage(argv[0], "bad option");
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (!ret)
+		ret = tm_path(path, sizeof(path), o.state, "token.pem");
+	if (!ret)
+		ret = tm_cert_load(path, &tok);
+	if (!ret)
+		ret = tm_token_info_get(tok, &info);
+	X509_free(tok);
+	if (ret)
+		return ret;
+	ret = tm_tpm_open(&t, o.tcti);
+	if (ret)
+		goto out;
+	ret = tm_tpm_srk(&t, &srk);
+	if (!ret)
+		ret = tm_key_load(&t, srk, o.state, "mk", &mkpub, &mk);
+	tm_tpm_flush(&t, &srk);
+	if (!ret && !tm_public_equal(&mkpub, &info.mk))
+		ret = tm_fail(TM_EXIT_TOKEN_MISMATCH,
+			      "the installed token certifies another migration key");
+	if (!ret)
+		ret = zgen_check(&t, mk, &mkpub, &info.sel);
+	if (!ret)
+		printf("migration key usable: PCRs hold baseline %s version %ld\n",
+		       info.baseline_id, info.baseline_version);
+	tm_tpm_flush(&t, &mk);
+	tm_tpm_close(&t);
+out:
+	tm_token_info_free(&info);
+	return ret;
+}
+
+static const struct tm_cmd cmds[] = {
+	{ "ek", cmd_ek, help_ek },
+	{ "enrol-request", cmd_request, help_request },
+	{ "enrol-respond", cmd_respond, help_respond },
+	{ "enrol-install", cmd_install, help_install },
+	{ "baseline", cmd_baseline, help_baseline },
+	{ "check-key", cmd_check, help_check },
+	{ NULL, NULL, NULL }
+};
+
+int main(int argc, char **argv)
+{
+	return tm_cli_main(argc, argv, manual, cmds);
+}
