@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-	build-essential make gcc pkg-config cpio gzip xz-utils kmod
+	build-essential make gcc pkg-config cpio gzip xz-utils kmod perl git
 	linux-headers-amd64 linux-image-amd64 linux-source
 	sparse
 	qemu-system-x86 busybox-static

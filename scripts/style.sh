@@ -44,8 +44,14 @@ for f in "$@"; do
 	fi
 	# checkpatch exits non-zero for ERROR/WARNING (and CHECK under
 	# --strict); any output at all also counts, so nothing slips by.
+	# user/ calls tpm2-tss and OpenSSL, whose names (publicArea,
+	# X509_getm_notAfter, ...) are CamelCase and not ours to rename.
+	extra=()
+	case $f in
+	user/*) extra=(--ignore CAMELCASE) ;;
+	esac
 	rc=0
-	out=$(perl "$checkpatch" "${opts[@]}" -f "$f" 2>&1) || rc=$?
+	out=$(perl "$checkpatch" "${opts[@]}" "${extra[@]}" -f "$f" 2>&1) || rc=$?
 	if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
 		bad=$((bad + 1))
 		printf '%s\n\n' "$out"

@@ -86,8 +86,10 @@ static void migrate(struct tnl *t)
 
 	printf("== live migration of a %lu MiB guest, A -> B, through trustmig.ko\n",
 	       VM_SIZE >> 20);
-	if ((err = tvm_create(&a, VM_SIZE, true)) ||
-	    (err = tvm_create(&b, VM_SIZE, false)))
+	err = tvm_create(&a, VM_SIZE, true);
+	if (!err)
+		err = tvm_create(&b, VM_SIZE, false);
+	if (err)
 		die("create VMs", err);
 	tvm_fill(&a, 2026);
 	bitmap = calloc(1, tvm_bitmap_bytes(a.npages));
@@ -96,10 +98,12 @@ static void migrate(struct tnl *t)
 	err = tmig_pair_new(t, &p, TRUSTMIG_CIPHER_AES256GCM);
 	if (err)
 		die("create sessions and install the key over netlink", err);
-	printf("helper: source session %u, destination session %u, AES-256-GCM key installed (write-only)\n",
-	       p.src.id, p.dst.id);
-	if ((err = tmig_attach(&p.src, a.vm_fd, p.src.ticket)) ||
-	    (err = tmig_attach(&p.dst, b.vm_fd, p.dst.ticket)))
+	printf("helper: source session %u, destination session %u, %s\n",
+	       p.src.id, p.dst.id, "AES-256-GCM key installed (write-only)");
+	err = tmig_attach(&p.src, a.vm_fd, p.src.ticket);
+	if (!err)
+		err = tmig_attach(&p.dst, b.vm_fd, p.dst.ticket);
+	if (err)
 		die("attach VMs with their tickets", err);
 	printf("vmm: VM A attached to session %u, VM B to session %u (one-time tickets)\n",
 	       p.src.id, p.dst.id);
@@ -146,8 +150,9 @@ static void migrate(struct tnl *t)
 	if (err != TRUSTMIG_OPEN_COMPLETE)
 		die("destination: commit not verified", err < 0 ? err : EPROTO);
 	tnl_get(t, p.src.id, &s);
-	printf("destination: commit verified: %llu records, %llu pages (%llu zero), %u rounds, %.2f MiB on the wire\n",
-	       (unsigned long long)s.records, (unsigned long long)s.pages,
+	printf("destination: commit verified: %llu records, %llu pages ",
+	       (unsigned long long)s.records, (unsigned long long)s.pages);
+	printf("(%llu zero), %u rounds, %.2f MiB on the wire\n",
 	       (unsigned long long)s.zero_pages, s.rounds,
 	       s.bytes / 1048576.0);
 	if (memcmp(a.mem, b.mem, VM_SIZE))
@@ -164,6 +169,24 @@ static void migrate(struct tnl *t)
 	tvm_destroy(&b);
 }
 
+/* Two memory-only VMs, a keyed session pair, each VM attached. */
+static void setup_pair(struct tnl *t, struct tvm *a, struct tvm *b,
+		       size_t size, struct tmig_pair *p)
+{
+	int err = tvm_create(a, size, false);
+
+	if (!err)
+		err = tvm_create(b, size, false);
+	if (!err)
+		err = tmig_pair_new(t, p, 0);
+	if (!err)
+		err = tmig_attach(&p->src, a->vm_fd, p->src.ticket);
+	if (!err)
+		err = tmig_attach(&p->dst, b->vm_fd, p->dst.ticket);
+	if (err)
+		die("set up VMs and sessions", err);
+}
+
 static void tamper(struct tnl *t)
 {
 	struct tvm a, b;
@@ -175,23 +198,19 @@ static void tamper(struct tnl *t)
 	int err;
 
 	printf("== one flipped bit on the wire\n");
-	if ((err = tvm_create(&a, 1UL << 20, false)) ||
-	    (err = tvm_create(&b, 1UL << 20, false)))
-		die("create VMs", err);
+	setup_pair(t, &a, &b, 1UL << 20, &p);
 	tvm_fill(&a, 1);
-	if ((err = tmig_pair_new(t, &p, 0)) ||
-	    (err = tmig_attach(&p.src, a.vm_fd, p.src.ticket)) ||
-	    (err = tmig_attach(&p.dst, b.vm_fd, p.dst.ticket)) ||
-	    (err = tmig_seal(p.src.fd, &a, TRUSTMIG_SEAL_HARVEST |
-			     TRUSTMIG_SEAL_ALL, NULL, &st)))
-		die("set up", err);
+	err = tmig_seal(p.src.fd, &a, TRUSTMIG_SEAL_HARVEST | TRUSTMIG_SEAL_ALL,
+			NULL, &st);
+	if (err)
+		die("seal", err);
 	tmig_index(&st, offs, 8);
 	st.buf[offs[1] + 100] ^= 0x01;
 	err = tmig_open(p.dst.fd, st.buf, st.len, 0, &o);
 	tnl_get(t, p.dst.id, &s);
-	printf("destination: record 1 refused: %s; session state %u (failed), reason %u, guest page untouched: %s\n\n",
-	       strerror(-err), s.state, s.reason,
-	       tvm_page(&b, 1)[0] == 0 ? "yes" : "NO");
+	printf("destination: record 1 refused: %s; ", strerror(-err));
+	printf("session state %u (failed), reason %u, page untouched: %s\n\n",
+	       s.state, s.reason, tvm_page(&b, 1)[0] == 0 ? "yes" : "NO");
 	tmig_pair_close(&p);
 	tnl_del(t, p.src.id);
 	tnl_del(t, p.dst.id);
@@ -257,7 +276,7 @@ static double raw_gcm(const __u8 *mem, __u64 npages)
 	return t0;
 }
 
-static void cost(struct tnl *t)
+static void sealing_cost(struct tnl *t)
 {
 	struct tvm a, b;
 	struct tmig_pair p;
@@ -267,17 +286,11 @@ static void cost(struct tnl *t)
 	__u64 i;
 	int err;
 
-	printf("== cost of sealing inside this guest (%lu MiB of random pages, side by side)\n",
+	printf("== sealing cost in this guest, %lu MiB of random pages\n",
 	       VM_SIZE >> 21);
-	if ((err = tvm_create(&a, VM_SIZE / 2, false)) ||
-	    (err = tvm_create(&b, VM_SIZE / 2, false)))
-		die("create VMs", err);
+	setup_pair(t, &a, &b, VM_SIZE / 2, &p);
 	for (i = 0; i < a.mem_size / 4; i++)
 		((__u32 *)a.mem)[i] = rand() | 1;
-	if ((err = tmig_pair_new(t, &p, 0)) ||
-	    (err = tmig_attach(&p.src, a.vm_fd, p.src.ticket)) ||
-	    (err = tmig_attach(&p.dst, b.vm_fd, p.dst.ticket)))
-		die("set up", err);
 	st.cap = a.mem_size + a.npages * 64 + (1 << 20);
 	st.buf = malloc(st.cap);
 	if (!st.buf)
@@ -301,7 +314,7 @@ static void cost(struct tnl *t)
 	       a.npages / seal, a.mem_size / seal / 1e6, seal / floor);
 	printf("%-34s %10.0f %10.1f %8.2f\n", "trustmig open (verify+write)",
 	       a.npages / open, a.mem_size / open / 1e6, open / floor);
-	printf("(ratios are time relative to the floor; under QEMU TCG absolute figures mean little)\n");
+	printf("(time relative to the floor; absolute figures mean little under TCG)\n");
 	tmig_pair_close(&p);
 	tnl_del(t, p.src.id);
 	tnl_del(t, p.dst.id);
@@ -321,7 +334,7 @@ int main(void)
 		die("netlink family trustmig (is trustmig.ko loaded?)", err);
 	migrate(&t);
 	tamper(&t);
-	cost(&t);
+	sealing_cost(&t);
 	tnl_close(&t);
 	return 0;
 }

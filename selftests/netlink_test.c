@@ -4,6 +4,7 @@
  * every kind of malformed input, privilege, and what replies may carry.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@ static const __u8 test_key[TRUSTMIG_KEY_LEN] = {
 	0xd0, 0x7f, 0x2e, 0x91, 0xab, 0x33, 0x05, 0xc8, 0x6d, 0x12, 0xfe,
 	0x87, 0x4a, 0x29, 0xb6, 0x50, 0x0c, 0xe9, 0x73, 0x1d, 0xa4,
 };
+
 static const __u8 test_salt[TRUSTMIG_SALT_LEN] = {
 	0x73, 0x61, 0x6c, 0x74, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
 };
@@ -41,17 +43,41 @@ FIXTURE_TEARDOWN(nl)
 	tnl_close(&self->t);
 }
 
-/* Sends @cmd with the attributes put by the caller; returns the errno. */
-#define SEND(cmd, puts) ({						\
-	struct nl_msg *__m = tnl_msg(&self->t, (cmd), 0);		\
-	ASSERT_NE(NULL, __m);						\
-	puts;								\
-	tnl_send(&self->t, __m, &self->r);				\
-})
-#define M __m
+enum { END, U8, U32, BIN };
+
+/*
+ * Sends @cmd with the attributes that follow, as (U8 | U32, type, value)
+ * or (BIN, type, length, pointer), up to END; returns the errno.
+ */
+static int send_attrs(struct _test_data_nl *self, __u8 cmd, ...)
+{
+	struct nl_msg *msg = tnl_msg(&self->t, cmd, 0);
+	int kind, type, len;
+	const void *data;
+	va_list ap;
+
+	if (!msg)
+		return -ENOMEM;
+	va_start(ap, cmd);
+	while ((kind = va_arg(ap, int)) != END) {
+		type = va_arg(ap, int);
+		if (kind == U8) {
+			nla_put_u8(msg, type, va_arg(ap, unsigned int));
+		} else if (kind == U32) {
+			nla_put_u32(msg, type, va_arg(ap, unsigned int));
+		} else {
+			len = va_arg(ap, int);
+			data = va_arg(ap, const void *);
+			nla_put(msg, type, len, data);
+		}
+	}
+	va_end(ap);
+	return tnl_send(&self->t, msg, &self->r);
+}
 
 TEST_F(nl, new_defaults_and_get)
 {
+	static const __u8 zero_ticket[TRUSTMIG_TICKET_LEN];
 	struct tnl_session s;
 
 	ASSERT_EQ(0, tnl_get(&self->t, self->id, &s));
@@ -63,8 +89,7 @@ TEST_F(nl, new_defaults_and_get)
 	EXPECT_EQ(0, s.attached);
 	EXPECT_EQ(0, s.records);
 	/* The ticket is random: not all zero. */
-	EXPECT_NE(0, memcmp(self->ticket, (__u8[TRUSTMIG_TICKET_LEN]){ 0 },
-			    TRUSTMIG_TICKET_LEN));
+	EXPECT_NE(0, memcmp(self->ticket, zero_ticket, TRUSTMIG_TICKET_LEN));
 }
 
 TEST_F(nl, new_chacha_destination)
@@ -152,16 +177,22 @@ TEST_F(nl, delete_then_gone)
 
 TEST_F(nl, missing_attributes)
 {
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_NEW, (void)0));
+	int err;
+
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_NEW, END);
+	EXPECT_EQ(-EINVAL, err);
 	EXPECT_STREQ("missing role", self->r.extack);
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_GET, (void)0));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_GET, END);
+	EXPECT_EQ(-EINVAL, err);
 	EXPECT_STREQ("missing session id", self->r.extack);
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_DEL, (void)0));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_DEL, END);
+	EXPECT_EQ(-EINVAL, err);
 	EXPECT_STREQ("missing session id", self->r.extack);
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_SET_KEY,
-		nla_put_u32(M, TRUSTMIG_A_SESSION_ID, self->id);
-		nla_put_u32(M, TRUSTMIG_A_STREAM_ID, 1);
-		nla_put(M, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN, test_key)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_SET_KEY,
+			 U32, TRUSTMIG_A_SESSION_ID, self->id,
+			 U32, TRUSTMIG_A_STREAM_ID, 1,
+			 BIN, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN, test_key, END);
+	EXPECT_EQ(-EINVAL, err);
 	EXPECT_STREQ("missing salt", self->r.extack);
 	/* Nothing was set by the refused request. */
 	EXPECT_EQ(0, tnl_set_key(&self->t, self->id, 1, test_key, test_salt));
@@ -170,75 +201,94 @@ TEST_F(nl, missing_attributes)
 TEST_F(nl, wrong_lengths_and_types)
 {
 	__u8 big[TRUSTMIG_KEY_LEN + 1] = { 0 };
+	int err;
 
 	/* Keys and salts must have their exact length. */
-	EXPECT_EQ(-ERANGE, SEND(TRUSTMIG_CMD_SESSION_SET_KEY,
-		nla_put_u32(M, TRUSTMIG_A_SESSION_ID, self->id);
-		nla_put_u32(M, TRUSTMIG_A_STREAM_ID, 1);
-		nla_put(M, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN - 1, test_key);
-		nla_put(M, TRUSTMIG_A_SALT, TRUSTMIG_SALT_LEN, test_salt)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_SET_KEY,
+			 U32, TRUSTMIG_A_SESSION_ID, self->id,
+			 U32, TRUSTMIG_A_STREAM_ID, 1,
+			 BIN, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN - 1, test_key,
+			 BIN, TRUSTMIG_A_SALT, TRUSTMIG_SALT_LEN, test_salt, END);
+	EXPECT_EQ(-ERANGE, err);
 	EXPECT_NE(0, self->r.extack[0]);
 	TH_LOG("short key: %s", self->r.extack);
-	EXPECT_EQ(-ERANGE, SEND(TRUSTMIG_CMD_SESSION_SET_KEY,
-		nla_put_u32(M, TRUSTMIG_A_SESSION_ID, self->id);
-		nla_put_u32(M, TRUSTMIG_A_STREAM_ID, 1);
-		nla_put(M, TRUSTMIG_A_KEY, sizeof(big), big);
-		nla_put(M, TRUSTMIG_A_SALT, TRUSTMIG_SALT_LEN, test_salt)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_SET_KEY,
+			 U32, TRUSTMIG_A_SESSION_ID, self->id,
+			 U32, TRUSTMIG_A_STREAM_ID, 1,
+			 BIN, TRUSTMIG_A_KEY, (int)sizeof(big), big,
+			 BIN, TRUSTMIG_A_SALT, TRUSTMIG_SALT_LEN, test_salt, END);
+	EXPECT_EQ(-ERANGE, err);
 	EXPECT_NE(0, self->r.extack[0]);
-	EXPECT_EQ(-ERANGE, SEND(TRUSTMIG_CMD_SESSION_SET_KEY,
-		nla_put_u32(M, TRUSTMIG_A_SESSION_ID, self->id);
-		nla_put_u32(M, TRUSTMIG_A_STREAM_ID, 1);
-		nla_put(M, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN, test_key);
-		nla_put(M, TRUSTMIG_A_SALT, TRUSTMIG_SALT_LEN + 4, big)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_SET_KEY,
+			 U32, TRUSTMIG_A_SESSION_ID, self->id,
+			 U32, TRUSTMIG_A_STREAM_ID, 1,
+			 BIN, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN, test_key,
+			 BIN, TRUSTMIG_A_SALT, TRUSTMIG_SALT_LEN + 4, big, END);
+	EXPECT_EQ(-ERANGE, err);
 	EXPECT_NE(0, self->r.extack[0]);
 	/* A u32 where a u8 belongs, and values out of range. */
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_NEW,
-		nla_put_u32(M, TRUSTMIG_A_ROLE, TRUSTMIG_ROLE_SOURCE)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_NEW,
+			 U32, TRUSTMIG_A_ROLE, TRUSTMIG_ROLE_SOURCE, END);
+	EXPECT_EQ(-EINVAL, err);
 	EXPECT_NE(0, self->r.extack[0]);
-	EXPECT_EQ(-ERANGE, SEND(TRUSTMIG_CMD_SESSION_NEW,
-		nla_put_u8(M, TRUSTMIG_A_ROLE, 3)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_NEW,
+			 U8, TRUSTMIG_A_ROLE, 3, END);
+	EXPECT_EQ(-ERANGE, err);
 	EXPECT_NE(0, self->r.extack[0]);
 	TH_LOG("role 3: %s", self->r.extack);
-	EXPECT_EQ(-ERANGE, SEND(TRUSTMIG_CMD_SESSION_NEW,
-		nla_put_u8(M, TRUSTMIG_A_ROLE, TRUSTMIG_ROLE_DEST);
-		nla_put_u8(M, TRUSTMIG_A_CIPHER, 9)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_NEW,
+			 U8, TRUSTMIG_A_ROLE, TRUSTMIG_ROLE_DEST,
+			 U8, TRUSTMIG_A_CIPHER, 9, END);
+	EXPECT_EQ(-ERANGE, err);
 	EXPECT_NE(0, self->r.extack[0]);
-	EXPECT_EQ(-ERANGE, SEND(TRUSTMIG_CMD_SESSION_GET,
-		nla_put_u32(M, TRUSTMIG_A_SESSION_ID, 0)));
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_GET,
-		nla_put_u8(M, TRUSTMIG_A_SESSION_ID, 1)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_GET,
+			 U32, TRUSTMIG_A_SESSION_ID, 0, END);
+	EXPECT_EQ(-ERANGE, err);
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_GET,
+			 U8, TRUSTMIG_A_SESSION_ID, 1, END);
+	EXPECT_EQ(-EINVAL, err);
 }
 
 TEST_F(nl, unknown_and_foreign_attributes)
 {
+	int err;
+
 	/* An attribute beyond the family's range. */
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_NEW,
-		nla_put_u8(M, TRUSTMIG_A_ROLE, TRUSTMIG_ROLE_SOURCE);
-		nla_put_u32(M, TRUSTMIG_A_MAX + 5, 1)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_NEW,
+			 U8, TRUSTMIG_A_ROLE, TRUSTMIG_ROLE_SOURCE,
+			 U32, TRUSTMIG_A_MAX + 5, 1, END);
+	EXPECT_EQ(-EINVAL, err);
 	EXPECT_NE(0, self->r.extack[0]);
 	TH_LOG("unknown: %s", self->r.extack);
 	/* A known attribute that means nothing to the command. */
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_NEW,
-		nla_put_u8(M, TRUSTMIG_A_ROLE, TRUSTMIG_ROLE_SOURCE);
-		nla_put(M, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN, test_key)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_NEW,
+			 U8, TRUSTMIG_A_ROLE, TRUSTMIG_ROLE_SOURCE,
+			 BIN, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN, test_key, END);
+	EXPECT_EQ(-EINVAL, err);
 	EXPECT_NE(0, self->r.extack[0]);
-	EXPECT_EQ(-EINVAL, SEND(TRUSTMIG_CMD_SESSION_GET,
-		nla_put_u32(M, TRUSTMIG_A_SESSION_ID, self->id);
-		nla_put(M, TRUSTMIG_A_TICKET, TRUSTMIG_TICKET_LEN,
-			self->ticket)));
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_GET,
+			 U32, TRUSTMIG_A_SESSION_ID, self->id,
+			 BIN, TRUSTMIG_A_TICKET, TRUSTMIG_TICKET_LEN, self->ticket, END);
+	EXPECT_EQ(-EINVAL, err);
 	EXPECT_NE(0, self->r.extack[0]);
 }
 
 TEST_F(nl, unknown_session_has_extack)
 {
-	EXPECT_EQ(-ENOENT, SEND(TRUSTMIG_CMD_SESSION_GET,
-		nla_put_u32(M, TRUSTMIG_A_SESSION_ID, 0x7fffffff)));
+	int err;
+
+	err = send_attrs(self, TRUSTMIG_CMD_SESSION_GET,
+			 U32, TRUSTMIG_A_SESSION_ID, 0x7fffffff, END);
+	EXPECT_EQ(-ENOENT, err);
 	EXPECT_STREQ("no such session", self->r.extack);
 }
 
 TEST_F(nl, unknown_command)
 {
-	EXPECT_EQ(-EOPNOTSUPP, SEND(TRUSTMIG_CMD_EVENT_FAILED, (void)0));
+	int err;
+
+	err = send_attrs(self, TRUSTMIG_CMD_EVENT_FAILED, END);
+	EXPECT_EQ(-EOPNOTSUPP, err);
 }
 
 /* Drops root in a child; every command must then fail with EPERM. */

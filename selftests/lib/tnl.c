@@ -3,6 +3,7 @@
  * tnl: trustmig generic netlink client for the selftests.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,30 +24,42 @@ struct tnl_ctx {
 	bool done;
 };
 
+/* Where each reply attribute lands in struct tnl_session, and its size. */
+static const struct {
+	int attr;
+	size_t off, size;
+} tnl_fields[] = {
+	{ TRUSTMIG_A_SESSION_ID, offsetof(struct tnl_session, id), 4 },
+	{ TRUSTMIG_A_ROLE, offsetof(struct tnl_session, role), 1 },
+	{ TRUSTMIG_A_CIPHER, offsetof(struct tnl_session, cipher), 1 },
+	{ TRUSTMIG_A_STATE, offsetof(struct tnl_session, state), 1 },
+	{ TRUSTMIG_A_KEYED, offsetof(struct tnl_session, keyed), 1 },
+	{ TRUSTMIG_A_ATTACHED, offsetof(struct tnl_session, attached), 1 },
+	{ TRUSTMIG_A_REASON, offsetof(struct tnl_session, reason), 1 },
+	{ TRUSTMIG_A_STREAM_ID, offsetof(struct tnl_session, stream), 4 },
+	{ TRUSTMIG_A_ROUNDS, offsetof(struct tnl_session, rounds), 4 },
+	{ TRUSTMIG_A_FAILURES, offsetof(struct tnl_session, failures), 4 },
+	{ TRUSTMIG_A_ERRNO, offsetof(struct tnl_session, err), 4 },
+	{ TRUSTMIG_A_RECORDS, offsetof(struct tnl_session, records), 8 },
+	{ TRUSTMIG_A_BYTES, offsetof(struct tnl_session, bytes), 8 },
+	{ TRUSTMIG_A_PAGES, offsetof(struct tnl_session, pages), 8 },
+	{ TRUSTMIG_A_ZERO_PAGES, offsetof(struct tnl_session, zero_pages), 8 },
+	{ 0 }
+};
+
+/* Attributes are host-endian and exactly the field's size. */
 static void tnl_parse_session(struct nlattr **tb, struct tnl_session *s)
 {
+	struct nlattr *a;
+	size_t i;
+
 	memset(s, 0, sizeof(*s));
-#define U8(a, f)  do { if (tb[a]) s->f = nla_get_u8(tb[a]); } while (0)
-#define U32(a, f) do { if (tb[a]) s->f = nla_get_u32(tb[a]); } while (0)
-#define U64(a, f) do { if (tb[a]) s->f = nla_get_u64(tb[a]); } while (0)
-	U32(TRUSTMIG_A_SESSION_ID, id);
-	U8(TRUSTMIG_A_ROLE, role);
-	U8(TRUSTMIG_A_CIPHER, cipher);
-	U8(TRUSTMIG_A_STATE, state);
-	U8(TRUSTMIG_A_KEYED, keyed);
-	U8(TRUSTMIG_A_ATTACHED, attached);
-	U8(TRUSTMIG_A_REASON, reason);
-	U32(TRUSTMIG_A_STREAM_ID, stream);
-	U32(TRUSTMIG_A_ROUNDS, rounds);
-	U32(TRUSTMIG_A_FAILURES, failures);
-	U32(TRUSTMIG_A_ERRNO, err);
-	U64(TRUSTMIG_A_RECORDS, records);
-	U64(TRUSTMIG_A_BYTES, bytes);
-	U64(TRUSTMIG_A_PAGES, pages);
-	U64(TRUSTMIG_A_ZERO_PAGES, zero_pages);
-#undef U8
-#undef U32
-#undef U64
+	for (i = 0; tnl_fields[i].attr; i++) {
+		a = tb[tnl_fields[i].attr];
+		if (a && (size_t)nla_len(a) == tnl_fields[i].size)
+			memcpy((char *)s + tnl_fields[i].off, nla_data(a),
+			       tnl_fields[i].size);
+	}
 }
 
 static int tnl_valid(struct nl_msg *msg, void *arg)
