@@ -18,8 +18,8 @@ BUILD := $(CURDIR)/build
 KSRC := $(BUILD)/ksrc
 export BUILD KSRC
 
-C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || \
-		find kmod user uapi selftests -name '*.[ch]')
+C_FILES = $(shell git ls-files --cached --others --exclude-standard \
+		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
 .PHONY: all module user selftests ksrc style sparse check check-user \
 	check-guest demo clean

@@ -5,7 +5,8 @@
 # A guest that never reported an exit code (panic, hang, broken init) is
 # written into the TAP as a failure, so it cannot pass unnoticed.
 #
-# Environment: TRUSTMIG_VM_TIMEOUT (default 1800 s), TRUSTMIG_VM_MEM,
+# Environment: TRUSTMIG_VM_TIMEOUT (default: room for boot and every test
+# binary to use its whole TRUSTMIG_TEST_TIMEOUT), TRUSTMIG_VM_MEM,
 # TRUSTMIG_VM_SMP; TRUSTMIG_* variables reach run-in-guest.sh (see there).
 # SUMMARY=0 skips the closing summary (check-all.sh prints its own).
 set -euo pipefail
@@ -34,9 +35,14 @@ rm -f "$tap"
 # run-in-guest.sh finds the build dir through this (vm.sh forwards it).
 export TRUSTMIG_BUILD=$BUILD
 
+# The VM's deadline must not cut the per-binary timeouts short, or a hung
+# test would cost us the dmesg and rmmod checks that follow it.
+nbins=$(find "${TRUSTMIG_TESTS:-$BUILD/selftests}" -maxdepth 1 -type f -name '*_test' 2>/dev/null | wc -l)
+vm_timeout=${TRUSTMIG_VM_TIMEOUT:-$((300 + nbins * ${TRUSTMIG_TEST_TIMEOUT:-300}))}
+
 vmrc=0
 "$here/vm.sh" --run "$repo/selftests/run-in-guest.sh" --out "$out" --arg "$repo" \
-	--timeout "${TRUSTMIG_VM_TIMEOUT:-1800}" --mem "${TRUSTMIG_VM_MEM:-1024}" \
+	--timeout "$vm_timeout" --mem "${TRUSTMIG_VM_MEM:-1024}" \
 	--smp "${TRUSTMIG_VM_SMP:-1}" 7<&- || vmrc=$?
 
 if [ -f "$out/guest.tap" ]; then

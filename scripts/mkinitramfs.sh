@@ -162,14 +162,21 @@ set -- "$run"
 uptime() { cut -d' ' -f1 /proc/uptime; }
 say "running $* (uptime $(uptime)s)"
 cd /host || die "cd /host"
-# The exit code goes through a file because a pipeline's status is tee's.
-{
-	HOME=/root TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		chroot /host "$@" </dev/null 2>&1
-	echo $? >/tmp/rc
-} | tee "$res/guest.log"
-rc=$(cat /tmp/rc 2>/dev/null) || rc=
-[ -n "$rc" ] || die "lost the exit code of $run"
+# Output to the console and guest.log through a fifo rather than a pipe,
+# so that a daemon the script leaves behind holding its stdout cannot keep
+# us waiting for an EOF: once the script has exited, tee gets a few
+# seconds to drain, then it is stopped.
+must mkfifo /tmp/out
+tee "$res/guest.log" </tmp/out &
+teepid=$!
+HOME=/root TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	chroot /host "$@" </dev/null >/tmp/out 2>&1
+rc=$?
+for _ in 1 2 3; do
+	kill -0 "$teepid" 2>/dev/null || break
+	sleep 1
+done
+kill "$teepid" 2>/dev/null
 say "$run exited $rc (uptime $(uptime)s)"
 echo "$rc" >"$res/exitcode" || die "cannot write $res/exitcode"
 sync

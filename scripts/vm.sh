@@ -115,11 +115,16 @@ QEMU_ARGS=(
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$OUT,mount_tag=results,security_model=none"
 )
-CLEANUP=()
+# On exit, stop what we started and what is still ours: QEMU until it has
+# been waited for, swtpm only while that pid is still a swtpm (its pid
+# may be reused once it has gone away on its own).
+qpid='' swtpm_pid=''
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-	local c
-	for c in "${CLEANUP[@]}"; do eval "$c" || true; done
+	[ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
+	if [ -n "$swtpm_pid" ] && [ "$(cat "/proc/$swtpm_pid/comm" 2>/dev/null)" = swtpm ]; then
+		kill "$swtpm_pid" 2>/dev/null || true
+	fi
 }
 trap cleanup EXIT
 
@@ -161,8 +166,8 @@ setup_tpm() {
 		sleep 0.1
 	done
 	[ -S "$sock" ] || die "swtpm did not create $sock (see $TPM/swtpm.log)"
-	# Should QEMU never connect, swtpm would linger: stop it by its pid.
-	CLEANUP+=("kill $(cat "$pidf") 2>/dev/null")
+	# Should QEMU never connect, swtpm would linger: cleanup stops it.
+	swtpm_pid=$(cat "$pidf")
 	QEMU_ARGS+=(-chardev "socket,id=chrtpm,path=$sock"
 		-tpmdev "emulator,id=tpm0,chardev=chrtpm"
 		-device "tpm-tis,tpmdev=tpm0")
@@ -193,7 +198,9 @@ while read -r name; do
 	printf "export %s='%s'\n" "$name" "${val//\'/\'\\\'\'}"
 done < <(compgen -e | grep '^TRUSTMIG_' || true) >"$OUT/guest.env"
 
-cmdline="console=ttyS0 panic=-1 quiet loglevel=4 trustmig.run=$RUN"
+# log_buf_len: room for a whole test run, so that a splat early on is
+# still in dmesg when run-in-guest.sh scans it at the end.
+cmdline="console=ttyS0 panic=-1 quiet loglevel=4 log_buf_len=8M trustmig.run=$RUN"
 [ -z "$HAS_ARG" ] || cmdline+=" trustmig.arg=$ARG"
 [ -z "$APPEND" ] || cmdline+=" $APPEND"
 QEMU_ARGS+=(-append "$cmdline")
@@ -212,14 +219,14 @@ start=$SECONDS
 # timeout's SIGKILL follow-up covers a QEMU that ignores SIGTERM.
 timeout -k 10 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" </dev/null >"$console" 2>&1 8<&- &
 qpid=$!
-CLEANUP+=("kill $qpid 2>/dev/null")
-trap 'kill $qpid 2>/dev/null; echo "$prog: interrupted" >&2; exit 130' INT TERM
+trap 'echo "$prog: interrupted" >&2; exit 130' INT TERM
 if [ "$live" = 1 ]; then
 	tail -n +1 -f --pid="$qpid" "$console" 8<&- | unescape &
 	tpid=$!
 fi
 qrc=0
 wait "$qpid" || qrc=$?
+qpid=''
 [ -z "${tpid:-}" ] || wait "$tpid" || true
 trap - INT TERM
 elapsed=$((SECONDS - start))

@@ -36,31 +36,24 @@ tap() { printf '%s\n' "$@" | tee -a "$tap"; }
 diag() { sed 's/^/# /' | tee -a "$tap"; }
 mark() { echo "trustmig-selftest: $*" >/dev/kmsg; }
 
+# shellcheck source=scripts/guest-setup.sh
+. "$repo/scripts/guest-setup.sh"
+
 # --- KVM with nested SVM -------------------------------------------------
-# -cpu max exposes SVM under TCG; ccp must come before kvm_amd (which
-# uses it for SEV) and kvm_intel would refuse the emulated CPU.
 mark "load kvm"
-modprobe ccp 2>/dev/null || true
-kvm_err=$( { modprobe kvm && modprobe kvm_amd nested=1; } 2>&1) || true
+kvm_err=$(guest_load_kvm 2>&1) || true
 nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null) || nested=absent
 echo "# kvm_amd nested=$nested"
 if [ -c /dev/kvm ] && [ "$nested" = 1 ]; then
 	tap "ok - kvm: /dev/kvm present, kvm_amd nested=1"
 else
-	tap "not ok - kvm: /dev/kvm $([ -c /dev/kvm ] || echo "missing"), kvm_amd nested=$nested"
+	tap "not ok - kvm: /dev/kvm $([ -c /dev/kvm ] && echo present || echo missing), kvm_amd nested=$nested"
 	[ -z "$kvm_err" ] || diag <<<"$kvm_err"
 fi
 
 # --- crypto --------------------------------------------------------------
-# The kernel can load these on demand (vm.sh's init points
-# kernel.modprobe at the host's modprobe), but loading them up front keeps
-# the accelerated implementations preferred and the first test fast.
 mark "load crypto"
-loaded=()
-for m in gcm ghash_clmulni_intel aesni_intel chacha20poly1305 chacha_x86_64 poly1305_x86_64; do
-	if modprobe -q "$m" 2>/dev/null; then loaded+=("$m"); fi
-done
-echo "# crypto modules: ${loaded[*]:-none}"
+echo "# crypto modules: $(guest_load_crypto)"
 
 # --- the module under test -------------------------------------------------
 taint_before=$(cat /proc/sys/kernel/tainted)

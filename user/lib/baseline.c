@@ -57,8 +57,8 @@ static int tm_get_string(json_object *obj, const char *key, int optional,
 	return 0;
 }
 
-static int tm_check_keys(json_object *obj, const char *const *allowed,
-			 const char *where)
+int tm_json_check_keys(json_object *obj, const char *const *allowed,
+		       const char *where, int code)
 {
 	size_t i;
 
@@ -68,8 +68,8 @@ static int tm_check_keys(json_object *obj, const char *const *allowed,
 			if (!strcmp(key, allowed[i]))
 				break;
 		if (!allowed[i])
-			return tm_fail(TM_EXIT_BASELINE,
-				       "unknown key \"%.64s\" in %s", key, where);
+			return tm_fail(code, "unknown key \"%.64s\" in %s", key,
+				       where);
 	}
 	return 0;
 }
@@ -140,7 +140,8 @@ static int tm_parse_controls(json_object *arr, struct tm_baseline *b)
 		if (!json_object_is_type(o, json_type_object))
 			return tm_bl_fail("baseline %s entry is not an object",
 					  "controls");
-		ret = tm_check_keys(o, keys, "a control");
+		ret = tm_json_check_keys(o, keys, "a control",
+					 TM_EXIT_BASELINE);
 		if (!ret)
 			ret = tm_get_string(o, "id", 0, "()._-", 32, &c->id);
 		if (!ret)
@@ -165,7 +166,8 @@ static int tm_parse_obj(json_object *root, struct tm_baseline *b)
 
 	if (!json_object_is_type(root, json_type_object))
 		return tm_bl_fail("baseline is not a JSON %s", "object");
-	ret = tm_check_keys(root, keys, "the baseline");
+	ret = tm_json_check_keys(root, keys, "the baseline",
+				 TM_EXIT_BASELINE);
 	if (!ret)
 		ret = tm_get_string(root, "schema", 0, "/-", TM_ID_MAX, &s);
 	if (!ret && strcmp(s, TM_BASELINE_SCHEMA))
@@ -204,30 +206,40 @@ static int tm_parse_obj(json_object *root, struct tm_baseline *b)
 	return tm_parse_controls(v, b);
 }
 
-int tm_baseline_parse(const unsigned char *buf, size_t len,
-		      struct tm_baseline *b)
+int tm_json_parse(const unsigned char *buf, size_t len, const char *what,
+		  int code, json_object **root)
 {
 	enum json_tokener_error jerr;
 	json_tokener *tok;
-	json_object *root;
 	size_t n;
-	int ret;
 
-	memset(b, 0, sizeof(*b));
 	tok = json_tokener_new();
 	if (!tok)
 		return tm_fail(TM_EXIT_ERROR, "out of memory");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, (const char *)buf, len);
+	*root = json_tokener_parse_ex(tok, (const char *)buf, len);
 	jerr = json_tokener_get_error(tok);
 	n = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
-	if (!root || jerr != json_tokener_success) {
-		json_object_put(root);
-		return tm_fail(TM_EXIT_BASELINE,
-			       "baseline is not valid JSON (%s at byte %zu)",
-			       json_tokener_error_desc(jerr), n);
+	if (!*root || jerr != json_tokener_success) {
+		json_object_put(*root);
+		*root = NULL;
+		return tm_fail(code, "%s is not valid JSON (%s at byte %zu)",
+			       what, json_tokener_error_desc(jerr), n);
 	}
+	return 0;
+}
+
+int tm_baseline_parse(const unsigned char *buf, size_t len,
+		      struct tm_baseline *b)
+{
+	json_object *root;
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	ret = tm_json_parse(buf, len, "baseline", TM_EXIT_BASELINE, &root);
+	if (ret)
+		return ret;
 	ret = tm_parse_obj(root, b);
 	json_object_put(root);
 	if (!ret && !EVP_Q_digest(NULL, "SHA256", NULL, buf, len,

@@ -49,4 +49,13 @@ char *tm_baseline_to_json(const struct tm_baseline *b);
 void tm_pcr_selection(TPMI_ALG_HASH bank, const unsigned int *pcr,
 		      unsigned int n, TPML_PCR_SELECTION *sel);
 
+/* json-c helpers shared with other JSON files (policies) */
+struct json_object;
+/* Strict RFC 8259 parse of the whole buffer; @code if invalid. */
+int tm_json_parse(const unsigned char *buf, size_t len, const char *what,
+		  int code, struct json_object **root);
+/* @code if @obj has a key not in the NULL-terminated @allowed. */
+int tm_json_check_keys(struct json_object *obj, const char *const *allowed,
+		       const char *where, int code);
+
 #endif /* TRUSTMIG_BASELINE_H */

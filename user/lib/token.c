@@ -469,8 +469,8 @@ static int tm_has_ak_eku(X509 *tok)
 	return found;
 }
 
-static int tm_check_baseline(const struct tm_token_info *i,
-			     const struct tm_baseline *b)
+int tm_token_check_baseline(const struct tm_token_info *i,
+			    const struct tm_baseline *b)
 {
 	if (strcmp(i->baseline_id, b->id) || i->baseline_version != b->version)
 		return tm_fail(TM_EXIT_TOKEN_BASELINE,
@@ -523,7 +523,7 @@ int tm_token_verify(X509 *tok, const struct tm_verify *v,
 	}
 	ret = tm_token_info_get(tok, info);
 	if (!ret && v->baseline)
-		ret = tm_check_baseline(info, v->baseline);
+		ret = tm_token_check_baseline(info, v->baseline);
 out:
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);

@@ -92,6 +92,9 @@ int tm_token_info_get(X509 *tok, struct tm_token_info *info);
  */
 int tm_token_verify(X509 *tok, const struct tm_verify *v,
 		    struct tm_token_info *info);
+/* The token certifies baseline @b (TM_EXIT_TOKEN_BASELINE if not). */
+int tm_token_check_baseline(const struct tm_token_info *i,
+			    const struct tm_baseline *b);
 /* The token certifies exactly this AK and migration key. */
 int tm_token_match_keys(X509 *tok, const struct tm_token_info *info,
 			const TPM2B_PUBLIC *ak, const TPM2B_PUBLIC *mk);

@@ -633,6 +633,40 @@ out:
 #define TM_KEY_FIXED	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | \
 			 TPMA_OBJECT_SENSITIVEDATAORIGIN)
 
+int tm_quote_verify(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
+		    EVP_PKEY *signer, const unsigned char *nonce,
+		    size_t nonce_len, const char *nonce_what,
+		    const TPML_PCR_SELECTION *sel,
+		    const TPM2B_DIGEST *pcr_digest, const char *bl_id,
+		    long bl_version)
+{
+	const TPMS_QUOTE_INFO *qi;
+	TPMS_ATTEST q;
+	int ret;
+
+	ret = tm_attest_verify(attest, sig, signer, TPM2_ST_ATTEST_QUOTE,
+			       TM_EXIT_QUOTE_SIG, &q);
+	if (ret)
+		return ret;
+	qi = &q.attested.quote;
+	if (q.extraData.size != nonce_len ||
+	    CRYPTO_memcmp(q.extraData.buffer, nonce, nonce_len))
+		return tm_fail(TM_EXIT_QUOTE_NONCE,
+			       "the quote is not over %s (stale or replayed)",
+			       nonce_what);
+	if (!tm_pcr_selection_equal(&qi->pcrSelect, sel))
+		return tm_fail(TM_EXIT_QUOTE_PCRS,
+			       "the quote covers other PCRs than baseline %s",
+			       bl_id);
+	if (qi->pcrDigest.size != pcr_digest->size ||
+	    CRYPTO_memcmp(qi->pcrDigest.buffer, pcr_digest->buffer,
+			  pcr_digest->size))
+		return tm_fail(TM_EXIT_QUOTE_PCRS,
+			       "the quoted PCR values differ from baseline %s version %ld: the platform is not in the certified state",
+			       bl_id, bl_version);
+	return 0;
+}
+
 static int tm_is_p256(const TPMT_PUBLIC *p)
 {
 	return p->type == TPM2_ALG_ECC && p->nameAlg == TPM2_ALG_SHA256 &&

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -235,4 +236,23 @@ int tm_parse_ulong(const char *s, unsigned long min, unsigned long max,
 bad:
 	return tm_fail(TM_EXIT_USAGE, "\"%s\" is not a number in [%lu, %lu]",
 		       s, min, max);
+}
+
+int tm_parse_time(const char *s, time_t *t)
+{
+	unsigned long v;
+	struct tm tm = { 0 };
+	const char *end;
+
+	if (s[0] == '@') {
+		if (tm_parse_ulong(s + 1, 1, (unsigned long)INT64_MAX, &v))
+			return -1;
+		*t = v;
+		return 0;
+	}
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!end || *end)
+		return -1;
+	*t = timegm(&tm);
+	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 /* as the kernel's <linux/compiler_attributes.h> has it */
@@ -25,7 +26,7 @@ enum tm_exit {
 	TM_EXIT_USAGE = 2,		/* bad command line */
 	TM_EXIT_BASELINE = 3,		/* baseline file invalid */
 	TM_EXIT_INPUT = 4,		/* malformed exchange file or token */
-	/* refusals of the TTP during enrolment */
+	/* refusals of the TTP during enrolment (14-16 also in handshakes) */
 	TM_EXIT_EK_UNTRUSTED = 10,	/* EK neither certified nor pinned */
 	TM_EXIT_AK_ATTRS = 11,		/* AK is not a restricted TPM key */
 	TM_EXIT_CHALLENGE = 12,		/* unknown, expired or used challenge */
@@ -48,6 +49,15 @@ enum tm_exit {
 	TM_EXIT_TOKEN_MISMATCH = 37,	/* token is not for this host's keys */
 	/* host */
 	TM_EXIT_KEY_POLICY = 40,	/* TPM refused the migration key */
+	/* migration handshake (docs/protocol.md) */
+	TM_EXIT_PEER = 50,		/* peer unreachable, timeout, closed */
+	TM_EXIT_PROTOCOL = 51,		/* malformed or unexpected message */
+	TM_EXIT_PEER_REFUSED = 52,	/* the peer refused the handshake */
+	TM_EXIT_POLICY = 53,		/* policy invalid or unknown */
+	TM_EXIT_POLICY_BASELINE = 54,	/* peer's baseline not in the policy */
+	TM_EXIT_CONFIRM = 55,		/* key confirmation failed */
+	TM_EXIT_NO_MODULE = 56,		/* trustmig.ko not loaded: no keys */
+	TM_EXIT_NETLINK = 57,		/* trustmig.ko refused the keys */
 };
 
 /* Record why the current operation failed; returns @code. */
@@ -77,5 +87,8 @@ int tm_unhex(const char *hex, unsigned char *buf, size_t len);
 /* Strictly parse a decimal unsigned long in [min, max]. */
 int tm_parse_ulong(const char *s, unsigned long min, unsigned long max,
 		   unsigned long *out);
+
+/* "@SECONDS" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) */
+int tm_parse_time(const char *s, time_t *t);
 
 #endif /* TRUSTMIG_UTIL_H */

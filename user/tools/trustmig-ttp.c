@@ -114,9 +114,12 @@ static const char help_challenge[] =
 "    after --lifetime hours (default 24).\n\n";
 
 static const char help_certify[] =
-"  certify --response FILE --out FILE [--days N] [--dir DIR]\n"
+"  certify --response FILE --out FILE [--days N] [--valid-from TIME]\n"
+"          [--dir DIR]\n"
 "    Check a host's response and issue its Trust_Token (valid N days,\n"
-"    default 90, never beyond the TTP certificate). Refuses, with a reason\n"
+"    default 90, never beyond the TTP certificate, from TIME, default now;\n"
+"    TIME is YYYY-MM-DDTHH:MM:SSZ or @SECONDS, e.g. to allow for clock skew\n"
+"    or to issue test tokens that are already expired). Refuses, with a reason\n"
 "    and a distinct exit status, unless: the challenge is open and fresh;\n"
 "    the returned credential is the one made for the AK (so the AK is in\n"
 "    the TPM of the EK); the quote is signed by the AK, over the challenge\n"
@@ -163,7 +166,7 @@ static const char help_verify[] =
 enum { OPT_DIR = 0x100, OPT_NAME, OPT_ORG, OPT_DAYS, OPT_CRLDAYS,
 	OPT_ICERT, OPT_IKEY, OPT_REQ, OPT_BASELINE, OPT_OUT, OPT_PIN,
 	OPT_EKCA, OPT_LIFE, OPT_RESP, OPT_SERIAL, OPT_TOKEN, OPT_REASON,
-	OPT_CA, OPT_CRL, OPT_AT };
+	OPT_CA, OPT_CRL, OPT_AT, OPT_FROM };
 
 #define TM_OPT(name, val) { name, required_argument, NULL, val }
 
@@ -706,7 +709,7 @@ static int check_response(const struct tm_pending *p,
 			  const struct tm_baseline *b)
 {
 	unsigned char h[32];
-	TPMS_ATTEST q, cert;
+	TPMS_ATTEST cert;
 	EVP_PKEY *ak = NULL;
 	TPM2B_NAME mkname;
 	int ret;
@@ -720,30 +723,12 @@ static int check_response(const struct tm_pending *p,
 	ret = tm_public_to_pkey(&p->req.ak, &ak);
 	if (ret)
 		return ret;
-	ret = tm_attest_verify(&r->quote, &r->quote_sig, ak,
-			       TPM2_ST_ATTEST_QUOTE, TM_EXIT_QUOTE_SIG, &q);
+	ret = tm_quote_verify(&r->quote, &r->quote_sig, ak,
+			      p->ch.nonce.buffer, p->ch.nonce.size,
+			      "this challenge's nonce", &b->sel, &b->pcr_digest,
+			      b->id, b->version);
 	if (ret)
 		goto out;
-	if (!same(q.extraData.buffer, q.extraData.size, p->ch.nonce.buffer,
-		  p->ch.nonce.size)) {
-		ret = tm_fail(TM_EXIT_QUOTE_NONCE,
-			      "the quote is not over this challenge's nonce (stale or replayed)");
-		goto out;
-	}
-	if (!tm_pcr_selection_equal(&q.attested.quote.pcrSelect, &b->sel)) {
-		ret = tm_fail(TM_EXIT_QUOTE_PCRS,
-			      "the quote covers other PCRs than baseline %s",
-			      b->id);
-		goto out;
-	}
-	if (!same(q.attested.quote.pcrDigest.buffer,
-		  q.attested.quote.pcrDigest.size, b->pcr_digest.buffer,
-		  b->pcr_digest.size)) {
-		ret = tm_fail(TM_EXIT_QUOTE_PCRS,
-			      "the quoted PCR values differ from baseline %s version %ld: the platform is not in the certified state",
-			      b->id, b->version);
-		goto out;
-	}
 	ret = tm_attest_verify(&r->certify, &r->certify_sig, ak,
 			       TPM2_ST_ATTEST_CERTIFY, TM_EXIT_CERTIFY_SIG,
 			       &cert);
@@ -768,7 +753,7 @@ out:
 
 static int issue(const struct ttp *c, const struct tm_pending *p,
 		 const struct tm_response *r, const struct tm_baseline *b,
-		 unsigned long days, const char *out)
+		 unsigned long days, time_t from, const char *out)
 {
 	struct tm_token_info info = { 0 };
 	struct tm_token_issue is = { 0 };
@@ -795,8 +780,8 @@ static int issue(const struct ttp *c, const struct tm_pending *p,
 	is.ca = c->cert;
 	is.ca_key = c->key;
 	is.info = &info;
-	is.not_before = now;
-	is.not_after = now + days * DAY;
+	is.not_before = from ? from : now;
+	is.not_after = is.not_before + days * DAY;
 	if (is.not_after > ca_end) {
 		is.not_after = ca_end;
 		fprintf(stderr, "%s: note: token validity cut to the TTP certificate's\n",
@@ -829,9 +814,11 @@ static int cmd_certify(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("dir", OPT_DIR), TM_OPT("response", OPT_RESP),
-		TM_OPT("out", OPT_OUT), TM_OPT("days", OPT_DAYS), { 0 }
+		TM_OPT("out", OPT_OUT), TM_OPT("days", OPT_DAYS),
+		TM_OPT("valid-from", OPT_FROM), { 0 }
 	};
 	const char *resp = NULL, *out = NULL;
+	time_t from = 0;
 	struct tm_response r;
 	struct tm_pending p;
 	struct tm_baseline b;
@@ -847,6 +834,8 @@ static int cmd_certify(int argc, char **argv)
 			out = optarg;
 		else if (opt == OPT_DAYS && !tm_parse_ulong(optarg, 1, 3650,
 							    &days))
+			continue;
+		else if (opt == OPT_FROM && !tm_parse_time(optarg, &from))
 			continue;
 		else if (ttp_dir_opt(&c, opt))
 			return tm_usage(argv[0], "bad option");
@@ -886,7 +875,7 @@ static int cmd_certify(int argc, char **argv)
 		goto free_p;
 	ret = check_response(&p, &r, &b);
 	if (!ret)
-		ret = issue(&c, &p, &r, &b, days, out);
+		ret = issue(&c, &p, &r, &b, days, from, out);
 	tm_baseline_free(&b);
 free_p:
 	tm_pending_free(&p);
@@ -1029,25 +1018,6 @@ static int cmd_show(int argc, char **argv)
 	return ret;
 }
 
-static int parse_time(const char *s, time_t *t)
-{
-	unsigned long v;
-	struct tm tm = { 0 };
-	const char *end;
-
-	if (s[0] == '@') {
-		if (tm_parse_ulong(s + 1, 1, (unsigned long)INT64_MAX, &v))
-			return -1;
-		*t = v;
-		return 0;
-	}
-	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (!end || *end)
-		return -1;
-	*t = timegm(&tm);
-	return 0;
-}
-
 static int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1084,7 +1054,7 @@ static int cmd_verify(int argc, char **argv)
 		} else if (opt == OPT_BASELINE && !v.baseline) {
 			ret = tm_baseline_load(optarg, &b);
 			v.baseline = ret ? NULL : &b;
-		} else if (opt != OPT_AT || parse_time(optarg, &v.at)) {
+		} else if (opt != OPT_AT || tm_parse_time(optarg, &v.at)) {
 			ret = tm_usage(argv[0], "bad option");
 		}
 	}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The migration handshake (docs/protocol.md): a mutual, fresh,
+ * TPM-attested key agreement with forward secrecy between the source
+ * (trustmig handshake) and the destination (trustmigd).
+ *
+ *   M1  S->D  nonce_S, policy id, token chain S, ephemeral e_S
+ *   M2  D->S  hello { nonce_D, token chain D, ephemeral e_D },
+ *             quote_D(H2), confirm_D
+ *   M3  S->D  quote_S(H3), confirm_S
+ *   RESULT D->S  whether D installed its keys
+ *
+ * Z = ECDH(e_S, e_D) || ECDH_ZGen(MK_D, e_S): D's TPM takes part only
+ * while its PCRs hold the certified values; the ephemeral half gives
+ * forward secrecy. Keys: HKDF-SHA-256 over Z salted with transcript
+ * hashes. Any failure sends the peer an ALERT and returns its TM_EXIT_*.
+ */
+#ifndef TRUSTMIG_HANDSHAKE_H
+#define TRUSTMIG_HANDSHAKE_H
+
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "enrol.h"
+#include "module.h"
+#include "policy.h"
+#include "tpm.h"
+
+#define TM_HS_TIMEOUT_MS	30000
+#define TM_HS_FPR_LEN		16
+
+enum tm_msg_type {
+	TM_MSG_M1 = 1,
+	TM_MSG_M2 = 2,
+	TM_MSG_M3 = 3,
+	TM_MSG_RESULT = 4,
+	TM_MSG_ALERT = 21,
+};
+
+struct tm_hs_config {
+	struct tm_tpm *tpm;
+	const char *state;		/* token.pem, ak.*, mk.* */
+	/* STACK_OF(X509_CRL) checked for the peer's token */
+	struct stack_st_X509_CRL *crls;
+	int timeout_ms;			/* per message */
+	const struct tm_policy *policy;	/* source: the VM's policy */
+	const char *policy_dir;		/* destination: policies by id */
+};
+
+struct tm_hs_keys {
+	uint32_t stream;
+	unsigned char s2d_key[TRUSTMIG_KEY_LEN];
+	unsigned char s2d_salt[TRUSTMIG_SALT_LEN];
+	unsigned char d2s_key[TRUSTMIG_KEY_LEN];
+	unsigned char d2s_salt[TRUSTMIG_SALT_LEN];
+	/* HKDF output of its own: shows that both ends agree, not the keys */
+	unsigned char fingerprint[TM_HS_FPR_LEN];
+	char peer[TM_HOST_MAX + 1];	/* host name in peer token */
+	char policy[TM_POLICY_ID_MAX + 1];
+};
+
+int tm_hs_source(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k);
+int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k);
+/* D: tell S the outcome of the key installation (0 or a TM_EXIT_*). */
+int tm_hs_result_send(int fd, const struct tm_hs_config *c, int code);
+/* S: D's outcome; TM_EXIT_PEER_REFUSED (with D's reason) unless 0. */
+int tm_hs_result_recv(int fd, const struct tm_hs_config *c);
+void tm_hs_keys_wipe(struct tm_hs_keys *k);
+
+/*
+ * Install the source->destination key, salt and stream id in trustmig.ko
+ * as a session of @role, filling @s; wipes @k whatever the outcome.
+ */
+int tm_hs_install(struct tm_hs_keys *k, uint8_t role, struct tm_session *s);
+/* Append the CRL file @path to *@crls (created on first use). */
+int tm_crls_add(struct stack_st_X509_CRL **crls, const char *path);
+/*
+ * One syslog-style line per handshake on stderr ("<3>prog[pid]: ..."
+ * priority prefix, as journald reads it): peer, policy, result, reason
+ * and duration since @start_ms.
+ */
+void tm_hs_log(const char *peer, const struct tm_hs_keys *k, int code,
+	       long long start_ms);
+/* In debug mode: the key fingerprint line the tests compare. */
+void tm_hs_print_fingerprint(const struct tm_hs_keys *k);
+long long tm_hs_now_ms(void);
+
+#endif /* TRUSTMIG_HANDSHAKE_H */

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * trustmig.ko control over generic netlink (libnl-genl-3).
+ */
+#include <string.h>
+
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+#include <openssl/crypto.h>
+
+#include "module.h"
+#include "util.h"
+
+#define TM_NOT_LOADED	"trustmig.ko not loaded: keys not installed"
+
+struct tm_nl {
+	struct nl_sock *sk;
+	int family;
+};
+
+static int tm_nl_open(struct tm_nl *n)
+{
+	n->sk = nl_socket_alloc();
+	if (!n->sk)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	if (genl_connect(n->sk)) {
+		nl_socket_free(n->sk);
+		return tm_fail(TM_EXIT_NO_MODULE,
+			       TM_NOT_LOADED " (no generic netlink)");
+	}
+	n->family = genl_ctrl_resolve(n->sk, TRUSTMIG_GENL_NAME);
+	if (n->family < 0) {
+		nl_socket_free(n->sk);
+		return tm_fail(TM_EXIT_NO_MODULE, TM_NOT_LOADED
+			       " (no generic netlink family \"%s\")",
+			       TRUSTMIG_GENL_NAME);
+	}
+	return 0;
+}
+
+int tm_module_probe(void)
+{
+	struct tm_nl n;
+	int ret;
+
+	ret = tm_nl_open(&n);
+	if (!ret)
+		nl_socket_free(n.sk);
+	return ret;
+}
+
+static int tm_nl_reply(struct nl_msg *msg, void *arg)
+{
+	struct tm_session *s = arg;
+	struct nlattr *a[TRUSTMIG_A_MAX + 1];
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, TRUSTMIG_A_MAX, NULL) ||
+	    !a[TRUSTMIG_A_SESSION_ID] || !a[TRUSTMIG_A_TICKET] ||
+	    nla_len(a[TRUSTMIG_A_TICKET]) != TRUSTMIG_TICKET_LEN)
+		return NL_SKIP;
+	s->id = nla_get_u32(a[TRUSTMIG_A_SESSION_ID]);
+	memcpy(s->ticket, nla_data(a[TRUSTMIG_A_TICKET]), TRUSTMIG_TICKET_LEN);
+	return NL_OK;
+}
+
+/* Send @msg (wiped and freed) and wait for the kernel's answer. */
+static int tm_nl_call(struct tm_nl *n, struct nl_msg *msg, const char *what,
+		      struct tm_session *reply)
+{
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	int err;
+
+	if (reply)
+		nl_socket_modify_cb(n->sk, NL_CB_VALID, NL_CB_CUSTOM,
+				    tm_nl_reply, reply);
+	err = nl_send_auto(n->sk, msg);
+	OPENSSL_cleanse(h, h->nlmsg_len);
+	nlmsg_free(msg);
+	if (err >= 0)
+		err = nl_recvmsgs_default(n->sk);
+	if (err >= 0 && reply)
+		err = nl_wait_for_ack(n->sk);
+	if (err < 0)
+		return tm_fail(TM_EXIT_NETLINK, "trustmig.ko refused %s: %s",
+			       what, nl_geterror(err));
+	return 0;
+}
+
+static struct nl_msg *tm_nl_msg(const struct tm_nl *n, uint8_t cmd)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (msg && !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, n->family, 0,
+				0, cmd, TRUSTMIG_GENL_VERSION)) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return msg;
+}
+
+int tm_module_install(struct tm_session *s,
+		      const unsigned char key[TRUSTMIG_KEY_LEN],
+		      const unsigned char salt[TRUSTMIG_SALT_LEN])
+{
+	struct nl_msg *msg;
+	struct tm_nl n;
+	int ret;
+
+	ret = tm_nl_open(&n);
+	if (ret)
+		return ret;
+	s->id = 0;
+	msg = tm_nl_msg(&n, TRUSTMIG_CMD_SESSION_NEW);
+	if (!msg || nla_put_u8(msg, TRUSTMIG_A_ROLE, s->role)) {
+		nlmsg_free(msg);
+		ret = tm_fail(TM_EXIT_ERROR, "cannot build netlink message");
+		goto out;
+	}
+	ret = tm_nl_call(&n, msg, "SESSION_NEW", s);
+	if (!ret && !s->id)
+		ret = tm_fail(TM_EXIT_NETLINK,
+			      "trustmig.ko sent no session id and ticket");
+	if (ret)
+		goto out;
+	msg = tm_nl_msg(&n, TRUSTMIG_CMD_SESSION_SET_KEY);
+	if (!msg || nla_put_u32(msg, TRUSTMIG_A_SESSION_ID, s->id) ||
+	    nla_put_u32(msg, TRUSTMIG_A_STREAM_ID, s->stream) ||
+	    nla_put(msg, TRUSTMIG_A_KEY, TRUSTMIG_KEY_LEN, key) ||
+	    nla_put(msg, TRUSTMIG_A_SALT, TRUSTMIG_SALT_LEN, salt)) {
+		if (msg)
+			OPENSSL_cleanse(nlmsg_hdr(msg),
+					nlmsg_hdr(msg)->nlmsg_len);
+		nlmsg_free(msg);
+		ret = tm_fail(TM_EXIT_ERROR, "cannot build netlink message");
+	} else {
+		ret = tm_nl_call(&n, msg, "SESSION_SET_KEY", NULL);
+	}
+	if (ret) {
+		/* no half-made session: delete it */
+		msg = tm_nl_msg(&n, TRUSTMIG_CMD_SESSION_DEL);
+		if (msg && !nla_put_u32(msg, TRUSTMIG_A_SESSION_ID, s->id))
+			nl_send_sync(n.sk, msg);
+		else
+			nlmsg_free(msg);
+		OPENSSL_cleanse(s->ticket, sizeof(s->ticket));
+	}
+out:
+	nl_socket_free(n.sk);
+	return ret;
+}
+
+int tm_session_print(FILE *f, const struct tm_session *s)
+{
+	char *hex = tm_hex(s->ticket, sizeof(s->ticket));
+
+	if (!hex)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	fprintf(f, "trustmig-session v1 role=%s id=%u stream=%08x ticket=%s\n",
+		s->role == TRUSTMIG_ROLE_SOURCE ? "source" : "dest", s->id,
+		s->stream, hex);
+	OPENSSL_cleanse(hex, strlen(hex));
+	OPENSSL_free(hex);
+	return fflush(f) ? tm_fail(TM_EXIT_ERROR, "cannot write the session line")
+			 : 0;
+}

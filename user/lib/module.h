@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Key installation into trustmig.ko over its generic netlink family
+ * (uapi/linux/trustmig.h) with libnl-genl-3, and the session line handed
+ * to the VMM.
+ */
+#ifndef TRUSTMIG_MODULE_H
+#define TRUSTMIG_MODULE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <linux/trustmig.h>
+
+struct tm_session {
+	uint32_t id;
+	uint32_t stream;
+	uint8_t role;			/* enum trustmig_role */
+	unsigned char ticket[TRUSTMIG_TICKET_LEN];
+};
+
+/* 0 if the family exists, else TM_EXIT_NO_MODULE with the reason. */
+int tm_module_probe(void);
+/*
+ * SESSION_NEW(@s->role) then SESSION_SET_KEY(@s->stream, @key, @salt):
+ * fills s->id and s->ticket. On failure no session is left behind.
+ */
+int tm_module_install(struct tm_session *s,
+		      const unsigned char key[TRUSTMIG_KEY_LEN],
+		      const unsigned char salt[TRUSTMIG_SALT_LEN]);
+/*
+ * The line the VMM parses (docs/protocol.md):
+ * "trustmig-session v1 role=source id=7 stream=0a1b2c3d ticket=HEX\n"
+ */
+int tm_session_print(FILE *f, const struct tm_session *s);
+
+#endif /* TRUSTMIG_MODULE_H */

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Migration policy files (json-c, strict).
+ */
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json.h>
+
+#include "policy.h"
+#include "token.h"
+#include "util.h"
+
+int tm_policy_id_valid(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (!n || n > TM_POLICY_ID_MAX || id[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", id[i]))
+			return 0;
+	return 1;
+}
+
+/* The string array @key of @root: 1..TM_POLICY_MAX non-empty strings. */
+static int tm_policy_list(json_object *root, const char *key,
+			  json_object **arr, size_t *n)
+{
+	size_t i;
+
+	if (!json_object_object_get_ex(root, key, arr) ||
+	    !json_object_is_type(*arr, json_type_array))
+		return tm_fail(TM_EXIT_POLICY, "policy \"%s\" is not an array",
+			       key);
+	*n = json_object_array_length(*arr);
+	if (!*n || *n > TM_POLICY_MAX)
+		return tm_fail(TM_EXIT_POLICY,
+			       "policy \"%s\" must list 1 to %d files", key,
+			       TM_POLICY_MAX);
+	for (i = 0; i < *n; i++)
+		if (!json_object_is_type(json_object_array_get_idx(*arr, i),
+					 json_type_string))
+			return tm_fail(TM_EXIT_POLICY,
+				       "policy \"%s\" holds a non-string", key);
+	return 0;
+}
+
+/* @dir/@name unless @name is absolute. */
+static int tm_policy_path(char *buf, size_t size, const char *dir,
+			  const char *name)
+{
+	int n;
+
+	n = name[0] == '/' ? snprintf(buf, size, "%s", name) :
+			     snprintf(buf, size, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= size)
+		return tm_fail(TM_EXIT_POLICY, "path too long: %.64s", name);
+	return 0;
+}
+
+static int tm_policy_files(json_object *root, const char *dir,
+			   struct tm_policy *p)
+{
+	json_object *arr;
+	char path[4096];
+	size_t i, n;
+	int ret;
+
+	ret = tm_policy_list(root, "anchors", &arr, &n);
+	for (i = 0; !ret && i < n; i++) {
+		ret = tm_policy_path(path, sizeof(path), dir,
+				     json_object_get_string(json_object_array_get_idx(arr, i)));
+		if (!ret)
+			ret = tm_anchors_load(p->anchors, path);
+	}
+	if (!ret)
+		ret = tm_policy_list(root, "baselines", &arr, &n);
+	for (i = 0; !ret && i < n; i++) {
+		ret = tm_policy_path(path, sizeof(path), dir,
+				     json_object_get_string(json_object_array_get_idx(arr, i)));
+		if (!ret)
+			ret = tm_baseline_load(path, &p->baseline[i]);
+		if (!ret)
+			p->nbaselines++;
+	}
+	return ret;
+}
+
+static int tm_policy_parse(json_object *root, const char *dir,
+			   struct tm_policy *p)
+{
+	static const char *const keys[] = {
+		"schema", "id", "description", "anchors", "baselines", NULL
+	};
+	json_object *v;
+	int ret;
+
+	if (!json_object_is_type(root, json_type_object))
+		return tm_fail(TM_EXIT_POLICY, "policy is not a JSON object");
+	ret = tm_json_check_keys(root, keys, "the policy", TM_EXIT_POLICY);
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(root, "schema", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    strcmp(json_object_get_string(v), TM_POLICY_SCHEMA))
+		return tm_fail(TM_EXIT_POLICY, "policy schema is not \"%s\"",
+			       TM_POLICY_SCHEMA);
+	if (json_object_object_get_ex(root, "description", &v) &&
+	    !json_object_is_type(v, json_type_string))
+		return tm_fail(TM_EXIT_POLICY,
+			       "policy \"description\" is not a string");
+	if (!json_object_object_get_ex(root, "id", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    !tm_policy_id_valid(json_object_get_string(v)))
+		return tm_fail(TM_EXIT_POLICY,
+			       "policy \"id\" is not 1-64 of A-Z a-z 0-9 . _ -");
+	p->id = strdup(json_object_get_string(v));
+	if (!p->id)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	return tm_policy_files(root, dir, p);
+}
+
+int tm_policy_load(const char *path, struct tm_policy *p)
+{
+	json_object *root = NULL;
+	unsigned char *buf;
+	char *copy;
+	size_t len;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	p->anchors = X509_STORE_new();
+	copy = strdup(path);
+	if (!p->anchors || !copy) {
+		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	ret = tm_read_file(path, &buf, &len);
+	if (ret)
+		goto out;
+	ret = tm_json_parse(buf, len, "policy", TM_EXIT_POLICY, &root);
+	free(buf);
+	if (!ret)
+		ret = tm_policy_parse(root, dirname(copy), p);
+	json_object_put(root);
+	/* a bad baseline or anchor file is a bad policy */
+	if (ret && ret != TM_EXIT_ERROR)
+		ret = tm_fail(TM_EXIT_POLICY, "policy %s: %s", path,
+			      tm_last_error());
+out:
+	free(copy);
+	if (ret)
+		tm_policy_free(p);
+	return ret;
+}
+
+int tm_policy_find(const char *dir, const char *id, struct tm_policy *p)
+{
+	char path[4096];
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	if (!tm_policy_id_valid(id))
+		return tm_fail(TM_EXIT_POLICY, "invalid policy id");
+	ret = tm_policy_path(path, sizeof(path), dir, id);
+	if (!ret && strlen(path) + 6 > sizeof(path))
+		ret = tm_fail(TM_EXIT_POLICY, "path too long");
+	if (ret)
+		return ret;
+	strcat(path, ".json");
+	ret = tm_policy_load(path, p);
+	if (!ret && strcmp(p->id, id)) {
+		ret = tm_fail(TM_EXIT_POLICY, "%s holds policy \"%s\"", path,
+			      p->id);
+		tm_policy_free(p);
+	}
+	return ret;
+}
+
+void tm_policy_free(struct tm_policy *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->nbaselines; i++)
+		tm_baseline_free(&p->baseline[i]);
+	X509_STORE_free(p->anchors);
+	free(p->id);
+	memset(p, 0, sizeof(*p));
+}
+
+int tm_policy_check(const struct tm_policy *p,
+		    const struct tm_token_info *info)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->nbaselines; i++)
+		if (!tm_token_check_baseline(info, &p->baseline[i]))
+			return 0;
+	return tm_fail(TM_EXIT_POLICY_BASELINE,
+		       "%s is certified for baseline %s version %ld, which policy %s does not accept",
+		       info->host, info->baseline_id, info->baseline_version,
+		       p->id);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Migration policies: which TTPs (trust anchors) and which certified
+ * baselines a VM accepts for the hosts it runs on (docs/protocol.md).
+ * A JSON file read with json-c in strict mode:
+ *
+ *   { "schema": "trustmig-policy/1", "id": "prod-db",
+ *     "description": "optional text",
+ *     "anchors": [ "ttp-acme.pem", ... ],        -- PEM TTP certificates
+ *     "baselines": [ "kvm-prod-v8.json", ... ] } -- baseline files
+ *
+ * Relative paths are relative to the policy file's directory.
+ */
+#ifndef TRUSTMIG_POLICY_H
+#define TRUSTMIG_POLICY_H
+
+#include <openssl/x509.h>
+
+#include "baseline.h"
+#include "token.h"
+
+#define TM_POLICY_SCHEMA	"trustmig-policy/1"
+#define TM_POLICY_ID_MAX	64
+#define TM_POLICY_MAX		16	/* anchors files, baselines */
+
+struct tm_policy {
+	char *id;
+	X509_STORE *anchors;
+	unsigned int nbaselines;
+	struct tm_baseline baseline[TM_POLICY_MAX];
+};
+
+/* Parse @path; TM_EXIT_POLICY if it is invalid, with the reason. */
+int tm_policy_load(const char *path, struct tm_policy *p);
+/* Load policy @id from @dir/@id.json; TM_EXIT_POLICY if there is none. */
+int tm_policy_find(const char *dir, const char *id, struct tm_policy *p);
+void tm_policy_free(struct tm_policy *p);
+/* A policy id: 1-64 of A-Z a-z 0-9 . _ - (it names a file). */
+int tm_policy_id_valid(const char *id);
+/* @info's baseline is one of @p's; TM_EXIT_POLICY_BASELINE if not. */
+int tm_policy_check(const struct tm_policy *p,
+		    const struct tm_token_info *info);
+
+#endif /* TRUSTMIG_POLICY_H */

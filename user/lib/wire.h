@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Handshake transport: TCP and length-prefixed frames (docs/protocol.md).
+ *
+ *   frame = version (1 byte, TM_WIRE_V1) || type (1 byte)
+ *           || length (4 bytes, big-endian, <= TM_WIRE_MAX) || body
+ *
+ * Every read has a deadline; a peer that is silent, slow or gone makes the
+ * call fail with TM_EXIT_PEER.
+ */
+#ifndef TRUSTMIG_WIRE_H
+#define TRUSTMIG_WIRE_H
+
+#include <stddef.h>
+
+#define TM_WIRE_V1		1
+#define TM_WIRE_HDR		6
+#define TM_WIRE_MAX		(64u << 10)
+#define TM_ADDR_MAX		300
+
+/* "HOST:PORT" or "[V6]:PORT"; connect within @timeout_ms. */
+int tm_wire_connect(const char *hostport, int timeout_ms, int *fd);
+/* Listen on "HOST:PORT" (port 0: any); @bound gets the actual address. */
+int tm_wire_listen(const char *hostport, int *fd, char *bound, size_t len);
+/* Printable "ADDR:PORT" of the peer of @fd. */
+void tm_wire_peer(int fd, char *buf, size_t len);
+
+/* Send one frame (the header is prepended). */
+int tm_wire_send(int fd, unsigned char type, const void *body, size_t len,
+		 int timeout_ms);
+/*
+ * Receive one whole frame within @timeout_ms into a malloc()ed *body;
+ * TM_EXIT_PROTOCOL for a bad version or length, TM_EXIT_PEER for a
+ * timeout or a closed connection.
+ */
+int tm_wire_recv(int fd, unsigned char *type, unsigned char **body,
+		 size_t *len, int timeout_ms);
+
+#endif /* TRUSTMIG_WIRE_H */
