@@ -217,19 +217,18 @@ static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
 	struct trustmig_dirty_slot *ds;
 
 	lockdep_assert_held(&s->lock);
-	/* Other address spaces (SMM) have no meaning on the destination. */
-	if (slot >> 16)
+	/* SMM address spaces are refused at commit (trustmig_coverage). */
+	if (slot >> 16 || slot >= KVM_USER_MEM_SLOTS)
 		return -EINVAL;
 	ms = id_to_memslot(__kvm_memslots(tf->kvm, 0), slot);
 	ds = trustmig_tracker_slot(tf->tracker, slot);
 	if (ds) {
 		/*
-		 * A memslot that moved, shrank or stopped logging mid-stream
-		 * may hide writes: the stream cannot be trusted to be whole.
+		 * A memslot that moved, was re-created or stopped logging
+		 * (even briefly) mid-stream may hide writes: the stream
+		 * cannot be trusted to be whole.
 		 */
-		if (!ms || ms->base_gfn != ds->base_gfn ||
-		    ms->npages != ds->npages ||
-		    !(ms->flags & KVM_MEM_LOG_DIRTY_PAGES))
+		if (!ms || !trustmig_dirty_slot_same(ds, ms))
 			return trustmig_session_fail(s, TRUSTMIG_REASON_SLOT,
 						     ESTALE);
 	} else {
@@ -248,24 +247,66 @@ static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
 	return 0;
 }
 
-static int trustmig_seal_harvest(struct trustmig_dirty_slot *ds, u32 flags,
-				 u64 ubitmap)
+/* Has user memslot @ms of address space @as_id crossed, unchanged? */
+static int trustmig_slot_covered(struct trustmig_file *tf, int as_id,
+				 const struct kvm_memory_slot *ms)
+{
+	struct trustmig_dirty_slot *ds;
+
+	if (ms->id >= KVM_USER_MEM_SLOTS)
+		return 0;
+	if (as_id)
+		return -EOPNOTSUPP;
+	ds = trustmig_tracker_slot(tf->tracker, ms->id);
+	if (!ds)
+		return -EBUSY;
+	if (!trustmig_dirty_slot_same(ds, ms))
+		return trustmig_session_fail(tf->session, TRUSTMIG_REASON_SLOT,
+					     ESTALE);
+	return 0;
+}
+
+/*
+ * A commit claims the whole VM crossed: every user memslot must have been
+ * sealed (and not changed since), and there must be no SMM memory, which
+ * is not migrated.
+ */
+static int trustmig_coverage(struct trustmig_file *tf)
+{
+	struct kvm_memory_slot *ms;
+	int bkt, as_id, idx, err = 0;
+
+	lockdep_assert_held(&tf->session->lock);
+	idx = srcu_read_lock(&tf->kvm->srcu);
+	for (as_id = 0; as_id < KVM_ADDRESS_SPACE_NUM && !err; as_id++) {
+		kvm_for_each_memslot(ms, bkt, __kvm_memslots(tf->kvm, as_id)) {
+			err = trustmig_slot_covered(tf, as_id, ms);
+			if (err)
+				break;
+		}
+	}
+	srcu_read_unlock(&tf->kvm->srcu, idx);
+	return err;
+}
+
+static int trustmig_seal_harvest(struct trustmig_dirty_slot *ds, u64 ubitmap)
 {
 	unsigned long *vmm;
+	int err = 0;
 
-	if (flags & TRUSTMIG_SEAL_ALL)
-		bitmap_fill(ds->pending, ds->npages);
 	if (ubitmap) {
-		vmm = bitmap_alloc(ds->npages, GFP_KERNEL);
+		vmm = kvcalloc(BITS_TO_LONGS(ds->npages), sizeof(long),
+			       GFP_KERNEL_ACCOUNT);
 		if (!vmm)
 			return -ENOMEM;
 		if (copy_from_user(vmm, u64_to_user_ptr(ubitmap),
-				   BITS_TO_LONGS(ds->npages) * sizeof(long))) {
-			bitmap_free(vmm);
-			return -EFAULT;
-		}
-		bitmap_or(ds->pending, ds->pending, vmm, ds->npages);
-		bitmap_free(vmm);
+				   BITS_TO_LONGS(ds->npages) * sizeof(long)))
+			err = -EFAULT;
+		else
+			bitmap_or(ds->pending, ds->pending, vmm, ds->npages);
+		kvfree(vmm);
+		if (err)
+			return err;
 	}
 	trustmig_dirty_harvest(ds);
 	return 0;
@@ -288,9 +329,7 @@ static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags & ~(TRUSTMIG_SEAL_HARVEST | TRUSTMIG_SEAL_ALL) ||
-	    (arg.flags & TRUSTMIG_SEAL_ALL &&
-	     !(arg.flags & TRUSTMIG_SEAL_HARVEST)) ||
+	if (arg.flags & ~TRUSTMIG_SEAL_HARVEST ||
 	    (arg.dirty_bitmap && !(arg.flags & TRUSTMIG_SEAL_HARVEST)) ||
 	    trustmig_out_check(&arg.out))
 		return -EINVAL;
@@ -307,12 +346,13 @@ static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 	if (err)
 		goto out_srcu;
 	if (arg.flags & TRUSTMIG_SEAL_HARVEST) {
-		err = trustmig_seal_harvest(ds, arg.flags, arg.dirty_bitmap);
+		err = trustmig_seal_harvest(ds, arg.dirty_bitmap);
 		if (err)
 			goto out_srcu;
 	}
 	for_each_set_bit(bit, ds->pending, ds->npages) {
-		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_REC_MAX)
+		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_REC_MAX ||
+		    fatal_signal_pending(current))
 			break;
 		size = trustmig_seal_page(tf, ms, ds->base_gfn + bit,
 					  ubuf + arg.out.bytes);
@@ -368,11 +408,14 @@ static long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 	 * harvest: no write KVM saw can be missing from a committed stream.
 	 */
 	if (trustmig_tracker_pending(tf->tracker, commit) ||
-	    (commit && s->round_pages)) {
+	    (commit && (s->round_pages || !s->stats.rounds))) {
 		err = -EBUSY;
 		goto out_unlock;
 	}
 	if (commit) {
+		err = trustmig_coverage(tf);
+		if (err)
+			goto out_unlock;
 		transcript = s->transcript;
 		c->records = cpu_to_be64(s->seq);
 		c->pages = cpu_to_be64(s->stats.pages);
@@ -583,6 +626,8 @@ static long trustmig_ioc_open(struct trustmig_file *tf, void __user *argp)
 		}
 		arg.consumed += size;
 		arg.records++;
+		if (fatal_signal_pending(current))
+			break;
 		if (((struct trustmig_rec_hdr *)tf->rec)->type ==
 		    TRUSTMIG_REC_COMMIT)
 			trustmig_session_complete(s);

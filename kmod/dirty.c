@@ -114,10 +114,16 @@ struct trustmig_tracker *trustmig_tracker_new(struct kvm *kvm)
 	return t;
 }
 
+/* KVM allows 2^31-page slots: far beyond what kmalloc can give. */
+static unsigned long *trustmig_bitmap_alloc(unsigned long nbits)
+{
+	return kvcalloc(BITS_TO_LONGS(nbits), sizeof(long), GFP_KERNEL_ACCOUNT);
+}
+
 static void trustmig_dirty_slot_free(struct trustmig_dirty_slot *ds)
 {
-	bitmap_free(ds->seen);
-	bitmap_free(ds->pending);
+	kvfree(ds->seen);
+	kvfree(ds->pending);
 	kfree(ds);
 }
 
@@ -155,14 +161,18 @@ trustmig_tracker_add_slot(struct trustmig_tracker *t,
 	ds = kzalloc(sizeof(*ds), GFP_KERNEL);
 	if (!ds)
 		return ERR_PTR(-ENOMEM);
+	ds->identity = ms;
+	ds->userspace_addr = ms->userspace_addr;
 	ds->base_gfn = ms->base_gfn;
 	ds->npages = ms->npages;
-	ds->seen = bitmap_zalloc(ms->npages, GFP_KERNEL);
-	ds->pending = bitmap_zalloc(ms->npages, GFP_KERNEL);
+	ds->seen = trustmig_bitmap_alloc(ms->npages);
+	ds->pending = trustmig_bitmap_alloc(ms->npages);
 	if (!ds->seen || !ds->pending) {
 		err = -ENOMEM;
 		goto err_free;
 	}
+	/* The first round of a slot carries every page of it. */
+	bitmap_fill(ds->pending, ds->npages);
 	/* Publishes a fully initialised slot to the hook. */
 	err = xa_err(xa_store(&t->slots, ms->id, ds, GFP_KERNEL));
 	if (err)
@@ -172,6 +182,14 @@ trustmig_tracker_add_slot(struct trustmig_tracker *t,
 err_free:
 	trustmig_dirty_slot_free(ds);
 	return ERR_PTR(err);
+}
+
+bool trustmig_dirty_slot_same(const struct trustmig_dirty_slot *ds,
+			      const struct kvm_memory_slot *ms)
+{
+	return ms == ds->identity && ms->userspace_addr == ds->userspace_addr &&
+	       ms->base_gfn == ds->base_gfn && ms->npages == ds->npages &&
+	       ms->flags & KVM_MEM_LOG_DIRTY_PAGES;
 }
 
 void trustmig_dirty_harvest(struct trustmig_dirty_slot *ds)

@@ -8,6 +8,13 @@
 #include <linux/kvm_host.h>
 
 struct trustmig_dirty_slot {
+	/*
+	 * What the memslot was when tracking began.  KVM allocates a new
+	 * kvm_memory_slot for every change (flags, move, re-creation), so
+	 * the pointer is kept as an identity, never dereferenced.
+	 */
+	const struct kvm_memory_slot *identity;
+	unsigned long userspace_addr;
 	gfn_t base_gfn;
 	unsigned long npages;
 	unsigned long *seen;	/* set by the hook since the last harvest */
@@ -29,5 +36,7 @@ trustmig_tracker_add_slot(struct trustmig_tracker *t,
 			  const struct kvm_memory_slot *ms);
 void trustmig_dirty_harvest(struct trustmig_dirty_slot *ds);
 bool trustmig_tracker_pending(struct trustmig_tracker *t, bool with_seen);
+bool trustmig_dirty_slot_same(const struct trustmig_dirty_slot *ds,
+			      const struct kvm_memory_slot *ms);
 
 #endif /* _TRUSTMIG_DIRTY_H */

@@ -38,9 +38,10 @@ static void __exit trustmig_exit(void)
 	/* No open file remains: each one pins the module. */
 	trustmig_device_exit();
 	trustmig_dirty_exit();
-	/* Sessions came from netlink: erase their keys before it goes. */
-	trustmig_sessions_exit();
+	/* Waits for requests in flight; none can create a session after. */
 	trustmig_nl_exit();
+	/* Erases the keys of the sessions netlink left behind. */
+	trustmig_sessions_exit();
 }
 
 module_init(trustmig_init);

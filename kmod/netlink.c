@@ -132,9 +132,14 @@ static int trustmig_nl_set_key(struct sk_buff *skb, struct genl_info *info)
 				       nla_data(attrs[TRUSTMIG_A_KEY]),
 				       nla_data(attrs[TRUSTMIG_A_SALT]));
 	mutex_unlock(&s->lock);
+	/* The request skb is freed without being cleared: clear it now. */
+	memzero_explicit(nla_data(attrs[TRUSTMIG_A_KEY]), TRUSTMIG_KEY_LEN);
+	memzero_explicit(nla_data(attrs[TRUSTMIG_A_SALT]), TRUSTMIG_SALT_LEN);
 	if (err == -EEXIST)
 		NL_SET_ERR_MSG(info->extack,
 			       "session already has a key (keys are set once)");
+	else if (err == -EPIPE)
+		NL_SET_ERR_MSG(info->extack, "session has failed");
 	else if (err == -ENOENT)
 		NL_SET_ERR_MSG(info->extack,
 			       "cipher not available in this kernel");
@@ -158,10 +163,9 @@ static int trustmig_nl_fill(struct sk_buff *msg, struct trustmig_session *s,
 	    nla_put_u8(msg, TRUSTMIG_A_ROLE, s->role) ||
 	    nla_put_u8(msg, TRUSTMIG_A_CIPHER, s->cipher) ||
 	    nla_put_u8(msg, TRUSTMIG_A_STATE, s->state) ||
-	    nla_put_u8(msg, TRUSTMIG_A_KEYED, s->state != TRUSTMIG_STATE_NEW) ||
+	    nla_put_u8(msg, TRUSTMIG_A_KEYED, s->keyed) ||
 	    nla_put_u8(msg, TRUSTMIG_A_ATTACHED, s->attached) ||
-	    (s->state != TRUSTMIG_STATE_NEW &&
-	     nla_put_u32(msg, TRUSTMIG_A_STREAM_ID, s->stream)) ||
+	    (s->keyed && nla_put_u32(msg, TRUSTMIG_A_STREAM_ID, s->stream)) ||
 	    nla_put_u64_64bit(msg, TRUSTMIG_A_RECORDS, st->records,
 			      TRUSTMIG_A_PAD) ||
 	    nla_put_u64_64bit(msg, TRUSTMIG_A_BYTES, st->bytes,
@@ -301,6 +305,11 @@ static struct genl_family trustmig_genl_family __ro_after_init = {
 	.n_ops = ARRAY_SIZE(trustmig_genl_ops),
 	/* Every command is new: strict validation, reserved fields zero. */
 	.resv_start_op = TRUSTMIG_CMD_SESSION_NEW,
+	/*
+	 * Sessions have locks of their own; without this, a GET waiting
+	 * for a long SEAL would hold genl_mutex and stall every family.
+	 */
+	.parallel_ops = true,
 	.mcgrps = trustmig_mcgrps,
 	.n_mcgrps = ARRAY_SIZE(trustmig_mcgrps),
 };

@@ -37,6 +37,11 @@ struct trustmig_session *trustmig_session_new(u8 role, u8 cipher)
 	get_random_bytes(s->ticket, sizeof(s->ticket));
 	sha256_init(&s->transcript);
 
+	/*
+	 * The table's reference, taken before the session becomes visible;
+	 * the caller keeps the initial one.
+	 */
+	kref_get(&s->ref);
 	/* Cyclic ids: a stale id held by a helper never names a new session. */
 	err = xa_alloc_cyclic(&trustmig_sessions, &s->id, s, xa_limit_32b,
 			      &trustmig_next_id, GFP_KERNEL);
@@ -44,8 +49,6 @@ struct trustmig_session *trustmig_session_new(u8 role, u8 cipher)
 		kfree_sensitive(s);
 		return ERR_PTR(err);
 	}
-	/* The table's reference; the caller gets one of its own. */
-	kref_get(&s->ref);
 	return s;
 }
 
@@ -99,7 +102,8 @@ static void trustmig_session_erase_secrets(struct trustmig_session *s)
 	memzero_explicit(&s->transcript, sizeof(s->transcript));
 }
 
-int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err)
+static int __trustmig_session_fail(struct trustmig_session *s, u8 reason,
+				   int err, bool notify)
 {
 	lockdep_assert_held(&s->lock);
 	s->stats.failures++;
@@ -111,8 +115,14 @@ int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err)
 	s->reason = reason;
 	s->err = err;
 	trustmig_session_erase_secrets(s);
-	trustmig_nl_notify_failed(s);
+	if (notify)
+		trustmig_nl_notify_failed(s);
 	return -err;
+}
+
+int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err)
+{
+	return __trustmig_session_fail(s, reason, err, true);
 }
 
 void trustmig_session_complete(struct trustmig_session *s)
@@ -123,33 +133,36 @@ void trustmig_session_complete(struct trustmig_session *s)
 	trustmig_nl_notify_complete(s);
 }
 
-static void trustmig_session_unlink(struct trustmig_session *s)
-{
-	mutex_lock(&s->lock);
-	trustmig_session_fail(s, TRUSTMIG_REASON_DELETED, EPIPE);
-	mutex_unlock(&s->lock);
-	trustmig_session_put(s);
-}
-
-int trustmig_session_del(u32 id)
+/* Takes the session out of the table and drops the table's reference. */
+static int trustmig_session_unlink(unsigned long id, bool notify)
 {
 	struct trustmig_session *s = xa_erase(&trustmig_sessions, id);
 
 	if (!s)
 		return -ENOENT;
-	trustmig_session_unlink(s);
+	mutex_lock(&s->lock);
+	__trustmig_session_fail(s, TRUSTMIG_REASON_DELETED, EPIPE, notify);
+	mutex_unlock(&s->lock);
+	trustmig_session_put(s);
 	return 0;
 }
 
+int trustmig_session_del(u32 id)
+{
+	return trustmig_session_unlink(id, true);
+}
+
+/*
+ * Runs after the netlink family is gone (no request can race it, and no
+ * event can be sent) and after the last /dev/trustmig file closed.
+ */
 void trustmig_sessions_exit(void)
 {
 	struct trustmig_session *s;
 	unsigned long id;
 
-	xa_for_each(&trustmig_sessions, id, s) {
-		xa_erase(&trustmig_sessions, id);
-		trustmig_session_unlink(s);
-	}
+	xa_for_each(&trustmig_sessions, id, s)
+		trustmig_session_unlink(id, false);
 	xa_destroy(&trustmig_sessions);
 }
 
@@ -159,6 +172,8 @@ int trustmig_session_set_key(struct trustmig_session *s, u32 stream,
 	struct trustmig_aead *aead;
 
 	lockdep_assert_held(&s->lock);
+	if (s->state == TRUSTMIG_STATE_FAILED)
+		return -EPIPE;
 	if (s->state != TRUSTMIG_STATE_NEW)
 		return -EEXIST;
 	aead = trustmig_aead_new(s->cipher, key, salt);
@@ -166,6 +181,7 @@ int trustmig_session_set_key(struct trustmig_session *s, u32 stream,
 		return PTR_ERR(aead);
 	s->aead = aead;
 	s->stream = stream;
+	s->keyed = true;
 	s->state = TRUSTMIG_STATE_KEYED;
 	return 0;
 }

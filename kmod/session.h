@@ -34,6 +34,7 @@ struct trustmig_session {
 	u8 state;			/* enum trustmig_state */
 	u8 reason;			/* enum trustmig_reason */
 	int err;			/* positive errno of the failure */
+	bool keyed;
 	bool ticket_used;
 	bool attached;			/* a VMM's file holds the VM */
 	u8 ticket[TRUSTMIG_TICKET_LEN];

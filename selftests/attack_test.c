@@ -50,7 +50,7 @@ FIXTURE_SETUP(atk)
 	ASSERT_EQ(0, tvm_harvest(&self->a, bitmap));
 	free(bitmap);
 	ASSERT_EQ(0, tmig_seal(self->p.src.fd, &self->a,
-			       TRUSTMIG_SEAL_HARVEST | TRUSTMIG_SEAL_ALL, NULL,
+			       TRUSTMIG_SEAL_HARVEST, NULL,
 			       &self->st));
 	ASSERT_EQ(0, tmig_end_round(self->p.src.fd, &self->st));
 	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
@@ -70,9 +70,7 @@ FIXTURE_SETUP(atk)
 
 FIXTURE_TEARDOWN(atk)
 {
-	tmig_pair_close(&self->p);
-	tnl_del(&self->t, self->p.src.id);
-	tnl_del(&self->t, self->p.dst.id);
+	tmig_pair_close(&self->t, &self->p);
 	tmig_stream_free(&self->st);
 	free(self->before);
 	tvm_destroy(&self->a);
@@ -220,8 +218,7 @@ TEST_F(atk, record_of_another_stream)
 	tvm_fill(&c, 99);
 	ASSERT_EQ(0, tmig_pair_new(&self->t, &q, 0));
 	ASSERT_EQ(0, tmig_attach(&q.src, c.vm_fd, q.src.ticket));
-	ASSERT_EQ(0, tmig_seal(q.src.fd, &c, TRUSTMIG_SEAL_HARVEST |
-			       TRUSTMIG_SEAL_ALL, NULL, &other));
+	ASSERT_EQ(0, tmig_seal(q.src.fd, &c, TRUSTMIG_SEAL_HARVEST, NULL, &other));
 	n = tmig_index(&other, offs, MAX_RECS);
 	ASSERT_LT(self->victim, n);
 	ASSERT_EQ(0, open_prefix(self, self->victim));
@@ -230,9 +227,7 @@ TEST_F(atk, record_of_another_stream)
 		       tmig_record_size(other.buf + offs[self->victim]),
 		       0, EPROTO, TRUSTMIG_REASON_WRONG_STREAM);
 	tmig_stream_free(&other);
-	tmig_pair_close(&q);
-	tnl_del(&self->t, q.src.id);
-	tnl_del(&self->t, q.dst.id);
+	tmig_pair_close(&self->t, &q);
 	tvm_destroy(&c);
 }
 
@@ -250,8 +245,7 @@ TEST_F(atk, gfn_outside_memslot)
 	ASSERT_EQ(0, tmig_pair_new(&self->t, &q, 0));
 	ASSERT_EQ(0, tmig_attach(&q.src, big.vm_fd, q.src.ticket));
 	ASSERT_EQ(0, tmig_attach(&q.dst, self->b.vm_fd, q.dst.ticket));
-	ASSERT_EQ(0, tmig_seal(q.src.fd, &big, TRUSTMIG_SEAL_HARVEST |
-			       TRUSTMIG_SEAL_ALL, NULL, &big_st));
+	ASSERT_EQ(0, tmig_seal(q.src.fd, &big, TRUSTMIG_SEAL_HARVEST, NULL, &big_st));
 	n = tmig_index(&big_st, offs, MAX_RECS * 2);
 	ASSERT_EQ(big.npages, n);
 	/* Everything inside B's memslot opens... */
@@ -280,9 +274,7 @@ TEST_F(atk, gfn_outside_memslot)
 		EXPECT_EQ(TRUSTMIG_REASON_GFN, ev.reason);
 	}
 	tmig_stream_free(&big_st);
-	tmig_pair_close(&q);
-	tnl_del(&self->t, q.src.id);
-	tnl_del(&self->t, q.dst.id);
+	tmig_pair_close(&self->t, &q);
 	tvm_destroy(&big);
 }
 
@@ -315,9 +307,7 @@ TEST_F(atk, wrong_ticket)
 	expect_ticket_failure(_metadata, self, q.dst.id);
 	/* The right ticket is no good any more either. */
 	EXPECT_EQ(-EPIPE, tmig_attach(&q.dst, c.vm_fd, q.dst.ticket));
-	tmig_pair_close(&q);
-	tnl_del(&self->t, q.src.id);
-	tnl_del(&self->t, q.dst.id);
+	tmig_pair_close(&self->t, &q);
 	tvm_destroy(&c);
 }
 
@@ -354,9 +344,7 @@ TEST_F(atk, attach_twice_and_not_a_vm)
 				       q.dst.ticket));
 	/* None of those burnt the ticket. */
 	EXPECT_EQ(0, tmig_attach(&q.dst, self->b.vm_fd, q.dst.ticket));
-	tmig_pair_close(&q);
-	tnl_del(&self->t, q.src.id);
-	tnl_del(&self->t, q.dst.id);
+	tmig_pair_close(&self->t, &q);
 }
 
 TEST_HARNESS_MAIN

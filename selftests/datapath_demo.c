@@ -118,8 +118,7 @@ static void migrate(struct tnl *t)
 			tvm_harvest(&a, bitmap);
 		}
 		dirty = round ? tvm_bitmap_count(bitmap, a.npages) : a.npages;
-		err = tmig_seal(p.src.fd, &a, TRUSTMIG_SEAL_HARVEST |
-				(round ? 0 : TRUSTMIG_SEAL_ALL),
+		err = tmig_seal(p.src.fd, &a, TRUSTMIG_SEAL_HARVEST,
 				round ? bitmap : NULL, &st);
 		if (!err)
 			err = tmig_end_round(p.src.fd, &st);
@@ -160,9 +159,7 @@ static void migrate(struct tnl *t)
 	printf("result: VM B is byte-identical to VM A (%lu MiB)\n\n",
 	       VM_SIZE >> 20);
 
-	tmig_pair_close(&p);
-	tnl_del(t, p.src.id);
-	tnl_del(t, p.dst.id);
+	tmig_pair_close(t, &p);
 	tmig_stream_free(&st);
 	free(bitmap);
 	tvm_destroy(&a);
@@ -200,7 +197,7 @@ static void tamper(struct tnl *t)
 	printf("== one flipped bit on the wire\n");
 	setup_pair(t, &a, &b, 1UL << 20, &p);
 	tvm_fill(&a, 1);
-	err = tmig_seal(p.src.fd, &a, TRUSTMIG_SEAL_HARVEST | TRUSTMIG_SEAL_ALL,
+	err = tmig_seal(p.src.fd, &a, TRUSTMIG_SEAL_HARVEST,
 			NULL, &st);
 	if (err)
 		die("seal", err);
@@ -211,9 +208,7 @@ static void tamper(struct tnl *t)
 	printf("destination: record 1 refused: %s; ", strerror(-err));
 	printf("session state %u (failed), reason %u, page untouched: %s\n\n",
 	       s.state, s.reason, tvm_page(&b, 1)[0] == 0 ? "yes" : "NO");
-	tmig_pair_close(&p);
-	tnl_del(t, p.src.id);
-	tnl_del(t, p.dst.id);
+	tmig_pair_close(t, &p);
 	tmig_stream_free(&st);
 	tvm_destroy(&a);
 	tvm_destroy(&b);
@@ -296,8 +291,7 @@ static void sealing_cost(struct tnl *t)
 	if (!st.buf)
 		die("buffer", ENOMEM);
 	seal = now();
-	err = tmig_seal(p.src.fd, &a, TRUSTMIG_SEAL_HARVEST |
-			TRUSTMIG_SEAL_ALL, NULL, &st);
+	err = tmig_seal(p.src.fd, &a, TRUSTMIG_SEAL_HARVEST, NULL, &st);
 	seal = now() - seal;
 	if (err)
 		die("seal", err);
@@ -315,9 +309,7 @@ static void sealing_cost(struct tnl *t)
 	printf("%-34s %10.0f %10.1f %8.2f\n", "trustmig open (verify+write)",
 	       a.npages / open, a.mem_size / open / 1e6, open / floor);
 	printf("(time relative to the floor; absolute figures mean little under TCG)\n");
-	tmig_pair_close(&p);
-	tnl_del(t, p.src.id);
-	tnl_del(t, p.dst.id);
+	tmig_pair_close(t, &p);
 	tmig_stream_free(&st);
 	tvm_destroy(&a);
 	tvm_destroy(&b);

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
 
 #include "kselftest_harness.h"
 #include "tmig.h"
@@ -56,9 +58,7 @@ FIXTURE_SETUP(dp)
 
 FIXTURE_TEARDOWN(dp)
 {
-	tmig_pair_close(&self->p);
-	tnl_del(&self->t, self->p.src.id);
-	tnl_del(&self->t, self->p.dst.id);
+	tmig_pair_close(&self->t, &self->p);
 	tmig_stream_free(&self->st);
 	free(self->bitmap);
 	tvm_destroy(&self->a);
@@ -82,14 +82,13 @@ static int dp_deliver(struct _test_data_dp *self, __u32 flags, __u32 *result)
 }
 
 /* One pre-copy round: harvest, seal, end the round, deliver. */
-static int dp_round(struct _test_data_dp *self, __u32 flags,
-		    const unsigned long *bitmap)
+static int dp_round(struct _test_data_dp *self, const unsigned long *bitmap)
 {
 	__u32 result;
 	int err;
 
-	err = tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST | flags,
-			bitmap, &self->st);
+	err = tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST, bitmap,
+			&self->st);
 	if (!err)
 		err = tmig_end_round(self->p.src.fd, &self->st);
 	if (!err)
@@ -131,7 +130,7 @@ static void dp_migrate(struct __test_metadata *_metadata,
 	/* Round 0: every page, while the guest writes. */
 	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
 	ASSERT_EQ(0, pthread_create(&thread, NULL, dp_writer, &w));
-	ASSERT_EQ(0, dp_round(self, TRUSTMIG_SEAL_ALL, NULL));
+	ASSERT_EQ(0, dp_round(self, NULL));
 	for (round = 1; round <= 3; round++) {
 		while (w.passes < round * 2 && !w.err)
 			usleep(1000);
@@ -143,7 +142,7 @@ static void dp_migrate(struct __test_metadata *_metadata,
 				self->bitmap[i / 64] &= ~(1UL << (i % 64));
 			}
 		}
-		ASSERT_EQ(0, dp_round(self, 0, self->bitmap));
+		ASSERT_EQ(0, dp_round(self, self->bitmap));
 	}
 	/* Stop-and-copy: pause the guest, the last round, the commit. */
 	atomic_store(&w.stop, true);
@@ -152,7 +151,7 @@ static void dp_migrate(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
 	if (vmm_forgets)
 		memset(self->bitmap, 0, tvm_bitmap_bytes(self->a.npages));
-	ASSERT_EQ(0, dp_round(self, 0, self->bitmap));
+	ASSERT_EQ(0, dp_round(self, self->bitmap));
 	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
 	ASSERT_EQ(0, dp_deliver(self, TRUSTMIG_OPEN_EOF, &result));
 	ASSERT_EQ(TRUSTMIG_OPEN_COMPLETE, result);
@@ -205,7 +204,7 @@ TEST_F(dp, record_sizes_on_the_wire)
 	const struct trustmig_rec_hdr *h;
 
 	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
-	ASSERT_EQ(0, dp_round(self, TRUSTMIG_SEAL_ALL, NULL));
+	ASSERT_EQ(0, dp_round(self, NULL));
 	n = tmig_index(&self->st, offs, 4096);
 	ASSERT_EQ(self->a.npages + 1, n);
 	for (i = 0; i < n; i++) {
@@ -239,11 +238,11 @@ TEST_F(dp, commit_refused_while_pages_dirty)
 	__u32 result;
 
 	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
-	ASSERT_EQ(0, dp_round(self, TRUSTMIG_SEAL_ALL, NULL));
+	ASSERT_EQ(0, dp_round(self, NULL));
 	ASSERT_EQ(0, tvm_run_pass(&self->a, 1, 10, 1));
 	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
 	/* Harvesting only the module's own set is enough to catch up. */
-	ASSERT_EQ(0, dp_round(self, 0, NULL));
+	ASSERT_EQ(0, dp_round(self, NULL));
 	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
 	ASSERT_EQ(0, dp_deliver(self, TRUSTMIG_OPEN_EOF, &result));
 	EXPECT_EQ(TRUSTMIG_OPEN_COMPLETE, result);
@@ -272,13 +271,73 @@ TEST_F(dp, wrong_role_and_bad_arguments)
 	EXPECT_EQ(EINVAL, errno);
 	/* A buffer too small for one record. */
 	s.slot = self->a.slot;
-	s.flags = TRUSTMIG_SEAL_HARVEST | TRUSTMIG_SEAL_ALL;
+	s.flags = TRUSTMIG_SEAL_HARVEST;
 	s.out.buf_len = 100;
 	s.out.buf = (unsigned long)self->bitmap;
 	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
 	EXPECT_EQ(ENOBUFS, errno);
 	/* None of this hurt the sessions. */
-	EXPECT_EQ(0, dp_round(self, TRUSTMIG_SEAL_ALL, NULL));
+	EXPECT_EQ(0, dp_round(self, NULL));
+}
+
+/* A commit needs a round ended and every user memslot sealed. */
+TEST_F(dp, commit_needs_whole_vm)
+{
+	struct kvm_userspace_memory_region extra = {
+		.slot = 1,
+		.flags = KVM_MEM_LOG_DIRTY_PAGES,
+		.guest_phys_addr = 1UL << 30,
+		.memory_size = 1UL << 20,
+	};
+	struct trustmig_seal s = { .slot = 1, .flags = TRUSTMIG_SEAL_HARVEST };
+	void *mem;
+
+	/* Nothing sealed yet: no commit. */
+	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
+	mem = mmap(NULL, extra.memory_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	extra.userspace_addr = (unsigned long)mem;
+	ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, &extra));
+	ASSERT_EQ(0, dp_round(self, NULL));
+	/* Slot 1 was never sealed: still no commit. */
+	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
+	s.out.buf = (unsigned long)malloc(1 << 20);
+	s.out.buf_len = 1 << 20;
+	ASSERT_EQ(0, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
+	EXPECT_EQ(256, s.out.records);
+	free((void *)(unsigned long)s.out.buf);
+	EXPECT_EQ(0, tmig_end_round(self->p.src.fd, &self->st));
+	EXPECT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
+	munmap(mem, extra.memory_size);
+}
+
+/* A memslot re-created under the stream's feet fails the session. */
+TEST_F(dp, memslot_replaced_fails_session)
+{
+	struct kvm_userspace_memory_region slot0 = {
+		.slot = 0,
+		.flags = KVM_MEM_LOG_DIRTY_PAGES,
+		.memory_size = VM_SIZE,
+	};
+	struct tnl_session s;
+	void *mem;
+
+	ASSERT_EQ(0, dp_round(self, NULL));
+	mem = mmap(NULL, VM_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	/* Delete, then the same gpa and size, other memory. */
+	slot0.memory_size = 0;
+	ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, &slot0));
+	slot0.memory_size = VM_SIZE;
+	slot0.userspace_addr = (unsigned long)mem;
+	ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, &slot0));
+	EXPECT_EQ(-ESTALE, dp_round(self, NULL));
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.src.id, &s));
+	EXPECT_EQ(TRUSTMIG_STATE_FAILED, s.state);
+	EXPECT_EQ(TRUSTMIG_REASON_SLOT, s.reason);
+	munmap(mem, VM_SIZE);
 }
 
 TEST_HARNESS_MAIN

@@ -61,9 +61,7 @@ FIXTURE_SETUP(lc)
 
 FIXTURE_TEARDOWN(lc)
 {
-	tmig_pair_close(&self->p);
-	tnl_del(&self->t, self->p.src.id);
-	tnl_del(&self->t, self->p.dst.id);
+	tmig_pair_close(&self->t, &self->p);
 	tmig_stream_free(&self->st);
 	tvm_destroy(&self->a);
 	tnl_close(&self->t);
@@ -74,8 +72,7 @@ TEST_F(lc, delete_session_in_use)
 	struct tnl_session s;
 	struct tnl_event ev;
 
-	ASSERT_EQ(0, tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST |
-			       TRUSTMIG_SEAL_ALL, NULL, &self->st));
+	ASSERT_EQ(0, tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST, NULL, &self->st));
 	ASSERT_EQ(0, tnl_del(&self->t, self->p.src.id));
 	EXPECT_EQ(-ENOENT, tnl_get(&self->t, self->p.src.id, &s));
 	ASSERT_EQ(0, tnl_event(&self->t, self->p.src.id, &ev, 2000));
@@ -160,7 +157,7 @@ TEST_F(lc, references_released)
 
 	ASSERT_LE(2, base);
 	ASSERT_TRUE(vm_alive(getpid(), vm_fd));
-	tmig_pair_close(&self->p);
+	tmig_pair_close(NULL, &self->p);
 	EXPECT_EQ(base - 2, module_refcnt());
 	/* Our fd is the last reference: closing it must destroy the VM. */
 	tvm_destroy(&self->a);

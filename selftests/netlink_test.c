@@ -6,12 +6,15 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <netlink/genl/genl.h>
 
 #include "kselftest_harness.h"
 #include "tnl.h"
+#include "tvm.h"
 
 static const __u8 test_key[TRUSTMIG_KEY_LEN] = {
 	0x6b, 0x65, 0x79, 0x21, 0x9a, 0x51, 0x3c, 0x07, 0xe2, 0x44, 0x18,
@@ -162,6 +165,32 @@ TEST_F(nl, dump_lists_every_session)
 	EXPECT_EQ(4, found);
 	for (i = 0; i < 3; i++)
 		EXPECT_EQ(0, tnl_del(&self->t, ids[i]));
+}
+
+/* A session that failed before it had a key does not claim one. */
+TEST_F(nl, keyed_only_when_keyed)
+{
+	struct trustmig_attach a = { .session_id = self->id };
+	struct tnl_session s;
+	struct tvm vm;
+	int fd;
+
+	ASSERT_EQ(0, tvm_create(&vm, 1UL << 20, false));
+	fd = open("/dev/" TRUSTMIG_DEV_NAME, O_RDWR);
+	ASSERT_LE(0, fd);
+	a.vm_fd = vm.vm_fd;
+	/* An all-zero ticket is wrong: the session fails, still unkeyed. */
+	EXPECT_EQ(-1, ioctl(fd, TRUSTMIG_ATTACH, &a));
+	EXPECT_EQ(EACCES, errno);
+	ASSERT_EQ(0, tnl_get(&self->t, self->id, &s));
+	EXPECT_EQ(TRUSTMIG_STATE_FAILED, s.state);
+	EXPECT_EQ(0, s.keyed);
+	EXPECT_EQ(0, s.stream);
+	/* And a failed session takes no key. */
+	EXPECT_EQ(-EPIPE, tnl_set_key(&self->t, self->id, 1, test_key,
+				      test_salt));
+	close(fd);
+	tvm_destroy(&vm);
 }
 
 TEST_F(nl, delete_then_gone)

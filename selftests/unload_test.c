@@ -89,7 +89,7 @@ TEST(unload_refused_while_vm_attached)
 	EXPECT_EQ(0, access("/sys/module/trustmig", F_OK));
 
 	/* Once the VMM lets go, it unloads, and the VM lives on. */
-	tmig_pair_close(&p);
+	tmig_pair_close(NULL, &p);
 	ASSERT_EQ(0, unload());
 	tvm_fill(&vm, 1);
 	ASSERT_EQ(0, load());

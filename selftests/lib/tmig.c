@@ -45,8 +45,12 @@ int tmig_pair_new(struct tnl *t, struct tmig_pair *p, __u8 cipher)
 	return err;
 }
 
-void tmig_pair_close(struct tmig_pair *p)
+void tmig_pair_close(struct tnl *t, struct tmig_pair *p)
 {
+	if (t) {
+		tnl_del(t, p->src.id);
+		tnl_del(t, p->dst.id);
+	}
 	if (p->src.fd >= 0)
 		close(p->src.fd);
 	if (p->dst.fd >= 0)

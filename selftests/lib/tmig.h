@@ -34,7 +34,8 @@ struct tmig_stream {
 
 /* Two sessions with one random key, and a /dev/trustmig file for each. */
 int tmig_pair_new(struct tnl *t, struct tmig_pair *p, __u8 cipher);
-void tmig_pair_close(struct tmig_pair *p);
+/* Closes both files and, with @t, deletes both sessions. */
+void tmig_pair_close(struct tnl *t, struct tmig_pair *p);
 
 /* TRUSTMIG_ATTACH; 0 or -errno. */
 int tmig_attach(struct tmig_end *e, int vm_fd, const __u8 *ticket);

@@ -87,8 +87,8 @@
  * an attribute the command does not take, or a wrong type; ERANGE for a
  * value out of range or a key/salt/ticket of the wrong length.  A missing
  * attribute gives EINVAL (and NLMSGERR_ATTR_MISS_TYPE), an unknown session
- * ENOENT, a second key EEXIST, a caller without CAP_NET_ADMIN EPERM (also
- * for joining the events group).
+ * ENOENT, a second key EEXIST, a key for a failed session EPIPE, a caller
+ * without CAP_NET_ADMIN EPERM (also for joining the events group).
  */
 #define TRUSTMIG_GENL_NAME		"trustmig"
 #define TRUSTMIG_GENL_VERSION		1
@@ -246,11 +246,13 @@ struct trustmig_commit {
  *
  *   for each round:
  *     KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG     (harvest, re-protect)
- *     for each slot: TRUSTMIG_SEAL with TRUSTMIG_SEAL_HARVEST (and
- *       TRUSTMIG_SEAL_ALL in round 0), then TRUSTMIG_SEAL until pages_left
- *       is 0, sending buf[0..bytes) to the destination each time
+ *     for each user memslot: TRUSTMIG_SEAL with TRUSTMIG_SEAL_HARVEST,
+ *       then TRUSTMIG_SEAL until pages_left is 0, sending buf[0..bytes)
+ *       to the destination each time
  *     TRUSTMIG_END_ROUND
- *   TRUSTMIG_COMMIT (the VM is paused; refused while pages are pending)
+ *   TRUSTMIG_COMMIT (the VM is paused).  EBUSY while pages are pending,
+ *   were dirtied since the last harvest, or a user memslot was never
+ *   sealed; EOPNOTSUPP if the VM has SMM memory (not migrated).
  *
  * and on a destination, TRUSTMIG_OPEN on whatever bytes arrived, until the
  * reply says TRUSTMIG_OPEN_COMPLETE; TRUSTMIG_OPEN_EOF tells the module the
@@ -273,11 +275,12 @@ struct trustmig_out {
 	__u32	pad;		/* must be 0 */
 };
 
-#define TRUSTMIG_SEAL_HARVEST	_BITUL(0) /* merge dirty_bitmap and the
-					   * module's own dirty set into the
-					   * slot's pending set first
-					   */
-#define TRUSTMIG_SEAL_ALL	_BITUL(1) /* with HARVEST: every page */
+/*
+ * Merge dirty_bitmap and the module's own dirty set into the slot's
+ * pending set first.  The first harvest of a slot makes every page of it
+ * pending: the first round always carries the whole slot.
+ */
+#define TRUSTMIG_SEAL_HARVEST	_BITUL(0)
 
 struct trustmig_seal {
 	__u32	slot;		/* in: (address space << 16) | slot id */
