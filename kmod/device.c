@@ -351,7 +351,7 @@ static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 			goto out_srcu;
 	}
 	for_each_set_bit(bit, ds->pending, ds->npages) {
-		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_REC_MAX ||
+		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_PAGE_REC_LEN ||
 		    fatal_signal_pending(current))
 			break;
 		size = trustmig_seal_page(tf, ms, ds->base_gfn + bit,
@@ -453,19 +453,61 @@ out_unlock:
 	return err;
 }
 
-static unsigned int trustmig_payload_len(u8 type)
+static long trustmig_ioc_seal_state(struct trustmig_file *tf,
+				    void __user *argp)
+{
+	struct trustmig_session *s = tf->session;
+	struct trustmig_seal_state arg;
+	int err, size;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	if (!arg.len || arg.len > TRUSTMIG_STATE_MAX || arg.pad ||
+	    trustmig_out_check(&arg.out))
+		return -EINVAL;
+	if (arg.out.buf_len < TRUSTMIG_HDR_LEN + arg.len + TRUSTMIG_TAG_LEN)
+		return -ENOBUFS;
+
+	mutex_lock(&s->lock);
+	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
+	if (err)
+		goto out_unlock;
+	if (copy_from_user(tf->rec + TRUSTMIG_HDR_LEN,
+			   u64_to_user_ptr(arg.data), arg.len)) {
+		err = -EFAULT;
+		goto out_unlock;
+	}
+	size = trustmig_seal_record(tf, TRUSTMIG_REC_STATE, 0, arg.len,
+				    u64_to_user_ptr(arg.out.buf));
+	if (size < 0) {
+		err = size;
+		goto out_unlock;
+	}
+	arg.out.bytes = size;
+	arg.out.records = 1;
+out_unlock:
+	mutex_unlock(&s->lock);
+	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
+		err = -EFAULT;
+	return err;
+}
+
+/* Is @len a valid payload length for a record of @type? */
+static bool trustmig_payload_len_ok(u8 type, unsigned int len)
 {
 	switch (type) {
 	case TRUSTMIG_REC_PAGE:
-		return TRUSTMIG_PAGE_SIZE;
+		return len == TRUSTMIG_PAGE_SIZE;
 	case TRUSTMIG_REC_ZERO:
-		return 0;
+		return len == 0;
 	case TRUSTMIG_REC_ROUND_END:
-		return sizeof(struct trustmig_round_end);
+		return len == sizeof(struct trustmig_round_end);
 	case TRUSTMIG_REC_COMMIT:
-		return sizeof(struct trustmig_commit);
+		return len == sizeof(struct trustmig_commit);
+	case TRUSTMIG_REC_STATE:
+		return len && len <= TRUSTMIG_STATE_MAX;
 	}
-	return UINT_MAX;
+	return false;
 }
 
 static u64 trustmig_hdr_gfn(const struct trustmig_rec_hdr *hdr)
@@ -511,7 +553,8 @@ static int trustmig_check_hdr(struct trustmig_file *tf,
 /* Acts on an authenticated record; guest memory changes only here. */
 static int trustmig_apply(struct trustmig_file *tf,
 			  const struct trustmig_rec_hdr *hdr,
-			  const struct kvm_memory_slot *ms)
+			  const struct kvm_memory_slot *ms,
+			  void __user *state_buf)
 {
 	struct trustmig_session *s = tf->session;
 	const u8 *payload = tf->rec + TRUSTMIG_HDR_LEN;
@@ -535,6 +578,12 @@ static int trustmig_apply(struct trustmig_file *tf,
 		s->stats.pages++;
 		s->stats.zero_pages += hdr->type == TRUSTMIG_REC_ZERO;
 		s->round_pages++;
+		return 0;
+	case TRUSTMIG_REC_STATE:
+		/* Into the VMM's buffer; it waits for the commit to use it. */
+		if (copy_to_user(state_buf, payload, be16_to_cpu(hdr->len)))
+			return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT,
+						     EFAULT);
 		return 0;
 	case TRUSTMIG_REC_ROUND_END:
 		if (be64_to_cpu(re->pages) != s->round_pages ||
@@ -561,7 +610,8 @@ static int trustmig_apply(struct trustmig_file *tf,
 
 /* Opens the record at @ubuf; returns its size, 0 if incomplete. */
 static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
-				u64 avail)
+				u64 avail, void __user *state_buf,
+				u32 state_room)
 {
 	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)tf->rec;
 	struct trustmig_session *s = tf->session;
@@ -573,14 +623,17 @@ static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
 		return 0;
 	if (copy_from_user(hdr, ubuf, TRUSTMIG_HDR_LEN))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
-	len = trustmig_payload_len(hdr->type);
+	len = be16_to_cpu(hdr->len);
 	if (hdr->version != TRUSTMIG_WIRE_VERSION || hdr->flags ||
-	    be16_to_cpu(hdr->len) != len)
+	    !trustmig_payload_len_ok(hdr->type, len))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_BAD_HEADER,
 					     EPROTO);
 	size = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
 	if (avail < size)
 		return 0;
+	/* Not the stream's fault: let the VMM retry with room for it. */
+	if (hdr->type == TRUSTMIG_REC_STATE && len > state_room)
+		return -EMSGSIZE;
 	err = trustmig_check_hdr(tf, hdr, len, &ms);
 	if (err)
 		return err;
@@ -589,7 +642,7 @@ static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
 		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
 	if (trustmig_aead_open(s->aead, s->seq, tf->rec, len))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_AUTH, EBADMSG);
-	err = trustmig_apply(tf, hdr, ms);
+	err = trustmig_apply(tf, hdr, ms, state_buf);
 	if (err)
 		return err;
 	trustmig_session_account(s, tf->rec, len);
@@ -600,17 +653,21 @@ static long trustmig_ioc_open(struct trustmig_file *tf, void __user *argp)
 {
 	struct trustmig_session *s = tf->session;
 	struct trustmig_open arg;
+	u32 state_room;
 	u8 __user *ubuf;
 	int err, size, idx;
+	u8 type;
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags & ~TRUSTMIG_OPEN_EOF)
+	if (arg.flags & ~TRUSTMIG_OPEN_EOF || arg.pad)
 		return -EINVAL;
 	ubuf = u64_to_user_ptr(arg.buf);
+	state_room = arg.state_buf ? arg.state_len : 0;
 	arg.consumed = 0;
 	arg.records = 0;
 	arg.result = 0;
+	arg.state_len = 0;
 
 	mutex_lock(&s->lock);
 	err = trustmig_session_usable(s, TRUSTMIG_ROLE_DEST);
@@ -619,29 +676,39 @@ static long trustmig_ioc_open(struct trustmig_file *tf, void __user *argp)
 	idx = srcu_read_lock(&tf->kvm->srcu);
 	while (s->state == TRUSTMIG_STATE_ACTIVE) {
 		size = trustmig_open_record(tf, ubuf + arg.consumed,
-					    arg.buf_len - arg.consumed);
+					    arg.buf_len - arg.consumed,
+					    u64_to_user_ptr(arg.state_buf),
+					    state_room);
 		if (size <= 0) {
 			err = size;
 			break;
 		}
 		arg.consumed += size;
 		arg.records++;
+		type = ((struct trustmig_rec_hdr *)tf->rec)->type;
+		if (type == TRUSTMIG_REC_COMMIT)
+			trustmig_session_complete(s);
+		if (type == TRUSTMIG_REC_STATE) {
+			arg.result |= TRUSTMIG_OPEN_STATE;
+			arg.state_len = size - TRUSTMIG_HDR_LEN -
+					TRUSTMIG_TAG_LEN;
+			break;
+		}
 		if (fatal_signal_pending(current))
 			break;
-		if (((struct trustmig_rec_hdr *)tf->rec)->type ==
-		    TRUSTMIG_REC_COMMIT)
-			trustmig_session_complete(s);
 		cond_resched();
 	}
 	srcu_read_unlock(&tf->kvm->srcu, idx);
 	if (!err && s->state == TRUSTMIG_STATE_COMPLETE)
-		arg.result = TRUSTMIG_OPEN_COMPLETE;
-	else if (!err && arg.flags & TRUSTMIG_OPEN_EOF)
+		arg.result |= TRUSTMIG_OPEN_COMPLETE;
+	else if (!err && arg.flags & TRUSTMIG_OPEN_EOF &&
+		 !(arg.result & TRUSTMIG_OPEN_STATE))
 		err = trustmig_session_fail(s, TRUSTMIG_REASON_TRUNCATED,
 					    ENODATA);
 out_unlock:
 	mutex_unlock(&s->lock);
-	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
+	/* Progress is reported on errors too: those records were taken. */
+	if (copy_to_user(argp, &arg, sizeof(arg)) && !err)
 		err = -EFAULT;
 	return err;
 }
@@ -679,6 +746,9 @@ static long trustmig_ioctl(struct file *file, unsigned int cmd,
 		break;
 	case TRUSTMIG_OPEN:
 		ret = trustmig_ioc_open(tf, argp);
+		break;
+	case TRUSTMIG_SEAL_STATE:
+		ret = trustmig_ioc_seal_state(tf, argp);
 		break;
 	default:
 		ret = -ENOTTY;

@@ -9,8 +9,11 @@
 #include <linux/trustmig.h>
 
 #define TRUSTMIG_HDR_LEN	sizeof(struct trustmig_rec_hdr)
-/* The largest record: a full page. */
-#define TRUSTMIG_REC_MAX	(TRUSTMIG_HDR_LEN + TRUSTMIG_PAGE_SIZE + \
+/* A full-page record. */
+#define TRUSTMIG_PAGE_REC_LEN	(TRUSTMIG_HDR_LEN + TRUSTMIG_PAGE_SIZE + \
+				 TRUSTMIG_TAG_LEN)
+/* The largest record: a full STATE record. */
+#define TRUSTMIG_REC_MAX	(TRUSTMIG_HDR_LEN + TRUSTMIG_STATE_MAX + \
 				 TRUSTMIG_TAG_LEN)
 
 struct trustmig_aead;

@@ -340,4 +340,73 @@ TEST_F(dp, memslot_replaced_fails_session)
 	munmap(mem, VM_SIZE);
 }
 
+/* vCPU state crosses as STATE records, handed back only whole. */
+TEST_F(dp, state_records)
+{
+	static __u8 state[5000], got[TRUSTMIG_STATE_MAX];
+	struct trustmig_open o;
+	struct kvm_regs regs;
+	size_t start;
+	int err;
+
+	ASSERT_EQ(0, ioctl(self->a.vcpu_fd, KVM_GET_REGS, &regs));
+	memset(state, 0xa5, sizeof(state));
+	memcpy(state, &regs, sizeof(regs));
+	ASSERT_EQ(0, dp_round(self, NULL));
+	start = self->st.len;
+	ASSERT_EQ(0, tmig_seal_state(self->p.src.fd, state, sizeof(state),
+				     &self->st));
+	EXPECT_EQ(sizeof(state) + 40, self->st.len - start);
+	/* Refused when empty or too large; nothing consumed. */
+	EXPECT_EQ(-EINVAL, tmig_seal_state(self->p.src.fd, state, 0,
+					   &self->st));
+	EXPECT_EQ(-EINVAL, tmig_seal_state(self->p.src.fd, got,
+					   TRUSTMIG_STATE_MAX + 1, &self->st));
+	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
+
+	/* No room for the state: the VMM is told, the stream is not hurt. */
+	err = tmig_open_state(self->p.dst.fd, self->st.buf + self->opened,
+			      self->st.len - self->opened, got, 100, &o);
+	EXPECT_EQ(-EMSGSIZE, err);
+	EXPECT_EQ(0, o.consumed);
+	/* With room: the call stops right after the state record. */
+	ASSERT_EQ(0, tmig_open_state(self->p.dst.fd,
+				     self->st.buf + self->opened,
+				     self->st.len - self->opened, got,
+				     sizeof(got), &o));
+	EXPECT_EQ(TRUSTMIG_OPEN_STATE, o.result);
+	ASSERT_EQ(sizeof(state), o.state_len);
+	EXPECT_EQ(0, memcmp(state, got, sizeof(state)));
+	self->opened += o.consumed;
+	ASSERT_EQ(0, tmig_open(self->p.dst.fd, self->st.buf + self->opened,
+			       self->st.len - self->opened, TRUSTMIG_OPEN_EOF,
+			       &o));
+	EXPECT_EQ(TRUSTMIG_OPEN_COMPLETE, o.result);
+}
+
+TEST_F(dp, state_record_tampered)
+{
+	static __u8 state[300], got[TRUSTMIG_STATE_MAX];
+	struct trustmig_open o;
+	struct tnl_session s;
+	size_t start;
+
+	ASSERT_EQ(0, dp_round(self, NULL));
+	start = self->st.len;
+	memset(state, 0x3c, sizeof(state));
+	ASSERT_EQ(0, tmig_seal_state(self->p.src.fd, state, sizeof(state),
+				     &self->st));
+	self->st.buf[start + 24 + 7] ^= 0x80;
+	memset(got, 0, sizeof(got));
+	EXPECT_EQ(-EBADMSG, tmig_open_state(self->p.dst.fd,
+					    self->st.buf + start,
+					    self->st.len - start, got,
+					    sizeof(got), &o));
+	EXPECT_EQ(0, o.state_len);
+	EXPECT_EQ(0, got[7]);
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.dst.id, &s));
+	EXPECT_EQ(TRUSTMIG_STATE_FAILED, s.state);
+	EXPECT_EQ(TRUSTMIG_REASON_AUTH, s.reason);
+}
+
 TEST_HARNESS_MAIN

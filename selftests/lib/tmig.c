@@ -112,6 +112,24 @@ int tmig_seal(int fd, struct tvm *vm, __u32 flags,
 	return 0;
 }
 
+int tmig_seal_state(int fd, const void *data, __u32 len,
+		    struct tmig_stream *st)
+{
+	struct trustmig_seal_state s = {
+		.data = (unsigned long)data,
+		.len = len,
+		.out.buf_len = TRUSTMIG_STATE_MAX + 64,
+	};
+
+	if (tmig_reserve(st, s.out.buf_len))
+		return -ENOMEM;
+	s.out.buf = (unsigned long)(st->buf + st->len);
+	if (ioctl(fd, TRUSTMIG_SEAL_STATE, &s))
+		return -errno;
+	st->len += s.out.bytes;
+	return 0;
+}
+
 static int tmig_control(int fd, unsigned long cmd, struct tmig_stream *st)
 {
 	struct trustmig_out o = { .buf_len = TMIG_REC_MAX };
@@ -133,6 +151,17 @@ int tmig_end_round(int fd, struct tmig_stream *st)
 int tmig_commit(int fd, struct tmig_stream *st)
 {
 	return tmig_control(fd, TRUSTMIG_COMMIT, st);
+}
+
+int tmig_open_state(int fd, const __u8 *buf, size_t len, void *state,
+		    __u32 state_cap, struct trustmig_open *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->buf = (unsigned long)buf;
+	res->buf_len = len;
+	res->state_buf = (unsigned long)state;
+	res->state_len = state_cap;
+	return ioctl(fd, TRUSTMIG_OPEN, res) ? -errno : 0;
 }
 
 int tmig_open(int fd, const __u8 *buf, size_t len, __u32 flags,

@@ -48,10 +48,18 @@ int tmig_seal(int fd, struct tvm *vm, __u32 flags,
 	      const unsigned long *bitmap, struct tmig_stream *st);
 int tmig_end_round(int fd, struct tmig_stream *st);
 int tmig_commit(int fd, struct tmig_stream *st);
+/* TRUSTMIG_SEAL_STATE of @len bytes at @data into @st. */
+int tmig_seal_state(int fd, const void *data, __u32 len,
+		    struct tmig_stream *st);
 
-/* TRUSTMIG_OPEN on @len bytes; 0 or -errno, @res filled on success. */
+/*
+ * TRUSTMIG_OPEN on @len bytes; 0 or -errno, @res filled either way.  A
+ * STATE record's payload goes to @state (@state_cap bytes), if given.
+ */
 int tmig_open(int fd, const __u8 *buf, size_t len, __u32 flags,
 	      struct trustmig_open *res);
+int tmig_open_state(int fd, const __u8 *buf, size_t len, void *state,
+		    __u32 state_cap, struct trustmig_open *res);
 
 /* Size of the record starting at @rec, from its header. */
 size_t tmig_record_size(const __u8 *rec);

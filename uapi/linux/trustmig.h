@@ -218,7 +218,16 @@ enum trustmig_rec_type {
 	TRUSTMIG_REC_ZERO = 2,		/* len 0: a page of zeroes */
 	TRUSTMIG_REC_ROUND_END = 3,	/* len 16: struct trustmig_round_end */
 	TRUSTMIG_REC_COMMIT = 4,	/* len 56: struct trustmig_commit */
+	TRUSTMIG_REC_STATE = 5,		/* len 1..TRUSTMIG_STATE_MAX: opaque
+					 * VMM state (vCPU registers, clock)
+					 */
 };
+
+/*
+ * Largest STATE payload: a record must fit the module's 16 KiB buffer.
+ * Enough for one vCPU (registers, XSAVE, MSRs, LAPIC) per record.
+ */
+#define TRUSTMIG_STATE_MAX	(16384 - 24 - TRUSTMIG_TAG_LEN)
 
 /* Payload of TRUSTMIG_REC_ROUND_END (gfn 0). */
 struct trustmig_round_end {
@@ -250,7 +259,8 @@ struct trustmig_commit {
  *       then TRUSTMIG_SEAL until pages_left is 0, sending buf[0..bytes)
  *       to the destination each time
  *     TRUSTMIG_END_ROUND
- *   TRUSTMIG_COMMIT (the VM is paused).  EBUSY while pages are pending,
+ *   with the VM paused, one TRUSTMIG_SEAL_STATE per vCPU (and device), then
+ *   TRUSTMIG_COMMIT.  EBUSY while pages are pending,
  *   were dirtied since the last harvest, or a user memslot was never
  *   sealed; EOPNOTSUPP if the VM has SMM memory (not migrated).
  *
@@ -295,17 +305,36 @@ struct trustmig_seal {
 
 #define TRUSTMIG_OPEN_EOF	_BITUL(0) /* in: no more bytes will come */
 #define TRUSTMIG_OPEN_COMPLETE	_BITUL(0) /* out: commit verified */
+#define TRUSTMIG_OPEN_STATE	_BITUL(1) /* out: a STATE record's payload
+					   * is in state_buf; the call
+					   * stopped right after it
+					   */
 
 struct trustmig_open {
 	__u64	buf;		/* in: user address of received bytes */
 	__u64	buf_len;	/* in */
 	__u32	flags;		/* in: TRUSTMIG_OPEN_EOF */
-	__u32	result;		/* out: TRUSTMIG_OPEN_COMPLETE */
+	__u32	result;		/* out: TRUSTMIG_OPEN_* */
 	__u64	consumed;	/* out: bytes of whole records taken; the
 				 * rest is a partial record to resend with
 				 * what follows it
 				 */
 	__u64	records;	/* out: records opened */
+	__u64	state_buf;	/* in: where a STATE payload goes, or 0 */
+	__u32	state_len;	/* in: its size; out: bytes written */
+	__u32	pad;		/* must be 0 */
+};
+
+/*
+ * Seal @len bytes at @data as one STATE record (source).  The destination
+ * gets them back, authenticated, through TRUSTMIG_OPEN's state_buf, and
+ * must not use them before the commit verified.
+ */
+struct trustmig_seal_state {
+	__u64	data;		/* in: user address */
+	__u32	len;		/* in: 1..TRUSTMIG_STATE_MAX */
+	__u32	pad;		/* must be 0 */
+	struct trustmig_out out;
 };
 
 #define TRUSTMIG_IOC_MAGIC	0xb7
@@ -314,5 +343,6 @@ struct trustmig_open {
 #define TRUSTMIG_END_ROUND	_IOWR(TRUSTMIG_IOC_MAGIC, 3, struct trustmig_out)
 #define TRUSTMIG_COMMIT		_IOWR(TRUSTMIG_IOC_MAGIC, 4, struct trustmig_out)
 #define TRUSTMIG_OPEN		_IOWR(TRUSTMIG_IOC_MAGIC, 5, struct trustmig_open)
+#define TRUSTMIG_SEAL_STATE	_IOWR(TRUSTMIG_IOC_MAGIC, 6, struct trustmig_seal_state)
 
 #endif /* _UAPI_LINUX_TRUSTMIG_H */
