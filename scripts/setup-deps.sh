@@ -10,7 +10,7 @@ PKGS=(
 	qemu-system-x86 busybox-static
 	swtpm swtpm-tools tpm2-tools libtss2-dev libjson-c-dev
 	libnl-3-dev libnl-genl-3-dev libssl-dev openssl
-	iproute2
+	iproute2 python3
 )
 
 if [ "$(id -u)" -ne 0 ]; then

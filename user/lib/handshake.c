@@ -11,13 +11,15 @@
  *                           ephemeral OCTET STRING (65) }
  *   Attest   ::= SEQUENCE { quote OCTET STRING,       -- TPM2B_ATTEST
  *                           signature OCTET STRING }  -- TPMT_SIGNATURE
- *   M2       ::= SEQUENCE { hello Hello2, attest Attest,
+ *   M2       ::= SEQUENCE { hello Hello2, attestation Attest,
  *                           confirm OCTET STRING (32) }
- *   M3       ::= SEQUENCE { attest Attest, confirm OCTET STRING (32) }
+ *   M3       ::= SEQUENCE { attestation Attest,
+ *                           confirm OCTET STRING (32) }
  *   Status   ::= SEQUENCE { code INTEGER, reason UTF8String } -- RESULT,
  *                                                               ALERT
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,7 +51,7 @@
 struct tm_asn_hello {
 	ASN1_OCTET_STRING *nonce;
 	ASN1_UTF8STRING *policy;	/* M1 only */
-	STACK_OF(X509) *chain;
+	struct stack_st_X509 *chain;
 	ASN1_OCTET_STRING *eph;
 };
 
@@ -235,6 +237,7 @@ static int tm_hs_refuse(struct tm_hs *h, int code)
 	snprintf(reason, sizeof(reason), "%s", tm_last_error());
 	if (code != TM_EXIT_PEER && code != TM_EXIT_PEER_REFUSED)
 		tm_hs_status_send(h, TM_MSG_ALERT, code, reason);
+	/* a failed send must not replace our reason */
 	return tm_fail(code, "%s", reason);
 }
 
@@ -404,7 +407,7 @@ static int tm_hs_traffic(struct tm_hs *h, struct tm_hs_keys *k)
 	if (!ret)
 		ret = tm_hkdf(h4, h->z, sizeof(h->z), "trustmig v1 fingerprint",
 			      k->fingerprint, sizeof(k->fingerprint));
-	k->stream = (uint32_t)sid[0] << 24 | sid[1] << 16 | sid[2] << 8 |
+	k->stream = (__u32)sid[0] << 24 | sid[1] << 16 | sid[2] << 8 |
 		    sid[3];
 	snprintf(k->peer, sizeof(k->peer), "%s", h->peer.host);
 	return ret;
@@ -476,7 +479,7 @@ static int tm_hs_peer(struct tm_hs *h, const struct tm_asn_hello *m,
 		      const struct tm_policy *pol)
 {
 	struct tm_verify v = { .anchors = pol->anchors, .crls = h->c->crls };
-	STACK_OF(X509) *rest = NULL;
+	struct stack_st_X509 *rest = NULL;
 	TPM2B_PUBLIC pub = { 0 };
 	int n, ret;
 
@@ -496,7 +499,7 @@ static int tm_hs_peer(struct tm_hs *h, const struct tm_asn_hello *m,
 	ret = tm_token_verify(h->peer_tok, &v, &h->peer);
 	sk_X509_free(rest);
 	if (ret)
-		return tm_fail(ret, "peer token: %s", tm_last_error());
+		return tm_fail_prefix(ret, "peer token");
 	ret = tm_policy_check(pol, &h->peer);
 	if (ret)
 		return ret;
@@ -545,16 +548,12 @@ static int tm_hs_check_quote(struct tm_hs *h, const struct tm_asn_attest *a,
 	if (!ret)
 		ret = tm_os_get_signature(a->sig, &sig);
 	if (ret)
-		return tm_fail(TM_EXIT_PROTOCOL, "malformed quote: %s",
-			       tm_last_error());
+		return tm_fail_prefix(TM_EXIT_PROTOCOL, "malformed quote");
 	ret = tm_quote_verify(&attest, &sig, X509_get0_pubkey(h->peer_tok),
 			      nonce, 32, "this handshake's transcript",
 			      &h->peer.sel, &h->peer.pcr_digest,
 			      h->peer.baseline_id, h->peer.baseline_version);
-	if (ret)
-		return tm_fail(ret, "peer %s: %s", h->peer.host,
-			       tm_last_error());
-	return 0;
+	return ret ? tm_fail_prefix(ret, h->peer.host) : 0;
 }
 
 static void tm_hs_free(struct tm_hs *h)
@@ -814,6 +813,8 @@ int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k)
 				    (void **)&m1);
 	if (!ret)
 		ret = tm_th_frame(&h, TM_MSG_M1, body, len);
+	if (!ret && m1->policy->length > TM_POLICY_ID_MAX)
+		ret = tm_fail(TM_EXIT_POLICY, "policy id too long");
 	if (!ret) {
 		tm_hs_reason(m1->policy, id, sizeof(id));
 		snprintf(k->policy, sizeof(k->policy), "%s", id);
@@ -878,10 +879,11 @@ int tm_hs_result_recv(int fd, const struct tm_hs_config *c)
 
 void tm_hs_keys_wipe(struct tm_hs_keys *k)
 {
-	OPENSSL_cleanse(k, sizeof(*k));
+	/* everything up to the names the log line shows */
+	OPENSSL_cleanse(k, offsetof(struct tm_hs_keys, peer));
 }
 
-int tm_hs_install(struct tm_hs_keys *k, uint8_t role, struct tm_session *s)
+int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s)
 {
 	int ret;
 
@@ -910,14 +912,6 @@ int tm_crls_add(struct stack_st_X509_CRL **crls, const char *path)
 	return ret;
 }
 
-long long tm_hs_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 void tm_hs_log(const char *peer, const struct tm_hs_keys *k, int code,
 	       long long start_ms)
 {
@@ -927,7 +921,7 @@ void tm_hs_log(const char *peer, const struct tm_hs_keys *k, int code,
 		k->peer[0] ? k->peer : "-", k->policy[0] ? k->policy : "-",
 		code ? "refused" : "ok", code,
 		code ? tm_last_error() : "keys agreed",
-		tm_hs_now_ms() - start_ms);
+		tm_now_ms() - start_ms);
 }
 
 void tm_hs_print_fingerprint(const struct tm_hs_keys *k)

@@ -18,8 +18,6 @@
 #ifndef TRUSTMIG_HANDSHAKE_H
 #define TRUSTMIG_HANDSHAKE_H
 
-#include <stdint.h>
-
 #include <openssl/x509.h>
 
 #include "enrol.h"
@@ -49,13 +47,14 @@ struct tm_hs_config {
 };
 
 struct tm_hs_keys {
-	uint32_t stream;
+	__u32 stream;
 	unsigned char s2d_key[TRUSTMIG_KEY_LEN];
 	unsigned char s2d_salt[TRUSTMIG_SALT_LEN];
 	unsigned char d2s_key[TRUSTMIG_KEY_LEN];
 	unsigned char d2s_salt[TRUSTMIG_SALT_LEN];
 	/* HKDF output of its own: shows that both ends agree, not the keys */
 	unsigned char fingerprint[TM_HS_FPR_LEN];
+	/* not secret; tm_hs_keys_wipe() keeps them */
 	char peer[TM_HOST_MAX + 1];	/* host name in peer token */
 	char policy[TM_POLICY_ID_MAX + 1];
 };
@@ -72,7 +71,7 @@ void tm_hs_keys_wipe(struct tm_hs_keys *k);
  * Install the source->destination key, salt and stream id in trustmig.ko
  * as a session of @role, filling @s; wipes @k whatever the outcome.
  */
-int tm_hs_install(struct tm_hs_keys *k, uint8_t role, struct tm_session *s);
+int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s);
 /* Append the CRL file @path to *@crls (created on first use). */
 int tm_crls_add(struct stack_st_X509_CRL **crls, const char *path);
 /*
@@ -84,6 +83,5 @@ void tm_hs_log(const char *peer, const struct tm_hs_keys *k, int code,
 	       long long start_ms);
 /* In debug mode: the key fingerprint line the tests compare. */
 void tm_hs_print_fingerprint(const struct tm_hs_keys *k);
-long long tm_hs_now_ms(void);
 
 #endif /* TRUSTMIG_HANDSHAKE_H */

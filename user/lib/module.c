@@ -87,7 +87,7 @@ static int tm_nl_call(struct tm_nl *n, struct nl_msg *msg, const char *what,
 	return 0;
 }
 
-static struct nl_msg *tm_nl_msg(const struct tm_nl *n, uint8_t cmd)
+static struct nl_msg *tm_nl_msg(const struct tm_nl *n, __u8 cmd)
 {
 	struct nl_msg *msg = nlmsg_alloc();
 

@@ -7,15 +7,14 @@
 #ifndef TRUSTMIG_MODULE_H
 #define TRUSTMIG_MODULE_H
 
-#include <stdint.h>
 #include <stdio.h>
 
 #include <linux/trustmig.h>
 
 struct tm_session {
-	uint32_t id;
-	uint32_t stream;
-	uint8_t role;			/* enum trustmig_role */
+	__u32 id;
+	__u32 stream;
+	__u8 role;			/* enum trustmig_role */
 	unsigned char ticket[TRUSTMIG_TICKET_LEN];
 };
 

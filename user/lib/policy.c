@@ -2,6 +2,7 @@
 /*
  * Migration policy files (json-c, strict).
  */
+#include <ctype.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,7 @@ int tm_policy_id_valid(const char *id)
 	if (!n || n > TM_POLICY_ID_MAX || id[0] == '.')
 		return 0;
 	for (i = 0; i < n; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyz"
-			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", id[i]))
+		if (!isalnum((unsigned char)id[i]) && !strchr("._-", id[i]))
 			return 0;
 	return 1;
 }
@@ -149,8 +149,7 @@ int tm_policy_load(const char *path, struct tm_policy *p)
 	json_object_put(root);
 	/* a bad baseline or anchor file is a bad policy */
 	if (ret && ret != TM_EXIT_ERROR)
-		ret = tm_fail(TM_EXIT_POLICY, "policy %s: %s", path,
-			      tm_last_error());
+		ret = tm_fail_prefix(TM_EXIT_POLICY, path);
 out:
 	free(copy);
 	if (ret)

@@ -379,8 +379,7 @@ static int tm_ext_decode(const struct tm_asn_ext *e, struct tm_token_info *i)
 		return tm_fail(TM_EXIT_TOKEN_EXT,
 			       "token policy digest is not PolicyPCR over its PCR digest");
 	if (tm_check_mk_public(&i->mk, &i->policy))
-		return tm_fail(TM_EXIT_TOKEN_EXT, "token migration key: %s",
-			       tm_last_error());
+		return tm_fail_prefix(TM_EXIT_TOKEN_EXT, "token migration key");
 	return 0;
 }
 

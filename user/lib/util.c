@@ -70,6 +70,14 @@ const char *tm_last_error(void)
 	return tm_errbuf[0] ? tm_errbuf : "unknown error";
 }
 
+int tm_fail_prefix(int code, const char *prefix)
+{
+	char old[sizeof(tm_errbuf)];
+
+	snprintf(old, sizeof(old), "%s", tm_last_error());
+	return tm_fail(code, "%s: %s", prefix, old);
+}
+
 int tm_report(const char *prog, int code)
 {
 	if (code)
@@ -255,4 +263,12 @@ int tm_parse_time(const char *s, time_t *t)
 		return -1;
 	*t = timegm(&tm);
 	return 0;
+}
+
+long long tm_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }

@@ -67,6 +67,8 @@ __printf(2, 3) int tm_fail_ssl(int code, const char *fmt, ...);
 /* As tm_fail() with the decoded TPM/TSS response code. */
 int tm_fail_tss(unsigned int rc, const char *what);
 const char *tm_last_error(void);
+/* Prefix the recorded reason with "@prefix: " and return @code. */
+int tm_fail_prefix(int code, const char *prefix);
 /* Print "prog: msg" for the last failure to stderr and return @code. */
 int tm_report(const char *prog, int code);
 
@@ -88,6 +90,8 @@ int tm_unhex(const char *hex, unsigned char *buf, size_t len);
 int tm_parse_ulong(const char *s, unsigned long min, unsigned long max,
 		   unsigned long *out);
 
+/* CLOCK_MONOTONIC in milliseconds */
+long long tm_now_ms(void);
 /* "@SECONDS" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) */
 int tm_parse_time(const char *s, time_t *t);
 

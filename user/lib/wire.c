@@ -18,14 +18,6 @@
 #include "util.h"
 #include "wire.h"
 
-static long long tm_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Split "HOST:PORT" / "[V6]:PORT" and resolve it. */
 static int tm_resolve(const char *hostport, int passive, struct addrinfo **ai)
 {
@@ -123,8 +115,7 @@ int tm_wire_connect(const char *hostport, int timeout_ms, int *fd)
 	}
 	freeaddrinfo(ai);
 	if (ret)
-		return tm_fail(TM_EXIT_PEER, "%s: %s", hostport,
-			       tm_last_error());
+		return tm_fail_prefix(TM_EXIT_PEER, hostport);
 	return 0;
 }
 

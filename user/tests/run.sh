@@ -180,6 +180,7 @@ run() {
 	(cd "$dir" && touch out.log err.log && "$fn") >"$dir/log" 2>&1
 	rc=$?
 	stop_tpms "$dir"
+	[ -f "$dir/d.pid" ] && kill "$(cat "$dir/d.pid")" 2>/dev/null
 	if [ $rc -eq 0 ]; then
 		tap "ok $n - $name"
 		passed=$((passed + 1))
@@ -188,6 +189,9 @@ run() {
 		sed 's/^/# /' "$dir/log"
 		failed=$((failed + 1))
 	fi
+	# a sub-step that cannot run on this host: SKIP, never "ok"
+	[ -f "$dir/skip" ] && skip "$name: $(cat "$dir/skip.what")" \
+		"$(cat "$dir/skip")"
 }
 
 skip() {
@@ -204,11 +208,15 @@ t_help() {
 	for c in init challenge certify revoke crl show baseline verify; do
 		"$TTP" "$c" --help | grep -q "^  $c" || fail "trustmig-ttp $c --help"
 	done
-	for c in ek enrol-request enrol-respond enrol-install baseline check-key; do
+	for c in ek enrol-request enrol-respond enrol-install baseline check-key \
+		handshake; do
 		"$HOST" "$c" --help | grep -q "^  $c" || fail "trustmig $c --help"
 	done
 	"$TTP" --help | grep -q '^EXIT STATUS' || fail "trustmig-ttp --help"
 	"$HOST" --help | grep -q '^SYNOPSIS' || fail "trustmig --help"
+	"$BIN/trustmigd" --help | grep -q '^SYNOPSIS' || fail "trustmigd --help"
+	refuse 2 "--crl is required" "$BIN/trustmigd"
+	refuse 2 "--peer, --policy and --crl are required" "$HOST" handshake
 	refuse 2 "unknown command" "$TTP" frobnicate
 	refuse 2 "required" "$TTP" certify --dir ttp
 }
@@ -484,8 +492,262 @@ t_ek_cert() {
 		--baseline "$BASELINES/swtpm-fresh.json" --out h2.chal
 }
 
+# --- migration handshake ---------------------------------------------------
+
+# hs_hosts [D-BASELINE]: TTP, source s (swtpm-fresh), destination d
+# (enrolled for D-BASELINE, default swtpm-fresh), policy "vm" accepting
+# swtpm-fresh only
+hs_hosts() {
+	local bl=${1:-swtpm-fresh}
+
+	start_tpm s
+	start_tpm d
+	must "$TTP" init --dir ttp --crl-days 3650
+	[ "$bl" = swtpm-measured-boot ] && measure d
+	enrol s "$BASELINES/swtpm-fresh.json"
+	enrol d "$BASELINES/$bl.json"
+	mkdir -p pol sess
+	cat >pol/vm.json <<-EOP
+		{ "schema": "trustmig-policy/1", "id": "vm",
+		  "anchors": [ "../ttp/ttp.pem" ],
+		  "baselines": [ "$BASELINES/swtpm-fresh.json" ] }
+	EOP
+}
+
+# start_d: trustmigd for host d on a free loopback port; sets DPORT
+start_d() {
+	local try
+
+	"$BIN/trustmigd" --listen 127.0.0.1:0 --tcti "$(tcti d)" --state d \
+		--policy-dir pol --crl ttp/crl.pem --session-dir sess \
+		--timeout 5 --debug-fingerprint 2>d.log &
+	echo $! >d.pid
+	for try in $(seq 50); do
+		DPORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' d.log)
+		[ -n "$DPORT" ] && return
+		sleep 0.1
+	done
+	fail "trustmigd did not start: $(cat d.log)"
+}
+
+# hs PORT: the source's side against 127.0.0.1:PORT
+hs() {
+	"$HOST" handshake --tcti "$(tcti s)" --state s --peer "127.0.0.1:$1" \
+		--policy pol/vm.json --crl ttp/crl.pem --timeout 5 \
+		--debug-fingerprint
+}
+
+# hs_done[_port PORT]: the handshake completes; the keys are installed
+# unless trustmig.ko is not loaded, which becomes a SKIP of that sub-step
+hs_done() {
+	hs_done_port "$DPORT"
+}
+
+hs_done_port() {
+	local rc
+
+	hs "$1" >>out.log 2>err.log
+	rc=$?
+	if [ $rc -eq 56 ]; then
+		grep -q "trustmig.ko not loaded: keys not installed" err.log ||
+			fail "exit 56 without the reason: $(cat err.log)"
+		echo "trustmig.ko not loaded: keys not installed" >skip
+		echo "keys installed in trustmig.ko" >skip.what
+	elif [ $rc -ne 0 ]; then
+		fail "handshake failed ($rc): $(cat err.log)"
+	fi
+}
+
+fpr() {
+	sed -n 's/.*debug: key fingerprint \([0-9a-f]*\) .*/\1/p' "$1" | tail -n 1
+}
+
+t_hs_ok() {
+	local a b
+
+	hs_hosts
+	start_d
+	hs_done
+	a=$(fpr err.log)
+	b=$(fpr d.log)
+	[ -n "$a" ] && [ "$a" = "$b" ] || fail "fingerprints differ: $a / $b"
+	grep -q "handshake peer=127.0.0.1:$DPORT host=d.example policy=vm" err.log ||
+		fail "source log line: $(cat err.log)"
+	grep -q "host=s.example policy=vm" d.log || fail "dest log: $(cat d.log)"
+}
+
+t_hs_fresh() {
+	local a b
+
+	hs_hosts
+	start_d
+	hs_done
+	a=$(fpr err.log)
+	hs_done
+	b=$(fpr err.log)
+	[ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ] ||
+		fail "two handshakes gave the same keys: $a / $b"
+	[ "$(grep -c 'debug: key fingerprint' d.log)" -eq 2 ] ||
+		fail "dest did not complete 2 handshakes: $(cat d.log)"
+}
+
+# hs_refused CODE PATTERN [PORT]: the source refuses, nothing is handed out
+hs_refused() {
+	refuse "$1" "$2" hs "${3:-$DPORT}"
+	grep -q "result=refused code=$1 " err.log || fail "no refusal log line"
+	grep -q "trustmig-session" out.log && fail "a session was handed out"
+	[ -z "$(ls sess)" ] || fail "a session file was written"
+}
+
+t_hs_baseline() {
+	hs_hosts swtpm-measured-boot
+	start_d
+	hs_refused 54 "d.example is certified for baseline swtpm-measured-boot version 2, which policy vm does not accept"
+	dest_refused 1 52 "the peer refused the handshake (its code 54)"
+}
+
+t_hs_pcr() {
+	hs_hosts
+	start_d
+	extend_pcr d 3
+	hs_refused 52 "its code 40.*the TPM refused the migration key"
+	dest_refused 1 40 "the TPM refused the migration key"
+}
+
+t_hs_revoked() {
+	hs_hosts
+	must "$TTP" revoke --dir ttp --token d.pem --crl-days 3650
+	start_d
+	hs_refused 33 "peer token: token rejected: certificate revoked"
+}
+
+t_hs_expired() {
+	hs_hosts
+	# d re-enrols and gets a token that expired two days ago
+	request d
+	challenge d "$BASELINES/swtpm-fresh.json"
+	respond d
+	must "$TTP" certify --dir ttp --response d.resp --out d.pem --days 1 \
+		--valid-from "@$(($(date +%s) - 3 * 86400))"
+	# enrol-install refuses it; install it as if it had expired since
+	"$HOST" enrol-install --state d --token d.pem --ca ttp/ttp.pem \
+		>/dev/null 2>&1 && fail "enrol-install accepted an expired token"
+	cp d.pem d/token.pem && mv d/enrol/ak.* d/enrol/mk.* d/ ||
+		fail "cannot install the expired token"
+	start_d
+	hs_refused 31 "peer token: token rejected: certificate has expired"
+}
+
+# proxy MODE: tm-proxy.py between s and d; prints its port
+proxy() {
+	local try
+
+	"$HERE/tm-proxy.py" "$DPORT" "$1" >proxy.port &
+	for try in $(seq 50); do
+		[ -s proxy.port ] && break
+		sleep 0.1
+	done
+	cat proxy.port
+}
+
+t_hs_tampered() {
+	hs_hosts
+	start_d
+	hs_refused 55 "key confirmation of the destination failed" \
+		"$(proxy flip-m2)"
+}
+
+t_hs_disconnect() {
+	hs_hosts
+	start_d
+	hs_refused 50 "the peer closed the connection mid-handshake" \
+		"$(proxy drop-m2)"
+}
+
+
+# send BYTES: raw bytes (printf format) to trustmigd, then close
+send() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$DPORT" && printf "$1" >&3 && sleep 0.2) ||
+		fail "cannot connect to trustmigd"
+}
+
+# dest_refused N CODE PATTERN: trustmigd's N-th log line refused with CODE
+dest_refused() {
+	local try line
+
+	for try in $(seq 50); do
+		line=$(grep 'handshake peer=' d.log | sed -n "$1p")
+		[ -n "$line" ] && break
+		sleep 0.1
+	done
+	[[ "$line" == *"result=refused code=$2 "*"$3"* ]] ||
+		fail "trustmigd line $1 is not code $2 \"$3\": $line"
+}
+
+t_hs_garbage() {
+	hs_hosts
+	start_d
+	send 'GET / HTTP/1.0\r\n\r\n'
+	dest_refused 1 51 "protocol version 71, expected 1"
+	send '\001\001\177\377\377\377'
+	dest_refused 2 51 "exceeds the 65536-byte limit"
+	send '\001\001\000\000\000\003abc'
+	dest_refused 3 51 "malformed M1 message"
+	send '\001\003\000\000\000\000'
+	dest_refused 4 51 "unexpected message type 3 (expected 1)"
+	send '\001\001\000\000\000\377abc'
+	dest_refused 5 50 "closed the connection mid-handshake"
+	# and it still serves an honest source
+	hs_done
+}
+
+t_hs_unknown_ttp() {
+	hs_hosts
+	must "$TTP" init --dir ttp2
+	sed -i 's|../ttp/ttp.pem|../ttp2/ttp.pem|' pol/vm.json
+	start_d
+	refuse 52 "its code 30.*peer token: token rejected: unable to get local issuer certificate" \
+		hs "$DPORT"
+	dest_refused 1 30 "unable to get local issuer"
+}
+
+t_hs_swap_eph() {
+	hs_hosts
+	start_d
+	hs_refused 15 "d.example: the quote is not over this handshake's transcript" \
+		"$(proxy swap-eph)"
+}
+
+t_hs_replay() {
+	local port
+
+	hs_hosts
+	start_d
+	port=$(proxy replay-m2)
+	hs_done_port "$port"
+	hs_refused 15 "d.example: the quote is not over this handshake's transcript" \
+		"$port"
+}
+
+t_hs_checkquote() {
+	local port
+
+	hs_hosts
+	start_d
+	port=$(proxy record)
+	hs_done_port "$port"
+	openssl x509 -in d.pem -pubkey -noout >d-ak.pem || fail "AK public"
+	must tpm2_checkquote -u d-ak.pem -m quote.msg -s quote.sig \
+		-q "$(cat quote.qual)" -g sha256
+	# and not over another transcript
+	tpm2_checkquote -u d-ak.pem -m quote.msg -s quote.sig \
+		-q "$(printf x | sha256sum | cut -c1-64)" -g sha256 \
+		>/dev/null 2>&1 && fail "tpm2_checkquote accepted another nonce"
+	return 0
+}
+
 missing=
-for tool in swtpm swtpm_setup tpm2_pcrextend openssl; do
+for tool in swtpm swtpm_setup tpm2_pcrextend tpm2_checkquote openssl python3; do
 	command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
@@ -513,6 +775,19 @@ run "EK neither pinned nor certified: challenge refused" t_ek_pin
 run "enrolment with an RSA EK" t_rsa_ek
 run "EK certificate verified against the TPM vendor CA" t_ek_cert
 run "existing CA imported as the TTP" t_import_ca
+run "handshake: both ends derive the same keys" t_hs_ok
+run "handshake: two handshakes give different keys" t_hs_fresh
+run "handshake: destination baseline not in the policy" t_hs_baseline
+run "handshake: destination PCR extended after certification" t_hs_pcr
+run "handshake: destination token revoked" t_hs_revoked
+run "handshake: destination token expired" t_hs_expired
+run "handshake: tampered M2 refused" t_hs_tampered
+run "handshake: destination disconnects mid-handshake" t_hs_disconnect
+run "handshake: man in the middle replaces the source's ephemeral key" t_hs_swap_eph
+run "handshake: a recorded M2 replayed into a new handshake" t_hs_replay
+run "handshake: tpm2_checkquote accepts the destination's quote" t_hs_checkquote
+run "handshake: garbage, oversized, truncated frames; daemon survives" t_hs_garbage
+run "handshake: source token from a TTP not in the policy" t_hs_unknown_ttp
 
 tap "1..$n"
 echo "$passed passed, $failed failed, $skipped skipped"

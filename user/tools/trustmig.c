@@ -19,15 +19,17 @@
 #include "baseline.h"
 #include "cli.h"
 #include "enrol.h"
+#include "handshake.h"
 #include "host.h"
 #include "token.h"
 #include "tpm.h"
 #include "tpmsw.h"
 #include "util.h"
+#include "wire.h"
 
 static const char manual[] =
 "NAME\n"
-"    trustmig - trustmig host tool: TPM enrolment, baselines, key check\n"
+"    trustmig - trustmig host tool: enrolment, baselines, migration handshake\n"
 "\n"
 "SYNOPSIS\n"
 "    trustmig COMMAND [OPTIONS]\n"
@@ -37,7 +39,9 @@ static const char manual[] =
 "    Runs on a KVM host that is to receive migrating VMs. It enrols the\n"
 "    host's TPM with the trusted third party (TTP) through files carried\n"
 "    to and from the offline TTP, installs the resulting Trust_Token, and\n"
-"    checks that the TPM still lets the host use its migration key.\n"
+"    checks that the TPM still lets the host use its migration key. On a\n"
+"    source host, 'trustmig handshake' runs the attested key agreement with\n"
+"    the destination's trustmigd and hands the VMM its session.\n"
 "\n"
 "    Enrolment, as an operator runs it (see docs/ttp.md):\n"
 "      host$ trustmig enrol-request --out host1.req\n"
@@ -59,7 +63,12 @@ static const char manual[] =
 "    input file; 30-37 the token does not verify (30 chain, 31 expired,\n"
 "    32 not yet valid, 33 revoked, 34 CRL, 35 extension, 36 baseline,\n"
 "    37 not this host's keys); 40 the TPM refused the migration key (PCRs\n"
-"    differ from the certified baseline).\n"
+"    differ from the certified baseline); handshake: 14-16 the peer's quote\n"
+"    (signature, transcript, PCRs), 50 peer unreachable, timed out or gone,\n"
+"    51 malformed message, 52 the peer refused, 53 bad or unknown policy,\n"
+"    54 the peer's baseline is not in the policy, 55 key confirmation\n"
+"    failed, 56 trustmig.ko not loaded (keys not installed), 57\n"
+"    trustmig.ko refused the keys.\n"
 "\n"
 "COMMANDS\n";
 
@@ -113,6 +122,28 @@ static const char help_check[] =
 "    fresh ephemeral key, compared with the same ECDH in software. Fails\n"
 "    with status 40 when the PCRs no longer hold the certified values.\n\n";
 
+static const char help_handshake[] =
+"  handshake --peer HOST:PORT --policy FILE --crl FILE [--crl FILE]...\n"
+"            [--session-out FILE] [--timeout SEC] [--debug-fingerprint]\n"
+"            [--state DIR] [--tcti CONF]\n"
+"    The source side of a migration: run the attested key agreement with\n"
+"    trustmigd on the destination (docs/protocol.md). The destination must\n"
+"    hold a Trust_Token from one of the policy's TTP anchors, not revoked\n"
+"    by any --crl (every anchor needs its CRL), for one of the policy's\n"
+"    baselines; its TPM must quote that baseline's PCR values over this\n"
+"    handshake and use its PCR-bound migration key (TPM2_ECDH_ZGen). This\n"
+"    host proves its own state the same way. Both ends then derive the\n"
+"    session keys (HKDF over both ECDH secrets and the transcript), install\n"
+"    them in trustmig.ko and forget them. On success one line for the VMM\n"
+"    goes to FILE (default stdout):\n"
+"      trustmig-session v1 role=source id=ID stream=HEX8 ticket=HEX64\n"
+"    Every read times out after SEC seconds (default 30). Any refusal\n"
+"    prints its reason, logs one line and installs nothing; status 52\n"
+"    means the destination refused (its reason follows), 56 that\n"
+"    trustmig.ko is not loaded on one end (keys not installed).\n"
+"    --debug-fingerprint prints a fingerprint of the keys (an independent\n"
+"    HKDF output, not the keys) for tests.\n\n";
+
 struct host_opts {
 	const char *tcti;
 	const char *state;
@@ -121,7 +152,8 @@ struct host_opts {
 
 enum { OPT_TCTI = 0x100, OPT_STATE, OPT_OUT, OPT_HOST, OPT_EKTYPE,
 	OPT_CHAL, OPT_TOKEN, OPT_CA, OPT_CRL, OPT_ID, OPT_VERSION, OPT_PCRS,
-	OPT_BANK, OPT_CONTROL, OPT_DESC };
+	OPT_BANK, OPT_CONTROL, OPT_DESC, OPT_PEER, OPT_POLICY, OPT_TIMEOUT,
+	OPT_DEBUG };
 
 #define TM_OPT(name, val) { name, required_argument, NULL, val }
 
@@ -690,6 +722,97 @@ out:
 	return ret;
 }
 
+static int handshake(const struct tm_hs_config *c, const char *peer,
+		     const char *out, int debug)
+{
+	long long start = tm_now_ms();
+	struct tm_hs_keys k = { 0 };
+	struct tm_session s;
+	int fd, ret;
+	FILE *f;
+
+	snprintf(k.policy, sizeof(k.policy), "%s", c->policy->id);
+	ret = tm_wire_connect(peer, c->timeout_ms, &fd);
+	if (ret)
+		goto log;
+	ret = tm_hs_source(fd, c, &k);
+	if (!ret && debug)
+		tm_hs_print_fingerprint(&k);
+	if (!ret)
+		ret = tm_hs_result_recv(fd, c);
+	close(fd);
+	if (!ret)
+		ret = tm_hs_install(&k, TRUSTMIG_ROLE_SOURCE, &s);
+	if (!ret) {
+		f = strcmp(out, "-") ? fopen(out, "we") : stdout;
+		ret = f ? tm_session_print(f, &s) :
+			  tm_fail(TM_EXIT_ERROR, "cannot open %s", out);
+		if (f && f != stdout)
+			fclose(f);
+		OPENSSL_cleanse(&s, sizeof(s));
+	}
+log:
+	tm_hs_keys_wipe(&k);
+	tm_hs_log(peer, &k, ret, start);
+	return ret;
+}
+
+static int cmd_handshake(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
+		TM_OPT("peer", OPT_PEER), TM_OPT("policy", OPT_POLICY),
+		TM_OPT("crl", OPT_CRL), TM_OPT("timeout", OPT_TIMEOUT),
+		TM_OPT("session-out", OPT_OUT),
+		{ "debug-fingerprint", no_argument, NULL, OPT_DEBUG }, { 0 }
+	};
+	struct tm_hs_config c = { .timeout_ms = TM_HS_TIMEOUT_MS };
+	const char *peer = NULL, *polpath = NULL, *out = "-";
+	struct host_opts o = { 0 };
+	struct tm_policy pol;
+	unsigned long secs;
+	int opt, ret = 0, debug = 0;
+	struct tm_tpm t;
+
+	while (!ret && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_PEER)
+			peer = optarg;
+		else if (opt == OPT_POLICY)
+			polpath = optarg;
+		else if (opt == OPT_OUT)
+			out = optarg;
+		else if (opt == OPT_DEBUG)
+			debug = 1;
+		else if (opt == OPT_CRL)
+			ret = tm_crls_add(&c.crls, optarg);
+		else if (opt == OPT_TIMEOUT && !tm_parse_ulong(optarg, 1, 3600,
+							       &secs))
+			c.timeout_ms = secs * 1000;
+		else if (host_common(&o, opt))
+			ret = tm_usage(argv[0], "bad option");
+	}
+	if (!ret)
+		ret = host_finish(&o, argv[0], argc, argv);
+	if (!ret && (!peer || !polpath || !c.crls))
+		ret = tm_usage(argv[0], "--peer, --policy and --crl are required");
+	if (!ret)
+		ret = tm_policy_load(polpath, &pol);
+	if (ret)
+		goto out;
+	ret = tm_tpm_open(&t, o.tcti);
+	if (!ret) {
+		c.tpm = &t;
+		c.state = o.state;
+		c.policy = &pol;
+		ret = handshake(&c, peer, out, debug);
+		tm_tpm_close(&t);
+	}
+	tm_policy_free(&pol);
+out:
+	sk_X509_CRL_pop_free(c.crls, X509_CRL_free);
+	return ret;
+}
+
 static const struct tm_cmd cmds[] = {
 	{ "ek", cmd_ek, help_ek },
 	{ "enrol-request", cmd_request, help_request },
@@ -697,6 +820,7 @@ static const struct tm_cmd cmds[] = {
 	{ "enrol-install", cmd_install, help_install },
 	{ "baseline", cmd_baseline, help_baseline },
 	{ "check-key", cmd_check, help_check },
+	{ "handshake", cmd_handshake, help_handshake },
 	{ NULL, NULL, NULL }
 };
 
