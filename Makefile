@@ -2,7 +2,7 @@
 #
 # trustmig top-level build.
 #
-#   make              module, userspace tools, selftests
+#   make              module, userspace tools, reference VMM, selftests
 #   make check        style + sparse + userspace tests + selftests in QEMU
 #   make demo         the README's main job
 #   make style        checkpatch --no-tree --strict on every C file
@@ -21,10 +21,10 @@ export BUILD KSRC
 C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
-.PHONY: all module user selftests ksrc style sparse check check-user \
+.PHONY: all module user vmm selftests ksrc style sparse check check-user \
 	check-guest demo clean
 
-all: module user selftests
+all: module user vmm selftests
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -36,6 +36,10 @@ $(KSRC)/.stamp: scripts/ksrc.sh
 
 user:
 	$(MAKE) -C user
+
+# trustmig-vm, the reference VMM (user/vmm, its own Makefile).
+vmm:
+	$(MAKE) -C user/vmm
 
 selftests: ksrc
 	$(MAKE) -C selftests
@@ -61,5 +65,6 @@ demo: all
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C user clean
+	$(MAKE) -C user/vmm clean
 	$(MAKE) -C selftests clean
 	rm -rf $(BUILD)

@@ -122,6 +122,31 @@ else
 	done
 fi
 
+# --- the Trust_Token handshake against the real module -------------------
+# On the host these tests skip key installation (no module there); here
+# the keys land in trustmig.ko and session_check proves both ends hold
+# the same ones by carrying a VM across with them.  Only the two tests
+# that install keys run here: under TCG each takes ~40 s, and the
+# refusals install nothing (they run on the host).
+if [ -n "$ko_loaded" ]; then
+	mark "handshake tests"
+	ip link set lo up
+	echo "# ---- user/tests/run.sh keys (trustmig.ko loaded)" | tee -a "$tap"
+	BIN=$build/user TAP=$results/handshake.tap \
+		SESSION_CHECK=$build/selftests/session_check \
+		timeout -k 10 "$per_test_timeout" "$repo/user/tests/run.sh" keys \
+		</dev/null >/dev/null 2>&1 || hs_rc=$?
+	if [ "${hs_rc:-0}" -ge 124 ]; then
+		tap "not ok - handshake tests: killed after ${per_test_timeout}s (exit $hs_rc)"
+	fi
+	if [ -s "$results/handshake.tap" ]; then
+		cat "$results/handshake.tap" >>"$tap"
+		cat "$results/handshake.tap"
+	else
+		tap "not ok - handshake tests: no TAP (see $results)"
+	fi
+fi
+
 # --- kernel log and taint ----------------------------------------------------
 # Signatures of kernel splats: warnings, BUGs, oopses, sanitizers,
 # refcount/lockdep/RCU reports, hung tasks, memory corruption.

@@ -178,7 +178,15 @@ err:
 
 int tvm_create(struct tvm *vm, size_t mem_size, bool with_vcpu)
 {
-	size_t code_size = tvm_guest_end - tvm_guest_start;
+	if (!with_vcpu)
+		return tvm_create_guest(vm, mem_size, NULL, 0, false);
+	return tvm_create_guest(vm, mem_size, tvm_guest_start,
+				tvm_guest_end - tvm_guest_start, true);
+}
+
+int tvm_create_guest(struct tvm *vm, size_t mem_size, const void *code,
+		     size_t code_size, bool with_vcpu)
+{
 	struct kvm_userspace_memory_region region;
 	struct kvm_enable_cap cap;
 	int ret;
@@ -257,8 +265,8 @@ int tvm_create(struct tvm *vm, size_t mem_size, bool with_vcpu)
 	vm->npages = mem_size / TVM_PAGE_SIZE;
 	vm->slot = 0;
 
-	if (with_vcpu)
-		memcpy(vm->mem + TVM_GUEST_GPA, tvm_guest_start, code_size);
+	if (code)
+		memcpy(vm->mem + TVM_GUEST_GPA, code, code_size);
 
 	memset(&region, 0, sizeof(region));
 	region.slot = vm->slot;
@@ -320,7 +328,7 @@ void tvm_destroy(struct tvm *vm)
 	}
 }
 
-static void tvm_report_exit(struct tvm *vm, const char *what)
+void tvm_report_exit(struct tvm *vm, const char *what)
 {
 	struct kvm_run *run = vm->run;
 	struct kvm_regs regs;
@@ -365,7 +373,7 @@ static void tvm_report_exit(struct tvm *vm, const char *what)
  * immediate_exit so the vCPU's state is consistent (RIP past the OUT) when
  * tvm_run_pass() returns, without running any further guest code.
  */
-static int tvm_complete_io(struct tvm *vm)
+int tvm_complete_io(struct tvm *vm)
 {
 	int ret;
 

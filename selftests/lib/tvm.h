@@ -55,8 +55,26 @@ struct tvm {
 extern const __u8 tvm_guest_start[];
 extern const __u8 tvm_guest_end[];
 
+/* The workload guest of the reference VMM (tvm_workload.h). */
+extern const __u8 tvm_workload_start[];
+extern const __u8 tvm_workload_end[];
+
 int tvm_create(struct tvm *vm, size_t mem_size, bool with_vcpu);
+/*
+ * Like tvm_create(), with @code_size bytes of @code (at most a page, or
+ * none: @code NULL) loaded at TVM_GUEST_GPA.
+ */
+int tvm_create_guest(struct tvm *vm, size_t mem_size, const void *code,
+		     size_t code_size, bool with_vcpu);
 void tvm_destroy(struct tvm *vm);
+
+/*
+ * Completes a pending IN/OUT (KVM_RUN with immediate_exit) so that the
+ * vCPU's state can be saved or the vCPU left alone; runs no guest code.
+ */
+int tvm_complete_io(struct tvm *vm);
+/* Prints the vCPU's last exit to stderr, prefixed by @what. */
+void tvm_report_exit(struct tvm *vm, const char *what);
 
 int tvm_run_pass(struct tvm *vm, __u32 first_page, __u32 npages,
 		 __u32 stride);

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * trustmig-vm: the reference VMM of trustmig.  Runs a small KVM guest that
+ * keeps writing its memory and checks it itself, and live-migrates it
+ * through trustmig.ko.  Usage in docs/vmm.md and --help.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: trustmig-vm [--mem MiB] [--rate PAGES_PER_SEC] [--run-for SEC]\n"
+		"       trustmig-vm --migrate-to HOST:PORT --session ID TICKET\n"
+		"                   [--mem MiB] [--rate N] [--delay SEC] [--downtime-ms MS]\n"
+		"                   [--max-rounds N] [--timeout SEC] [--confirm-timeout SEC] [--linger SEC]\n"
+		"       trustmig-vm --incoming [HOST:]PORT --session ID TICKET\n"
+		"                   [--mem MiB] [--rate N] [--timeout SEC] [--linger SEC]\n"
+		"Runs a guest that writes --rate pages per second into --mem MiB of\n"
+		"memory (default 16 MiB, 500 pages/s) and keeps an integrity record.\n"
+		"--migrate-to: live-migrate it through the trustmig session ID (source)\n"
+		"--incoming:   receive it into session ID and resume it (destination)\n"
+		"TICKET: --ticket HEX, --ticket-file PATH or --ticket-fd N (64 hex\n"
+		"digits; prefer a file or fd: the command line is public).\n"
+		"--linger SEC: after a failed migration (source) or after resuming\n"
+		"              (destination), run SEC seconds, let the guest check its\n"
+		"              pages and exit (0 = keep running); --run-for likewise.\n"
+		"Exit: 0 ok, 1 setup, 2 migration failed (VM kept), 3 unconfirmed and\n"
+		"resumed here, 4 guest found corruption, 5 destination resumed nothing.\n");
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int parse_ticket(const char *hex, __u8 *out)
+{
+	size_t i, n = strcspn(hex, " \t\r\n");
+	int hi, lo;
+
+	if (n != 2 * TRUSTMIG_TICKET_LEN)
+		return -EINVAL;
+	for (i = 0; i < TRUSTMIG_TICKET_LEN; i++) {
+		hi = hexval(hex[2 * i]);
+		lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = hi << 4 | lo;
+	}
+	return 0;
+}
+
+/* The helper may pass the ticket through a pipe or a file. */
+static int read_ticket_fd(int fd, __u8 *out)
+{
+	char buf[2 * TRUSTMIG_TICKET_LEN + 8] = { 0 };
+	size_t got = 0;
+	ssize_t n;
+	int err;
+
+	while (got < sizeof(buf) - 1) {
+		n = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	err = parse_ticket(buf, out);
+	memset(buf, 0, sizeof(buf));
+	return err;
+}
+
+static int read_ticket_file(const char *path, __u8 *out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	err = read_ticket_fd(fd, out);
+	close(fd);
+	return err;
+}
+
+static void sleep_or_forever(struct vmm *v, double sec)
+{
+	double end = vmm_now() + sec;
+
+	while (!sec || vmm_now() < end) {
+		usleep(100000);
+		if (v->stop)
+			break;
+	}
+}
+
+/* Runs on for @linger seconds, then has the guest check itself. */
+static int run_and_verify(struct vmm *v, double linger, int code)
+{
+	struct tvm_wl_verdict vd;
+	__u32 before = vmm_writes(v);
+	int err, ret;
+
+	fprintf(stderr, "trustmig-vm: VM running, guest at %u writes\n",
+		before);
+	sleep_or_forever(v, linger);
+	fprintf(stderr, "trustmig-vm: VM continued: writes %u -> %u\n",
+		before, vmm_writes(v));
+	err = vmm_verify(v, &vd);
+	if (err) {
+		fprintf(stderr, "trustmig-vm: no verdict from the guest: %s\n",
+			strerror(-err));
+		return TMVM_EXIT_VCPU;
+	}
+	ret = vmm_report_verdict(&vd);
+	return ret == TMVM_EXIT_OK ? code : ret;
+}
+
+enum {
+	OPT_MEM = 256, OPT_RATE, OPT_MIGRATE_TO, OPT_INCOMING, OPT_SESSION,
+	OPT_TICKET, OPT_TICKET_FILE, OPT_TICKET_FD, OPT_DOWNTIME, OPT_MAX_ROUNDS,
+	OPT_TIMEOUT, OPT_CONFIRM_TIMEOUT, OPT_LINGER, OPT_RUN_FOR, OPT_DELAY,
+};
+
+static const struct option options[] = {
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "session", required_argument, NULL, OPT_SESSION },
+	{ "ticket", required_argument, NULL, OPT_TICKET },
+	{ "ticket-file", required_argument, NULL, OPT_TICKET_FILE },
+	{ "ticket-fd", required_argument, NULL, OPT_TICKET_FD },
+	{ "downtime-ms", required_argument, NULL, OPT_DOWNTIME },
+	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "confirm-timeout", required_argument, NULL, OPT_CONFIRM_TIMEOUT },
+	{ "linger", required_argument, NULL, OPT_LINGER },
+	{ "run-for", required_argument, NULL, OPT_RUN_FOR },
+	{ "delay", required_argument, NULL, OPT_DELAY },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int main(int argc, char **argv)
+{
+	struct mig_opts o = {
+		.downtime = 0.3,
+		.max_rounds = 30,
+		.timeout = 30,
+		.confirm_timeout = 30,
+	};
+	const char *dest = NULL, *incoming = NULL;
+	double rate = 500, linger = 0, run_for = 0, delay = 0;
+	bool have_session = false, have_ticket = false;
+	unsigned long mem = 0;
+	struct vmm v;
+	sigset_t ops;
+	int c, err, ret;
+	char *end;
+
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	/* Operator commands, only taken when a handover is unconfirmed. */
+	sigemptyset(&ops);
+	sigaddset(&ops, SIGUSR1);
+	sigaddset(&ops, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &ops, NULL);
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_MEM:
+			mem = strtoul(optarg, &end, 0);
+			if (*end || !mem || mem > 2048)
+				goto bad;
+			break;
+		case OPT_RATE:
+			rate = strtod(optarg, &end);
+			if (*end || rate < 0)
+				goto bad;
+			break;
+		case OPT_MIGRATE_TO:
+			dest = optarg;
+			break;
+		case OPT_INCOMING:
+			incoming = optarg;
+			break;
+		case OPT_SESSION:
+			o.session = strtoul(optarg, &end, 0);
+			if (*end)
+				goto bad;
+			have_session = true;
+			break;
+		case OPT_TICKET:
+			if (parse_ticket(optarg, o.ticket))
+				goto bad;
+			have_ticket = true;
+			break;
+		case OPT_TICKET_FILE:
+			err = read_ticket_file(optarg, o.ticket);
+			if (err) {
+				fprintf(stderr, "trustmig-vm: %s: %s\n", optarg,
+					strerror(-err));
+				return TMVM_EXIT_SETUP;
+			}
+			have_ticket = true;
+			break;
+		case OPT_TICKET_FD:
+			c = strtol(optarg, &end, 0);
+			if (*end || c < 0 || read_ticket_fd(c, o.ticket))
+				goto bad;
+			close(c);
+			have_ticket = true;
+			break;
+		case OPT_DOWNTIME:
+			o.downtime = strtod(optarg, &end) / 1e3;
+			if (*end || o.downtime < 0)
+				goto bad;
+			break;
+		case OPT_MAX_ROUNDS:
+			o.max_rounds = strtoul(optarg, &end, 0);
+			if (*end || o.max_rounds < 1)
+				goto bad;
+			break;
+		case OPT_TIMEOUT:
+			o.timeout = strtod(optarg, &end);
+			if (*end || o.timeout <= 0)
+				goto bad;
+			break;
+		case OPT_CONFIRM_TIMEOUT:
+			o.confirm_timeout = strtod(optarg, &end);
+			if (*end || o.confirm_timeout <= 0)
+				goto bad;
+			break;
+		case OPT_LINGER:
+			linger = strtod(optarg, &end);
+			if (*end || linger < 0)
+				goto bad;
+			break;
+		case OPT_RUN_FOR:
+			run_for = strtod(optarg, &end);
+			if (*end || run_for < 0)
+				goto bad;
+			break;
+		case OPT_DELAY:
+			delay = strtod(optarg, &end);
+			if (*end || delay < 0)
+				goto bad;
+			break;
+		case 'h':
+			help(stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc || (dest && incoming) ||
+	    ((dest || incoming) && (!have_session || !have_ticket)))
+		goto bad;
+
+	if (incoming) {
+		ret = mig_dest(incoming, mem << 20, rate, &o, &v);
+		memset(o.ticket, 0, sizeof(o.ticket));
+		if (ret != TMVM_EXIT_OK)
+			return ret;
+		ret = run_and_verify(&v, 0.001, TMVM_EXIT_OK);
+		if (ret == TMVM_EXIT_OK)
+			sleep_or_forever(&v, linger);
+		vmm_destroy(&v);
+		return ret;
+	}
+
+	err = vmm_create(&v, (mem ? mem : 16) << 20, true);
+	if (err) {
+		fprintf(stderr, "trustmig-vm: creating the VM: %s\n",
+			strerror(-err));
+		vmm_destroy(&v);
+		return TMVM_EXIT_SETUP;
+	}
+	v.rate = rate;
+	err = vmm_start(&v);
+	if (!err)
+		err = vmm_wait_started(&v, 120);
+	if (err) {
+		fprintf(stderr, "trustmig-vm: starting the guest: %s\n",
+			strerror(-err));
+		vmm_destroy(&v);
+		return TMVM_EXIT_VCPU;
+	}
+	fprintf(stderr,
+		"trustmig-vm: guest running: %lu MiB, %llu data pages, %.0f pages/s\n",
+		(mem ? mem : 16), (unsigned long long)
+		*(__u32 *)(v.vm.mem + TVM_WL_HDR_GPA + TVM_WL_H_NDATA), rate);
+
+	if (!dest) {
+		ret = run_and_verify(&v, run_for, TMVM_EXIT_OK);
+		vmm_destroy(&v);
+		return ret;
+	}
+	if (delay)
+		sleep_or_forever(&v, delay);
+	ret = mig_source(&v, dest, &o);
+	memset(o.ticket, 0, sizeof(o.ticket));
+	if (ret == TMVM_EXIT_KEPT || ret == TMVM_EXIT_UNCONFIRMED)
+		ret = run_and_verify(&v, linger, ret);
+	vmm_destroy(&v);
+	return ret;
+
+bad:
+	help(stderr);
+	return TMVM_EXIT_SETUP;
+}

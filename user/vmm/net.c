@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * trustmig-vm: the migration connection (TCP) and its frames (proto.h).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "proto.h"
+#include "vmm.h"
+
+/* "HOST:PORT", "PORT" or ":PORT" (listen only: any address). */
+static int net_split(const char *spec, char *host, size_t hlen,
+		     const char **port)
+{
+	const char *colon = strrchr(spec, ':');
+	size_t n;
+
+	if (!colon) {
+		host[0] = 0;
+		*port = spec;
+		return 0;
+	}
+	n = colon - spec;
+	if (n >= hlen)
+		return -EINVAL;
+	memcpy(host, spec, n);
+	host[n] = 0;
+	*port = colon + 1;
+	return 0;
+}
+
+static int net_resolve(const char *spec, bool passive, struct addrinfo **res)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = passive ? AI_PASSIVE : 0,
+	};
+	const char *port;
+	char host[256];
+	int err;
+
+	if (net_split(spec, host, sizeof(host), &port))
+		return -EINVAL;
+	err = getaddrinfo(host[0] ? host : NULL, port, &hints, res);
+	if (err) {
+		fprintf(stderr, "trustmig-vm: %s: %s\n", spec,
+			gai_strerror(err));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int net_listen(const char *spec, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct addrinfo *res;
+	int fd, one = 1, err;
+
+	err = net_resolve(spec, true, &res);
+	if (err)
+		return err;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		err = -errno;
+		close(fd);
+		goto out;
+	}
+	*port = ntohs(ss.ss_family == AF_INET6 ?
+		      ((struct sockaddr_in6 *)&ss)->sin6_port :
+		      ((struct sockaddr_in *)&ss)->sin_port);
+	err = fd;
+out:
+	freeaddrinfo(res);
+	return err;
+}
+
+static int net_poll(int fd, short events, double timeout)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int ms = timeout < 0 ? -1 : (int)(timeout * 1000);
+	int ret;
+
+	do {
+		ret = poll(&p, 1, ms);
+	} while (ret < 0 && errno == EINTR);
+	if (ret < 0)
+		return -errno;
+	return ret ? 0 : -ETIMEDOUT;
+}
+
+static void net_tune(int fd, double timeout)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)timeout,
+		.tv_usec = (long)((timeout - (time_t)timeout) * 1e6),
+	};
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A destination that stops reading must not hang the source. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+int net_accept(int lfd, double timeout)
+{
+	int fd, err;
+
+	err = net_poll(lfd, POLLIN, timeout);
+	if (err)
+		return err;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	net_tune(fd, 30);
+	return fd;
+}
+
+/* Retries until @timeout: the destination may still be starting. */
+int net_connect(const char *spec, double timeout)
+{
+	double end = vmm_now() + timeout;
+	struct addrinfo *res;
+	int fd, err;
+
+	err = net_resolve(spec, false, &res);
+	if (err)
+		return err;
+	for (;;) {
+		fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			err = -errno;
+			break;
+		}
+		if (!connect(fd, res->ai_addr, res->ai_addrlen)) {
+			net_tune(fd, timeout);
+			err = fd;
+			break;
+		}
+		err = -errno;
+		close(fd);
+		if ((err != -ECONNREFUSED && err != -ENETUNREACH) ||
+		    vmm_now() > end)
+			break;
+		usleep(100000);
+	}
+	freeaddrinfo(res);
+	return err;
+}
+
+static int net_write(int fd, const void *data, size_t len)
+{
+	const __u8 *p = data;
+	ssize_t n;
+
+	while (len) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int net_read(int fd, void *data, size_t len, double timeout)
+{
+	__u8 *p = data;
+	ssize_t n;
+	int err;
+
+	while (len) {
+		err = net_poll(fd, POLLIN, timeout);
+		if (err)
+			return err;
+		n = recv(fd, p, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!n)
+			return -ECONNRESET;	/* peer closed */
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int net_send_frame(int fd, __u32 type, const void *data, __u32 len)
+{
+	struct tmvm_frame f = { .type = htonl(type), .len = htonl(len) };
+	int err = net_write(fd, &f, sizeof(f));
+
+	if (!err && len)
+		err = net_write(fd, data, len);
+	return err;
+}
+
+int net_recv_frame(int fd, __u32 *type, void *buf, __u32 *len,
+		   double timeout)
+{
+	struct tmvm_frame f;
+	__u32 n;
+	int err;
+
+	err = net_read(fd, &f, sizeof(f), timeout);
+	if (err)
+		return err;
+	n = ntohl(f.len);
+	if (n > *len || n > TMVM_FRAME_MAX)
+		return -EMSGSIZE;
+	err = net_read(fd, buf, n, timeout);
+	if (err)
+		return err;
+	*type = ntohl(f.type);
+	*len = n;
+	return 0;
+}
+
+int net_send_abort(int fd, int err, const char *why)
+{
+	struct {
+		struct tmvm_abort a;
+		char why[TMVM_WHY_MAX];
+	} m;
+	size_t n = strnlen(why, TMVM_WHY_MAX);
+
+	m.a.err = htonl(err < 0 ? -err : err);
+	memcpy(m.why, why, n);
+	return net_send_frame(fd, TMVM_F_ABORT, &m, sizeof(m.a) + n);
+}
+
+void net_print_abort(const char *who, const void *buf, __u32 len)
+{
+	const struct tmvm_abort *a = buf;
+	int err;
+
+	if (len < sizeof(*a)) {
+		fprintf(stderr, "trustmig-vm: %s aborted\n", who);
+		return;
+	}
+	err = ntohl(a->err);
+	fprintf(stderr, "trustmig-vm: %s aborted: %.*s (%s, %s)\n", who,
+		(int)(len - sizeof(*a)), (const char *)(a + 1), strerror(err),
+		strerrorname_np(err) ? strerrorname_np(err) : "?");
+}

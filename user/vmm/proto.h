@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * trustmig-vm migration connection: the framing around the sealed record
+ * stream (docs/vmm.md describes it for humans).
+ *
+ * Every message is a frame: an 8-byte header (type, payload length, both
+ * big-endian) and the payload.  The sealed records travel in RECORDS
+ * frames, split anywhere: the destination reassembles the byte stream and
+ * the module finds the record boundaries.  Frames themselves carry no
+ * protection: everything that matters for the guest is inside the sealed
+ * records; HELLO, READY, RESUMED and ABORT are not authenticated (yet).
+ */
+#ifndef TMVM_PROTO_H
+#define TMVM_PROTO_H
+
+#include <linux/types.h>
+
+#define TMVM_MAGIC		0x544d564d	/* "TMVM" */
+#define TMVM_VERSION		1
+#define TMVM_FRAME_MAX		1048576		/* payload bytes */
+#define TMVM_WHY_MAX		200
+
+struct tmvm_frame {
+	__be32 type;		/* enum tmvm_frame_type */
+	__be32 len;		/* payload bytes, <= TMVM_FRAME_MAX */
+};
+
+enum tmvm_frame_type {
+	TMVM_F_HELLO = 1,	/* src -> dst: struct tmvm_hello */
+	TMVM_F_READY = 2,	/* dst -> src: VM created and attached */
+	TMVM_F_RECORDS = 3,	/* src -> dst: sealed record bytes */
+	TMVM_F_RESUMED = 4,	/* dst -> src: struct tmvm_resumed */
+	TMVM_F_ABORT = 5,	/* either way: struct tmvm_abort + text */
+};
+
+struct tmvm_hello {
+	__be32 magic;		/* TMVM_MAGIC */
+	__be32 version;		/* TMVM_VERSION */
+	__be64 mem_bytes;	/* guest memory, one slot at gpa 0 */
+	__be32 vcpus;		/* 1 */
+	__be32 pad;
+};
+
+/* The commit verified and the vCPU runs on the destination. */
+struct tmvm_resumed {
+	__be64 records;		/* records the destination opened */
+	__be64 bytes;		/* record bytes it consumed */
+};
+
+struct tmvm_abort {
+	__be32 err;		/* positive errno */
+	/* followed by up to TMVM_WHY_MAX bytes of text, no NUL */
+};
+
+#endif /* TMVM_PROTO_H */
