@@ -116,13 +116,14 @@ done </etc/modules
 # trustmig.* parameters have a dot, so the kernel keeps them out of our
 # argv and environment: read them from /proc/cmdline. Values cannot hold
 # spaces (vm.sh refuses them). set -f: no globbing of the words.
-run='' arg='' has_arg=''
+run='' arg='' has_arg='' repo=''
 set -f
 # shellcheck disable=SC2013  # words are what we want
 for w in $(cat /proc/cmdline); do
 	case $w in
 	trustmig.run=*) run=${w#trustmig.run=} ;;
 	trustmig.arg=*) arg=${w#trustmig.arg=}; has_arg=1 ;;
+	trustmig.repo=*) repo=${w#trustmig.repo=} ;;
 	esac
 done
 set +f
@@ -144,6 +145,13 @@ ln -sf /proc/self/fd/2 /host/dev/stderr
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts || say "warning: no devpts"
 mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || say "warning: no /dev/shm"
+# The checkout, if the tmpfs mounts above hid it (a clone under /tmp).
+case $repo in
+/tmp/* | /run/*)
+	must mkdir -p "/host$repo"
+	must mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 repo "/host$repo"
+	;;
+esac
 res=/host/run/trustmig-results
 must mkdir -p "$res"
 must mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results "$res"

@@ -74,10 +74,15 @@ done
 # kernel command line; quotes would reach it literally.
 case $RUN in /*) ;; *) die "--run needs an absolute path: $RUN" ;; esac
 [ -x "$RUN" ] || die "--run $RUN: not an executable file"
-# The guest mounts fresh filesystems over these, hiding the host's files.
-case $RUN in /tmp/* | /run/* | /proc/* | /sys/* | /dev/*)
+# The guest mounts fresh filesystems over these, hiding the host's files;
+# only this checkout is shared again at its own path (see REPO below).
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+case $RUN in
+"$REPO"/*) ;;
+/tmp/* | /run/* | /proc/* | /sys/* | /dev/*)
 	die "--run $RUN: the guest has its own /tmp, /run, /proc, /sys, /dev; put the script elsewhere (e.g. /var/tmp)" ;;
 esac
+case $REPO in *[[:space:]\"\']*) die "whitespace or quotes in '$REPO'" ;; esac
 for v in "$RUN" "$ARG"; do
 	case $v in *[[:space:]\"\']*) die "whitespace or quotes in '$v'" ;; esac
 done
@@ -114,6 +119,9 @@ QEMU_ARGS=(
 	-nic none
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$OUT,mount_tag=results,security_model=none"
+	# A checkout under /tmp or /run (CI may clone there) would be hidden
+	# by the guest's own tmpfs: the guest mounts it again at its path.
+	-virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
 )
 # On exit, stop what we started and what is still ours: QEMU until it has
 # been waited for, swtpm only while that pid is still a swtpm (its pid
@@ -200,7 +208,7 @@ done < <(compgen -e | grep '^TRUSTMIG_' || true) >"$OUT/guest.env"
 
 # log_buf_len: room for a whole test run, so that a splat early on is
 # still in dmesg when run-in-guest.sh scans it at the end.
-cmdline="console=ttyS0 panic=-1 quiet loglevel=4 log_buf_len=8M trustmig.run=$RUN"
+cmdline="console=ttyS0 panic=-1 quiet loglevel=4 log_buf_len=8M trustmig.run=$RUN trustmig.repo=$REPO"
 [ -z "$HAS_ARG" ] || cmdline+=" trustmig.arg=$ARG"
 [ -z "$APPEND" ] || cmdline+=" $APPEND"
 QEMU_ARGS+=(-append "$cmdline")
