@@ -639,21 +639,31 @@ t_hs_revoked() {
 	hs_refused 33 "peer token: token rejected: certificate revoked"
 }
 
-t_hs_expired() {
+# d_token_from START: d re-enrols and gets a one-day token valid from
+# START (seconds since the epoch); enrol-install refuses a token that is
+# not valid now, so it is installed by hand, as if time had moved on
+d_token_from() {
 	hs_hosts
-	# d re-enrols and gets a token that expired two days ago
 	request d
 	challenge d "$BASELINES/swtpm-fresh.json"
 	respond d
 	must "$TTP" certify --dir ttp --response d.resp --out d.pem --days 1 \
-		--valid-from "@$(($(date +%s) - 3 * 86400))"
-	# enrol-install refuses it; install it as if it had expired since
+		--valid-from "@$1"
 	"$HOST" enrol-install --state d --token d.pem --ca ttp/ttp.pem \
-		>/dev/null 2>&1 && fail "enrol-install accepted an expired token"
+		>/dev/null 2>&1 && fail "enrol-install accepted a token not valid now"
 	cp d.pem d/token.pem && mv d/enrol/ak.* d/enrol/mk.* d/ ||
-		fail "cannot install the expired token"
+		fail "cannot install the token"
 	start_d
+}
+
+t_hs_expired() {
+	d_token_from $(($(date +%s) - 3 * 86400))
 	hs_refused 31 "peer token: token rejected: certificate has expired"
+}
+
+t_hs_not_yet_valid() {
+	d_token_from $(($(date +%s) + 2 * 86400))
+	hs_refused 32 "peer token: token rejected: certificate is not yet valid"
 }
 
 # proxy MODE: tm-proxy.py between s and d; prints its port
@@ -799,6 +809,7 @@ run "handshake: destination baseline not in the policy" t_hs_baseline
 run "handshake: destination PCR extended after certification" t_hs_pcr
 run "handshake: destination token revoked" t_hs_revoked
 run "handshake: destination token expired" t_hs_expired
+run "handshake: destination token not yet valid" t_hs_not_yet_valid
 run "handshake: tampered M2 refused" t_hs_tampered
 run "handshake: destination disconnects mid-handshake" t_hs_disconnect
 run "handshake: man in the middle replaces the source's ephemeral key" t_hs_swap_eph
