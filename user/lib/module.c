@@ -164,3 +164,99 @@ int tm_session_print(FILE *f, const struct tm_session *s)
 	return fflush(f) ? tm_fail(TM_EXIT_ERROR, "cannot write the session line")
 			 : 0;
 }
+
+static const char *const tm_role_names[] = {
+	[TRUSTMIG_ROLE_SOURCE] = "source", [TRUSTMIG_ROLE_DEST] = "dest",
+};
+
+static const char *const tm_cipher_names[] = {
+	[TRUSTMIG_CIPHER_AES256GCM] = "aes-256-gcm",
+	[TRUSTMIG_CIPHER_CHACHA20POLY1305] = "chacha20-poly1305",
+};
+
+static const char *const tm_state_names[] = {
+	[TRUSTMIG_STATE_NEW] = "new", [TRUSTMIG_STATE_KEYED] = "keyed",
+	[TRUSTMIG_STATE_ACTIVE] = "active",
+	[TRUSTMIG_STATE_COMPLETE] = "complete",
+	[TRUSTMIG_STATE_FAILED] = "failed",
+};
+
+/* @names[@v], or "?" for a value this build does not know. */
+static const char *tm_name(const char *const *names, size_t n,
+			   struct nlattr *a)
+{
+	unsigned int v = a ? nla_get_u8(a) : 0;
+
+	return v < n && names[v] ? names[v] : "?";
+}
+
+static unsigned long long tm_u64(struct nlattr *a)
+{
+	return a ? nla_get_u64(a) : 0;
+}
+
+static unsigned int tm_u32(struct nlattr *a)
+{
+	return a ? nla_get_u32(a) : 0;
+}
+
+static int tm_status_line(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *a[TRUSTMIG_A_MAX + 1];
+	FILE *f = arg;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, TRUSTMIG_A_MAX, NULL) ||
+	    !a[TRUSTMIG_A_SESSION_ID])
+		return NL_SKIP;
+	fprintf(f, "session %u role=%s cipher=%s state=%s keyed=%u attached=%u",
+		tm_u32(a[TRUSTMIG_A_SESSION_ID]),
+		tm_name(tm_role_names, TRUSTMIG_ROLE_DEST + 1,
+			a[TRUSTMIG_A_ROLE]),
+		tm_name(tm_cipher_names, TRUSTMIG_CIPHER_CHACHA20POLY1305 + 1,
+			a[TRUSTMIG_A_CIPHER]),
+		tm_name(tm_state_names, TRUSTMIG_STATE_FAILED + 1,
+			a[TRUSTMIG_A_STATE]),
+		a[TRUSTMIG_A_KEYED] ? nla_get_u8(a[TRUSTMIG_A_KEYED]) : 0,
+		a[TRUSTMIG_A_ATTACHED] ? nla_get_u8(a[TRUSTMIG_A_ATTACHED]) : 0);
+	if (a[TRUSTMIG_A_STREAM_ID])
+		fprintf(f, " stream=%08x", tm_u32(a[TRUSTMIG_A_STREAM_ID]));
+	fprintf(f, " records=%llu bytes=%llu pages=%llu zero=%llu rounds=%u failures=%u",
+		tm_u64(a[TRUSTMIG_A_RECORDS]), tm_u64(a[TRUSTMIG_A_BYTES]),
+		tm_u64(a[TRUSTMIG_A_PAGES]), tm_u64(a[TRUSTMIG_A_ZERO_PAGES]),
+		tm_u32(a[TRUSTMIG_A_ROUNDS]), tm_u32(a[TRUSTMIG_A_FAILURES]));
+	if (tm_u32(a[TRUSTMIG_A_ERRNO]))
+		fprintf(f, " reason=%u errno=%u",
+			a[TRUSTMIG_A_REASON] ? nla_get_u8(a[TRUSTMIG_A_REASON]) : 0,
+			tm_u32(a[TRUSTMIG_A_ERRNO]));
+	fputc('\n', f);
+	return NL_OK;
+}
+
+int tm_module_status(FILE *f)
+{
+	struct nl_msg *msg;
+	struct tm_nl n;
+	int ret, err;
+
+	ret = tm_nl_open(&n);
+	if (ret)
+		return ret;
+	msg = nlmsg_alloc();
+	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, n.family, 0,
+				 NLM_F_DUMP, TRUSTMIG_CMD_SESSION_GET,
+				 TRUSTMIG_GENL_VERSION)) {
+		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+		goto out;
+	}
+	nl_socket_modify_cb(n.sk, NL_CB_VALID, NL_CB_CUSTOM, tm_status_line, f);
+	err = nl_send_auto(n.sk, msg);
+	if (err >= 0)
+		err = nl_recvmsgs_default(n.sk);
+	if (err < 0)
+		ret = tm_fail(TM_EXIT_NETLINK, "trustmig.ko refused the dump: %s",
+			      nl_geterror(err));
+out:
+	nlmsg_free(msg);
+	nl_socket_free(n.sk);
+	return ret;
+}

@@ -32,5 +32,10 @@ int tm_module_install(struct tm_session *s,
  * "trustmig-session v1 role=source id=7 stream=0a1b2c3d ticket=HEX\n"
  */
 int tm_session_print(FILE *f, const struct tm_session *s);
+/*
+ * One line per session trustmig.ko holds (SESSION_GET dump): its state
+ * and counters, never a key.  TM_EXIT_NO_MODULE if it is not loaded.
+ */
+int tm_module_status(FILE *f);
 
 #endif /* TRUSTMIG_MODULE_H */

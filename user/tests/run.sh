@@ -574,6 +574,11 @@ keys_match() {
 		fail "no destination session file for stream $stream"
 	"$SESSION_CHECK" "$src" "$dst" >>out.log 2>>err.log ||
 		fail "installed keys do not carry a VM: $(tail -n 2 err.log)"
+	# The module's own account of both sessions, keys never shown.
+	"$HOST" status >status.log 2>>err.log || fail "trustmig status failed"
+	grep -q "role=source cipher=aes-256-gcm state=complete keyed=1 attached=0 stream=$stream " status.log &&
+		grep -q "role=dest cipher=aes-256-gcm state=complete keyed=1 attached=0 stream=$stream " status.log ||
+		fail "trustmig status lacks the two sessions: $(cat status.log)"
 }
 
 fpr() {

@@ -122,6 +122,13 @@ static const char help_check[] =
 "    fresh ephemeral key, compared with the same ECDH in software. Fails\n"
 "    with status 40 when the PCRs no longer hold the certified values.\n\n";
 
+static const char help_status[] =
+"  status\n"
+"    List the sessions trustmig.ko holds, one line each: id, role, cipher,\n"
+"    state, whether keyed and attached, stream id, records, bytes, pages\n"
+"    (and zero pages) carried, rounds, failures, and the reason and errno\n"
+"    of a failure. Never a key. Status 56 if trustmig.ko is not loaded.\n\n";
+
 static const char help_handshake[] =
 "  handshake --peer HOST:PORT --policy FILE --crl FILE [--crl FILE]...\n"
 "            [--session-out FILE] [--timeout SEC] [--debug-fingerprint]\n"
@@ -813,6 +820,13 @@ out:
 	return ret;
 }
 
+static int cmd_status(int argc, char **argv)
+{
+	if (argc != 1)
+		return tm_usage(argv[0], "no arguments expected");
+	return tm_module_status(stdout);
+}
+
 static const struct tm_cmd cmds[] = {
 	{ "ek", cmd_ek, help_ek },
 	{ "enrol-request", cmd_request, help_request },
@@ -821,6 +835,7 @@ static const struct tm_cmd cmds[] = {
 	{ "baseline", cmd_baseline, help_baseline },
 	{ "check-key", cmd_check, help_check },
 	{ "handshake", cmd_handshake, help_handshake },
+	{ "status", cmd_status, help_status },
 	{ NULL, NULL, NULL }
 };
 
