@@ -122,17 +122,27 @@ static int src_check_peer(struct src *s, double timeout)
 	return -EPROTO;
 }
 
+/* Hands @bytes of sealed records in s->buf to the socket. */
+static int src_push(struct src *s, size_t bytes)
+{
+	int err;
+
+	src_count(&s->st, s->buf, bytes);
+	s->st.frame_bytes += sizeof(struct tmvm_frame);
+	err = net_send_frame(s->sock, TMVM_F_RECORDS, s->buf, bytes);
+	if (err)
+		s->peer_gone = true;
+	return err;
+}
+
 static int src_send(struct src *s, size_t bytes)
 {
 	int err;
 
 	if (!bytes)
 		return 0;
-	src_count(&s->st, s->buf, bytes);
-	s->st.frame_bytes += sizeof(struct tmvm_frame);
-	err = net_send_frame(s->sock, TMVM_F_RECORDS, s->buf, bytes);
+	err = src_push(s, bytes);
 	if (err) {
-		s->peer_gone = true;
 		/* Say why, if the destination left a reason. */
 		src_check_peer(s, 0.5);
 		return err;
@@ -168,7 +178,9 @@ static int src_seal_slot(struct src *s, const unsigned long *bitmap)
 	return 0;
 }
 
-static int src_control(struct src *s, unsigned long cmd, const char *name)
+/* END_ROUND or COMMIT into s->buf: the record's size, or -errno. */
+static long src_seal_control(struct src *s, unsigned long cmd,
+			     const char *name)
 {
 	struct trustmig_out out = {
 		.buf = (unsigned long)s->buf,
@@ -181,7 +193,15 @@ static int src_control(struct src *s, unsigned long cmd, const char *name)
 		fprintf(stderr, "trustmig-vm: %s: %s\n", name, strerror(-err));
 		return err;
 	}
-	return src_send(s, out.bytes);
+	return out.bytes;
+}
+
+static int src_end_round(struct src *s)
+{
+	long bytes = src_seal_control(s, TRUSTMIG_END_ROUND,
+				      "TRUSTMIG_END_ROUND");
+
+	return bytes < 0 ? bytes : src_send(s, bytes);
 }
 
 /*
@@ -192,24 +212,9 @@ static int src_control(struct src *s, unsigned long cmd, const char *name)
  */
 static int src_commit(struct src *s)
 {
-	struct trustmig_out out = {
-		.buf = (unsigned long)s->buf,
-		.buf_len = SEAL_BUF,
-	};
-	int err;
+	long bytes = src_seal_control(s, TRUSTMIG_COMMIT, "TRUSTMIG_COMMIT");
 
-	if (ioctl(s->tm, TRUSTMIG_COMMIT, &out)) {
-		err = -errno;
-		fprintf(stderr, "trustmig-vm: TRUSTMIG_COMMIT: %s\n",
-			strerror(-err));
-		return err;
-	}
-	src_count(&s->st, s->buf, out.bytes);
-	s->st.frame_bytes += sizeof(struct tmvm_frame);
-	err = net_send_frame(s->sock, TMVM_F_RECORDS, s->buf, out.bytes);
-	if (err)
-		s->peer_gone = true;
-	return err;
+	return bytes < 0 ? bytes : src_push(s, bytes);
 }
 
 static int src_state(struct src *s, const void *data, size_t len)
@@ -243,7 +248,7 @@ static int src_round(struct src *s, __u64 *dirty)
 	*dirty = tvm_bitmap_count(s->bitmap, s->v->vm.npages);
 	err = src_seal_slot(s, s->bitmap);
 	if (!err)
-		err = src_control(s, TRUSTMIG_END_ROUND, "TRUSTMIG_END_ROUND");
+		err = src_end_round(s);
 	return err;
 }
 
