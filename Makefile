@@ -4,7 +4,8 @@
 #
 #   make              module, userspace tools, reference VMM, selftests
 #   make check        style + sparse + userspace tests + selftests in QEMU
-#   make demo         the README's main job
+#   make demo         the README's main job: a live migration between
+#                     two attested hosts (scripts/twohost.sh)
 #   make style        checkpatch --no-tree --strict on every C file
 #   make sparse       sparse over the module (C=2, all files)
 #
@@ -22,7 +23,7 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
 .PHONY: all module user vmm selftests ksrc style sparse check check-user \
-	check-guest demo clean
+	check-guest check-twohost demo clean
 
 all: module user vmm selftests
 
@@ -56,11 +57,15 @@ check-user: user
 check-guest: all
 	scripts/check.sh
 
+# Two attested hosts (QEMU guests with their own swtpm) migrating a VM.
+check-twohost: all
+	scripts/twohost.sh suite
+
 check: style sparse
 	@scripts/check-all.sh
 
 demo: all
-	scripts/demo.sh
+	scripts/twohost.sh demo
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
