@@ -186,13 +186,13 @@ static void dp_migrate(struct __test_metadata *_metadata,
 	EXPECT_EQ(TRUSTMIG_CMD_EVENT_COMPLETE, ev.cmd);
 }
 
-TEST_F(dp, live_precopy_identical)
+TEST_F_TIMEOUT(dp, live_precopy_identical, 180)
 {
 	dp_migrate(_metadata, self, false);
 }
 
 /* The module's own dirty set covers pages the VMM did not report. */
-TEST_F(dp, vmm_omits_dirty_pages_still_identical)
+TEST_F_TIMEOUT(dp, vmm_omits_dirty_pages_still_identical, 180)
 {
 	dp_migrate(_metadata, self, true);
 }

@@ -625,7 +625,7 @@ TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
 	start_dst(self, self->dst_port);
 	port = start_proxy(self, PROXY_KILL_AT_COMMIT, 0);
 	ASSERT_LT(0, port);
-	start_src(self, port, "8", "300", "8", "3");
+	start_src(self, port, "8", "300", "3", "3");
 
 	ASSERT_TRUE(wait_log(self->src_log, "NOT destroyed", 90));
 	EXPECT_TRUE(self->px.killed);
@@ -656,7 +656,7 @@ TEST_F_TIMEOUT(vmm, forged_resume_confirmation, 150)
 	start_dst(self, self->dst_port);
 	port = start_proxy(self, PROXY_FORGE_RESUMED, in_receipt);
 	ASSERT_LT(0, port);
-	start_src(self, port, "8", "300", "8", "3");
+	start_src(self, port, "8", "300", "3", "3");
 
 	ASSERT_TRUE(wait_log(self->src_log, "NOT destroyed", 90));
 	EXPECT_TRUE(self->px.flipped);
