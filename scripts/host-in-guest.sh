@@ -189,6 +189,9 @@ setup() {
 	[ "$role" = a ] && record_baseline
 	enrol
 	start_trustmigd
+	# Neither host migrates before the other's trustmigd listens.
+	post_text peer.ready "$name"
+	await peer.ready
 }
 
 # --- the demo -----------------------------------------------------------
