@@ -821,6 +821,8 @@ int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k)
 		ret = tm_policy_find(c->policy_dir, id, &pol);
 	}
 	if (!ret)
+		ret = tm_policy_restrict(&pol, c->trusted);
+	if (!ret)
 		ret = tm_hs_peer(&h, m1, &pol);
 	if (!ret)
 		ret = tm_hs_self_load(&h, 1);
@@ -892,23 +894,6 @@ int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s)
 	s->stream = k->stream;
 	ret = tm_module_install(s, k->s2d_key, k->s2d_salt);
 	tm_hs_keys_wipe(k);
-	return ret;
-}
-
-int tm_crls_add(struct stack_st_X509_CRL **crls, const char *path)
-{
-	X509_CRL *crl;
-	int ret;
-
-	if (!*crls)
-		*crls = sk_X509_CRL_new_null();
-	if (!*crls)
-		return tm_fail(TM_EXIT_ERROR, "out of memory");
-	ret = tm_crl_load(path, &crl);
-	if (!ret && !sk_X509_CRL_push(*crls, crl)) {
-		X509_CRL_free(crl);
-		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
-	}
 	return ret;
 }
 

@@ -25,7 +25,6 @@
 #include "policy.h"
 #include "tpm.h"
 
-#define TM_HS_TIMEOUT_MS	30000
 #define TM_HS_FPR_LEN		16
 
 enum tm_msg_type {
@@ -44,6 +43,8 @@ struct tm_hs_config {
 	int timeout_ms;			/* per message */
 	const struct tm_policy *policy;	/* source: the VM's policy */
 	const char *policy_dir;		/* destination: policies by id */
+	/* destination: the TTPs this host trusts (NULL: the policy's) */
+	X509_STORE *trusted;
 };
 
 struct tm_hs_keys {
@@ -72,8 +73,6 @@ void tm_hs_keys_wipe(struct tm_hs_keys *k);
  * as a session of @role, filling @s; wipes @k whatever the outcome.
  */
 int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s);
-/* Append the CRL file @path to *@crls (created on first use). */
-int tm_crls_add(struct stack_st_X509_CRL **crls, const char *path);
 /*
  * One syslog-style line per handshake on stderr ("<3>prog[pid]: ..."
  * priority prefix, as journald reads it): peer, policy, result, reason
