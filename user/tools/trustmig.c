@@ -786,7 +786,7 @@ static int handshake(const struct tm_hs_config *c, const char *peer,
 	if (!ret && debug)
 		tm_hs_print_fingerprint(&k);
 	if (!ret)
-		ret = tm_hs_result_recv(fd, c);
+		ret = tm_hs_result_recv(fd, c, &k);
 	close(fd);
 	if (!ret)
 		ret = tm_hs_install(&k, TRUSTMIG_ROLE_SOURCE, &s);

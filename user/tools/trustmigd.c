@@ -138,7 +138,7 @@ static int serve(const struct daemon *d, int fd)
 	if (!ret)
 		ret = emit_session(d, &s);
 	OPENSSL_cleanse(&s, sizeof(s));
-	sent = tm_hs_result_send(fd, &c, ret);
+	sent = tm_hs_result_send(fd, &c, &k, ret);
 	if (!ret)
 		ret = sent;
 log:
