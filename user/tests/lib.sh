@@ -14,10 +14,11 @@ HOST=$BIN/trustmig
 FORGE=$BIN/tm-forge
 
 stop_tpms() {
-	local pidf
+	local pidf pid
 
 	for pidf in "$1"/*-tpm/pid; do
-		[ -f "$pidf" ] && kill "$(cat "$pidf")" 2>/dev/null
+		# swtpm removes its pid file as it exits
+		pid=$(cat "$pidf" 2>/dev/null) && kill "$pid" 2>/dev/null
 	done
 }
 

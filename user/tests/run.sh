@@ -629,6 +629,162 @@ t_hs_checkquote() {
 	return 0
 }
 
+# --- every message broken, in both directions ------------------------------
+
+# own_line: what trustmigd logs for a handshake it completed itself
+own_line() {
+	if [ -d /sys/module/trustmig ]; then
+		echo "ok|0|keys agreed"
+	else
+		echo "refused|56|trustmig.ko not loaded"
+	fi
+}
+
+# faults STEP CASE...: one handshake through tm-proxy.py per CASE
+# "FAULT|S-CODE|S-REASON|D-CODE|D-REASON" (D-CODE "-": trustmigd's own
+# outcome), breaking message STEP; then an honest handshake. Every reason
+# is exact, nothing hangs (hs is killed after 60 s), no control character
+# from the peer reaches a log, and trustmigd survives.
+faults() {
+	local step=$1 modes= c i=0 port fault scode sreason dcode dreason run
+
+	shift
+	for c in "$@"; do
+		modes+="$step:${c%%|*},"
+	done
+	port=$(proxy "${modes}relay")
+	for c in "$@"; do
+		IFS='|' read -r fault scode sreason dcode dreason <<<"$c"
+		i=$((i + 1))
+		echo "# $step:$fault"
+		hs_refused "$scode" "$sreason" "$port"
+		if [ "$dcode" = - ]; then
+			IFS='|' read -r dcode run dreason <<<"$(own_line)"
+			log_line d.log "$i" "$dcode" "$run" "$dreason"
+		else
+			dest_refused "$i" "$dcode" "$dreason"
+		fi
+		! LC_ALL=C grep -q '[[:cntrl:]]' err.log d.log ||
+			fail "a control character reached a log"
+		run=$(grep -o '??*' err.log | awk '{ print length }' | sort -n | tail -n 1)
+		[ "${run:-0}" -lt 200 ] || fail "the peer's reason was not cut"
+	done
+	hs_done_port "$port"
+	kill -0 "$(cat d.pid)" || fail "trustmigd died"
+}
+
+REFUSED="the peer refused the handshake"
+CLOSED="the peer closed the connection mid-handshake"
+TIMEOUT="timeout: the peer did not answer in time"
+HTTP="protocol version 71, expected 1"
+BIG="message of 2147483647 bytes exceeds the 65536-byte limit"
+BAD_ALERT="malformed status message"
+ALERT99="$REFUSED (its code 99): ??????????"
+
+t_hs_faults_m1() {
+	local D_TIMEOUT=2
+
+	hs_hosts
+	start_d
+	faults m1 \
+		"garbage|52|(its code 51): $HTTP|51|$HTTP" \
+		"oversized|52|(its code 51): $BIG|51|$BIG" \
+		"type|52|unexpected message type 3 (expected 1)|51|unexpected message type 3 (expected 1)" \
+		"malformed|52|(its code 51): malformed M1 message|51|malformed M1 message" \
+		"bad-alert|52|(its code 51): $BAD_ALERT|51|$BAD_ALERT" \
+		"alert|50|$CLOSED|52|$ALERT99" \
+		"truncated|50|$CLOSED|50|$CLOSED" \
+		"silent|50|$CLOSED|50|$TIMEOUT"
+}
+
+t_hs_faults_m2() {
+	local S_TIMEOUT=2
+
+	hs_hosts
+	start_d
+	faults m2 \
+		"garbage|51|$HTTP|52|(its code 51): $HTTP" \
+		"oversized|51|$BIG|52|(its code 51): $BIG" \
+		"type|51|unexpected message type 3 (expected 2)|52|(its code 51): unexpected message type 3 (expected 2)" \
+		"malformed|51|malformed M2 message|52|(its code 51): malformed M2 message" \
+		"bad-alert|51|$BAD_ALERT|52|(its code 51): $BAD_ALERT" \
+		"alert|52|$ALERT99|50|$CLOSED" \
+		"truncated|50|$CLOSED|50|$CLOSED" \
+		"silent|50|$TIMEOUT|50|$CLOSED"
+}
+
+t_hs_faults_m3() {
+	local D_TIMEOUT=2
+
+	hs_hosts
+	start_d
+	faults m3 \
+		"garbage|52|(its code 51): $HTTP|51|$HTTP" \
+		"oversized|52|(its code 51): $BIG|51|$BIG" \
+		"type|52|(its code 51): unexpected message type 1 (expected 3)|51|unexpected message type 1 (expected 3)" \
+		"malformed|52|(its code 51): malformed M3 message|51|malformed M3 message" \
+		"bad-alert|52|(its code 51): $BAD_ALERT|51|$BAD_ALERT" \
+		"alert|50|$CLOSED|52|$ALERT99" \
+		"truncated|50|$CLOSED|50|$CLOSED" \
+		"silent|50|$CLOSED|50|$TIMEOUT"
+}
+
+t_hs_faults_result() {
+	local S_TIMEOUT=2 forged="the destination's RESULT is not authenticated by this handshake's keys"
+
+	hs_hosts
+	start_d
+	faults result \
+		"garbage|51|$HTTP|-" \
+		"oversized|51|$BIG|-" \
+		"type|51|unexpected message type 3 (expected 4)|-" \
+		"malformed|51|malformed RESULT message|-" \
+		"bad-alert|51|$BAD_ALERT|-" \
+		"alert|52|$ALERT99|-" \
+		"forge|55|$forged|-" \
+		"replay|55|$forged|-" \
+		"truncated|50|$CLOSED|-" \
+		"silent|50|$TIMEOUT|-"
+}
+
+# edited PEM OUT: PEM with its baseline id edited inside the signed extension
+edited() {
+	openssl x509 -in "$1" -outform DER -out "$2.der" || fail "der"
+	perl -pi -e 's/swtpm-fresh/swtpm-frosh/' "$2.der"
+	cmp -s "$2.der" <(openssl x509 -in "$1" -outform DER) && fail "no edit"
+	openssl x509 -inform DER -in "$2.der" -out "$2" || fail "pem"
+}
+
+t_hs_edited_token() {
+	local port
+
+	hs_hosts
+	start_d
+	edited d.pem d-edited.pem
+	edited s.pem s-edited.pem
+	port=$(proxy m2:token=d-edited.pem,m1:token=s-edited.pem)
+	hs_refused 30 "peer token: token rejected: certificate signature failure" \
+		"$port"
+	dest_refused 1 52 "$REFUSED (its code 30)"
+	hs_refused 52 "(its code 30): peer token: token rejected: certificate signature failure" \
+		"$port"
+	dest_refused 2 30 "peer token: token rejected: certificate signature failure"
+}
+
+# d's first token names AK1; d re-enrols (AK2, the token it now presents
+# and the key it quotes with) and a man in the middle shows the old token
+t_hs_other_ak() {
+	hs_hosts
+	cp d.pem d-ak1.pem
+	enrol d "$BASELINES/swtpm-fresh.json"
+	cmp -s d.pem d-ak1.pem && fail "re-enrolment gave the same token"
+	must "$TTP" verify --token d-ak1.pem --ca ttp/ttp.pem --crl ttp/crl.pem
+	start_d
+	hs_refused 14 "d.example: attestation signature does not verify with the AK" \
+		"$(proxy m2:token=d-ak1.pem)"
+	dest_refused 1 52 "$REFUSED (its code 14)"
+}
+
 # --- the host's configuration file -----------------------------------------
 
 # conf NAME HOST [LINE]...: etc/NAME.conf for host HOST, paths relative to
@@ -815,6 +971,12 @@ run "handshake: a recorded M2 replayed into a new handshake" t_hs_replay
 run "handshake: tpm2_checkquote accepts the destination's quote" t_hs_checkquote
 run "handshake: garbage, oversized, truncated frames; daemon survives" t_hs_garbage
 run "handshake: source token from a TTP not in the policy" t_hs_unknown_ttp
+run "handshake: every fault of M1 to the destination" t_hs_faults_m1
+run "handshake: every fault of M2 to the source" t_hs_faults_m2
+run "handshake: every fault of M3 to the destination" t_hs_faults_m3
+run "handshake: every fault of RESULT to the source; forged RESULT" t_hs_faults_result
+run "handshake: token with an edited extension, either side" t_hs_edited_token
+run "handshake: destination quotes with another AK than its token's" t_hs_other_ak
 run "configuration file: the example parses and states the defaults" t_config_example
 run "configuration file: trustmigd and handshake from it alone" t_config_hs
 run "configuration file: its anchors narrow the policy's TTPs" t_config_anchors

@@ -17,7 +17,7 @@ Hello2)), or STEP:FAULT, acting on frame STEP:
   token=PEM  (m1, m2) replace the sender's token chain by the
              certificate in file PEM
   replay     send the same step's frame of the previous connection
-  garbage    send an HTTP request instead
+  garbage    send "GET / " (a frame header's worth of an HTTP request)
   oversized  send a header announcing 2^31-1 bytes
   type       send the frame with another message type
   malformed  send the first half of the body as a whole frame
@@ -27,7 +27,7 @@ Hello2)), or STEP:FAULT, acting on frame STEP:
   forge      send a RESULT of code 0 "keys installed" with a zero MAC
   truncated  send the header and half the body, then close both ends
   silent     send the header and half the body, then relay nothing
-             more until one end closes
+             more until the receiver of that frame closes
   drop       close both ends instead of sending the frame
 """
 import hashlib
@@ -141,7 +141,7 @@ def fault(step, how, f, previous):
     if how == "replay":
         return previous[step], "relay"
     if how == "garbage":
-        return b"GET / HTTP/1.0\r\n\r\n", "relay"
+        return b"GET / ", "relay"
     if how == "oversized":
         return bytes([1, f[1], 0x7f, 0xff, 0xff, 0xff]), "relay"
     if how == "type":
@@ -168,12 +168,15 @@ def relay(src, dst, mode, previous):
     step, _, how = mode.partition(":")
     seen = {}
     sent = {src: 0, dst: 0}
-    state = "relay"
+    live = [src, dst]
+    state, victim = "relay", None
     while True:
-        ready, _, _ = select.select([src, dst], [], [])
-        a = ready[0]
+        a = select.select(live, [], [])[0][0]
         b = dst if a is src else src
         f = frame(a)
+        if f is None and state == "silent" and a is not victim:
+            live.remove(a)      # keep the victim waiting
+            continue
         if f is None:
             return seen
         if state == "silent":
@@ -185,6 +188,7 @@ def relay(src, dst, mode, previous):
             record(seen["m1"], f)
         if name == step:
             f, state = fault(step, how, f, previous)
+            victim = b
         b.sendall(f)
         if state == "truncated":
             return seen
