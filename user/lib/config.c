@@ -20,19 +20,19 @@
 #define TM_CONFIG_FILE_MAX	(64u << 10)
 
 enum tm_conf_kind { TM_CONF_STRING, TM_CONF_PATH, TM_CONF_ADDR,
-	TM_CONF_SECONDS };
+	TM_CONF_SECONDS, TM_CONF_PATHS };
 
 struct tm_conf_key {
 	const char *name;
 	enum tm_conf_kind kind;
-	size_t off;		/* of the char * (or count for lists) */
-	size_t list;		/* lists: offset of the array; else 0 */
+	size_t off;		/* of the value (PATHS: of the array) */
+	size_t count;		/* PATHS: offset of the array's count */
 };
 
 #define TM_KEY(n, k, f)	{ n, k, offsetof(struct tm_config, f), 0 }
-#define TM_LIST(n, cnt, arr)	{ n, TM_CONF_PATH, \
-				  offsetof(struct tm_config, cnt), \
-				  offsetof(struct tm_config, arr) }
+#define TM_LIST(n, cnt, arr)	{ n, TM_CONF_PATHS, \
+				  offsetof(struct tm_config, arr), \
+				  offsetof(struct tm_config, cnt) }
 
 static const struct tm_conf_key tm_conf_keys[] = {
 	TM_KEY("tcti", TM_CONF_STRING, tcti),
@@ -52,9 +52,9 @@ struct tm_conf_parser {
 	unsigned int set[ARRAY_SIZE(tm_conf_keys)];	/* line, 0: unset */
 };
 
-static __printf(3, 4) int tm_conf_error(const struct tm_conf_parser *p,
-					 unsigned int line, const char *fmt,
-					 ...)
+/* "FILE:LINE: message" of the line being parsed */
+static __printf(2, 3) int tm_conf_error(const struct tm_conf_parser *p,
+					 const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -62,7 +62,7 @@ static __printf(3, 4) int tm_conf_error(const struct tm_conf_parser *p,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return tm_fail(TM_EXIT_CONFIG, "%s:%u: %s", p->name, line, msg);
+	return tm_fail(TM_EXIT_CONFIG, "%s:%u: %s", p->name, p->line, msg);
 }
 
 /* @value as it is stored: paths made absolute from the file's directory. */
@@ -71,7 +71,8 @@ static char *tm_conf_value(const struct tm_conf_parser *p,
 {
 	char *s;
 
-	if (k->kind != TM_CONF_PATH || value[0] == '/')
+	if ((k->kind != TM_CONF_PATH && k->kind != TM_CONF_PATHS) ||
+	    value[0] == '/')
 		return strdup(value);
 	if (asprintf(&s, "%s/%s", p->dir, value) < 0)
 		return NULL;
@@ -96,32 +97,29 @@ static int tm_conf_set(struct tm_conf_parser *p, struct tm_config *c,
 
 	k = tm_conf_key(key, &i);
 	if (!k)
-		return tm_conf_error(p, p->line, "unknown key \"%.64s\"", key);
+		return tm_conf_error(p, "unknown key \"%.64s\"", key);
 	if (!*value)
-		return tm_conf_error(p, p->line, "\"%s\" has no value", key);
-	if (!k->list && p->set[i])
-		return tm_conf_error(p, p->line,
-				     "\"%s\" is already set on line %u", key,
-				     p->set[i]);
+		return tm_conf_error(p, "\"%s\" has no value", key);
+	if (k->kind != TM_CONF_PATHS && p->set[i])
+		return tm_conf_error(p, "\"%s\" is already set on line %u",
+				     key, p->set[i]);
 	p->set[i] = p->line;
 	if (k->kind == TM_CONF_SECONDS) {
 		if (tm_parse_ulong(value, 1, 3600, &c->timeout))
-			return tm_conf_error(p, p->line,
+			return tm_conf_error(p,
 					     "\"%s\" is not a number of seconds from 1 to 3600",
 					     key);
 		return 0;
 	}
 	colon = strrchr(value, ':');
 	if (k->kind == TM_CONF_ADDR && (!colon || colon == value || !colon[1]))
-		return tm_conf_error(p, p->line, "\"%s\" is not HOST:PORT",
-				     key);
-	if (k->list) {
-		count = (unsigned int *)((char *)c + k->off);
+		return tm_conf_error(p, "\"%s\" is not HOST:PORT", key);
+	if (k->kind == TM_CONF_PATHS) {
+		count = (unsigned int *)((char *)c + k->count);
 		if (*count == TM_CONFIG_LIST_MAX)
-			return tm_conf_error(p, p->line,
-					     "more than %d \"%s\" lines",
+			return tm_conf_error(p, "more than %d \"%s\" lines",
 					     TM_CONFIG_LIST_MAX, key);
-		slot = (char **)((char *)c + k->list) + *count;
+		slot = (char **)((char *)c + k->off) + *count;
 	} else {
 		slot = (char **)((char *)c + k->off);
 	}
@@ -151,25 +149,26 @@ static int tm_conf_line(struct tm_conf_parser *p, struct tm_config *c,
 {
 	char *eq, *key, *s;
 
+	/* tabs anywhere, a CR only as part of a CRLF line end */
 	for (s = line; *s; s++)
-		if (iscntrl((unsigned char)*s) && *s != '\t' && *s != '\r')
-			return tm_conf_error(p, p->line,
-					     "control character 0x%02x",
+		if (iscntrl((unsigned char)*s) && *s != '\t' &&
+		    (*s != '\r' || s[1]))
+			return tm_conf_error(p, "control character 0x%02x",
 					     (unsigned char)*s);
 	key = tm_trim(line);
 	if (!*key || *key == '#')
 		return 0;
 	eq = strchr(key, '=');
 	if (!eq)
-		return tm_conf_error(p, p->line,
-				     "expected \"key = value\", got \"%.64s\"",
+		return tm_conf_error(p, "expected \"key = value\", got \"%.64s\"",
 				     key);
 	*eq = '\0';
 	return tm_conf_set(p, c, tm_trim(key), tm_trim(eq + 1));
 }
 
-int tm_config_parse(const char *text, size_t len, const char *name,
-		    const char *dir, struct tm_config *c)
+/* @len bytes of @text as the file @name in directory @dir */
+static int tm_config_parse(const char *text, size_t len, const char *name,
+			   const char *dir, struct tm_config *c)
 {
 	struct tm_conf_parser p = { .name = name, .dir = dir };
 	char line[TM_CONFIG_LINE_MAX + 1];
@@ -180,10 +179,9 @@ int tm_config_parse(const char *text, size_t len, const char *name,
 		p.line++;
 		for (end = start; end < len && text[end] != '\n'; end++)
 			if (!text[end])
-				return tm_conf_error(&p, p.line, "NUL byte");
+				return tm_conf_error(&p, "NUL byte");
 		if (end - start > TM_CONFIG_LINE_MAX)
-			return tm_conf_error(&p, p.line,
-					     "line longer than %d bytes",
+			return tm_conf_error(&p, "line longer than %d bytes",
 					     TM_CONFIG_LINE_MAX);
 		memcpy(line, text + start, end - start);
 		line[end - start] = '\0';

@@ -13,8 +13,6 @@
 #ifndef TRUSTMIG_CONFIG_H
 #define TRUSTMIG_CONFIG_H
 
-#include <stddef.h>
-
 #include <openssl/x509.h>
 
 #define TM_CONFIG_DEFAULT	"/etc/trustmig/trustmig.conf"
@@ -47,9 +45,6 @@ struct tm_config {
  * FILE:LINE and return TM_EXIT_CONFIG.
  */
 int tm_config_load(const char *path, struct tm_config *c);
-/* Parse @len bytes of @text as the file @name in directory @dir. */
-int tm_config_parse(const char *text, size_t len, const char *name,
-		    const char *dir, struct tm_config *c);
 void tm_config_free(struct tm_config *c);
 
 /* The first non-empty of @flag, $@env (if @env), @conf, @dflt. */

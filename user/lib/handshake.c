@@ -16,7 +16,7 @@
  *   M3       ::= SEQUENCE { attestation Attest,
  *                           confirm OCTET STRING (32) }
  *   Status   ::= SEQUENCE { code INTEGER, reason UTF8String } -- ALERT
- *   Result   ::= SEQUENCE { status Status,
+ *   Result   ::= SEQUENCE { outcome Status,
  *                           mac OCTET STRING (32) }           -- RESULT
  */
 #include <ctype.h>
@@ -112,12 +112,12 @@ ASN1_SEQUENCE(TM_STATUS) = {
 } static_ASN1_SEQUENCE_END_name(struct tm_asn_status, TM_STATUS)
 
 struct tm_asn_result {
-	struct tm_asn_status *status;
+	struct tm_asn_status *outcome;
 	ASN1_OCTET_STRING *mac;
 };
 
 ASN1_SEQUENCE(TM_RESULT) = {
-	ASN1_SIMPLE(struct tm_asn_result, status, TM_STATUS),
+	ASN1_SIMPLE(struct tm_asn_result, outcome, TM_STATUS),
 	ASN1_SIMPLE(struct tm_asn_result, mac, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END_name(struct tm_asn_result, TM_RESULT)
 
@@ -885,7 +885,7 @@ int tm_hs_result_send(int fd, const struct tm_hs_config *c,
 		 code ? tm_last_error() : "keys installed");
 	if (!r)
 		return tm_fail(TM_EXIT_ERROR, "out of memory");
-	ret = tm_hs_status_der(r->status, code, reason, &st, &slen);
+	ret = tm_hs_status_der(r->outcome, code, reason, &st, &slen);
 	if (!ret)
 		ret = tm_hmac(k->result_key, st, slen, mac);
 	if (!ret)
@@ -922,7 +922,7 @@ int tm_hs_result_recv(int fd, const struct tm_hs_config *c,
 			    (void **)&r);
 	free(body);
 	if (!ret)
-		ret = tm_der(r->status, ASN1_ITEM_rptr(TM_STATUS), &st, &slen);
+		ret = tm_der(r->outcome, ASN1_ITEM_rptr(TM_STATUS), &st, &slen);
 	if (!ret)
 		ret = tm_hmac(k->result_key, st, slen, mac);
 	if (!ret && (r->mac->length != TM_HS_MAC ||

@@ -921,6 +921,14 @@ t_config_host() {
 	conf_error 'etc/bad.conf:1: control character 0x01' "state = a$(printf '\001')b"
 	conf_error 'etc/bad.conf:2: "tcti" is already set on line 1' \
 		"tcti=a" "tcti = b"
+	printf 'tcti = a\n\nstate = b\0c\n' >etc/nul.conf
+	refuse 5 "etc/nul.conf:3: NUL byte" "$HOST" check-key --config etc/nul.conf
+	printf '# %5000s\n' x >etc/long.conf
+	refuse 5 "etc/long.conf:1: line longer than 4096 bytes" \
+		"$HOST" check-key --config etc/long.conf
+	printf 'tcti = a\r\nstate = b\r\n' >etc/crlf.conf
+	must "$HOST" config --config etc/crlf.conf
+	grep -q '^state = etc/b$' out.log || fail "CRLF file: $(cat out.log)"
 	refuse 5 "configuration: cannot open etc/nope.conf" \
 		"$HOST" check-key --config etc/nope.conf
 	TRUSTMIG_CONFIG=etc/bad.conf refuse 5 "etc/bad.conf:2:" \

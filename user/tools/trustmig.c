@@ -73,8 +73,8 @@ static const char manual[] =
 "    (signature, transcript, PCRs), 50 peer unreachable, timed out or gone,\n"
 "    51 malformed message, 52 the peer refused, 53 bad or unknown policy,\n"
 "    54 the peer's baseline is not in the policy, 55 key confirmation\n"
-"    failed, 56 trustmig.ko not loaded (keys not installed), 57\n"
-"    trustmig.ko refused the keys.\n"
+"    failed or the destination's RESULT is not authentic, 56 trustmig.ko\n"
+"    not loaded (keys not installed), 57 trustmig.ko refused the keys.\n"
 "\n"
 "COMMANDS\n";
 
@@ -112,9 +112,9 @@ static const char help_install[] =
 "                [--config FILE]\n"
 "    Verify the Trust_Token the TTP issued (chain to the TTP certificate\n"
 "    --ca, else to an anchor of the configuration; validity; revocation\n"
-"    when CRLs are given or configured) and that it certifies\n"
-"    the AK and migration key of the enrolment in progress, then make them\n"
-"    the host's current token and keys (DIR/token.pem, DIR/ak.*, DIR/mk.*).\n\n";
+"    when CRLs are given or configured) and that it certifies the AK and\n"
+"    migration key of the enrolment in progress, then make them the host's\n"
+"    current token and keys (DIR/token.pem, DIR/ak.*, DIR/mk.*).\n\n";
 
 static const char help_baseline[] =
 "  baseline --id ID --version N --pcrs LIST --control ID [--control ID]...\n"
@@ -157,13 +157,13 @@ static const char help_handshake[] =
 "    from one of the policy's TTP anchors (and, if the configuration names\n"
 "    anchors, one of those), not revoked by any CRL (--crl, repeatable,\n"
 "    else the configuration's; every anchor needs its CRL), for one of the\n"
-"    policy's\n"
-"    baselines; its TPM must quote that baseline's PCR values over this\n"
-"    handshake and use its PCR-bound migration key (TPM2_ECDH_ZGen). This\n"
-"    host proves its own state the same way. Both ends then derive the\n"
-"    session keys (HKDF over both ECDH secrets and the transcript), install\n"
-"    them in trustmig.ko and forget them. On success one line for the VMM\n"
-"    goes to FILE (default stdout):\n"
+"    policy's baselines; its TPM must quote that baseline's PCR values over\n"
+"    this handshake and use its PCR-bound migration key (TPM2_ECDH_ZGen).\n"
+"    This host proves its own state the same way. Both ends then derive\n"
+"    the session keys (HKDF over both ECDH secrets and the transcript),\n"
+"    install them in trustmig.ko and forget them; the destination's\n"
+"    RESULT is authenticated with a key of this handshake. On success one\n"
+"    line for the VMM goes to FILE (default stdout):\n"
 "      trustmig-session v1 role=source id=ID stream=HEX8 ticket=HEX64\n"
 "    Every read times out after SEC seconds (default 30). Any refusal\n"
 "    prints its reason, logs one line and installs nothing; status 52\n"
