@@ -211,7 +211,7 @@ static int configure(struct daemon *d, const struct flags *f,
 		ret = tm_config_anchors(conf, &d->c.trusted);
 	if (!ret)
 		fprintf(stderr,
-			"<6>%s[%ld]: configuration %s: %u TTP anchor file(s), %u CRL(s), policies in %s\n",
+			"<6>%s[%ld]: configuration %s: %u TTP anchor file(s), %d CRL(s), policies in %s\n",
 			tm_prog, (long)getpid(),
 			conf->file ? conf->file : "(none, built-in defaults)",
 			conf->nanchors, sk_X509_CRL_num(d->c.crls),
