@@ -55,6 +55,8 @@ run() {
 	rc=$?
 	stop_tpms "$dir"
 	[ -f "$dir/d.pid" ] && kill "$(cat "$dir/d.pid")" 2>/dev/null
+	# a proxy still waiting for connections the failed test never made
+	[ -f "$dir/proxy.pids" ] && kill $(cat "$dir/proxy.pids") 2>/dev/null
 	if [ $rc -eq 0 ]; then
 		tap "ok $n - $name"
 		passed=$((passed + 1))
@@ -534,6 +536,7 @@ proxy() {
 	local try
 
 	"$HERE/tm-proxy.py" "$DPORT" "$1" >proxy.port &
+	echo $! >>proxy.pids
 	for try in $(seq 50); do
 		[ -s proxy.port ] && break
 		sleep 0.1
