@@ -11,6 +11,8 @@ on stdout) and relay connections to UPSTREAM-PORT frame by frame
              attacker's (the P-256 generator: private key 1)
   replay-m2  relay a first handshake untouched, then give the source of a
              second handshake the first handshake's M2
+  count      relay untouched, writing one line per frame to frames.log:
+             direction (S>D or D>S), type, frame bytes (header included)
   record     relay untouched, writing D's quote for tpm2_checkquote:
              quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE) and
              quote.qual (hex of H2 = SHA-256(frame(M1) || Hello2))
@@ -65,12 +67,19 @@ def record(m1, m2):
     open("quote.qual", "w").write(h2)
 
 
+def forward(dst, f, mode, way):
+    dst.sendall(f)
+    if mode == "count":
+        with open("frames.log", "a") as log:
+            print(way, f[1], len(f), file=log)
+
+
 def relay(src, dst, mode, recorded):
     """One connection; returns the M2 that D sent."""
     m1 = frame(src)
     if mode == "swap-eph":
         m1 = m1[:-65] + G
-    dst.sendall(m1)
+    forward(dst, m1, mode, "S>D")
     m2 = frame(dst)
     if mode == "record":
         record(m1, m2)
@@ -81,13 +90,13 @@ def relay(src, dst, mode, recorded):
         sent = m2[:-1] + bytes([m2[-1] ^ 1])
     elif recorded:
         sent = recorded
-    src.sendall(sent)
+    forward(src, sent, mode, "D>S")
     while True:
-        for a, b in ((src, dst), (dst, src)):
+        for a, b, way in ((src, dst, "S>D"), (dst, src, "D>S")):
             f = frame(a)
             if f is None:
                 return m2
-            b.sendall(f)
+            forward(b, f, mode, way)
 
 
 def main():
