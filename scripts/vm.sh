@@ -208,6 +208,7 @@ setup_net() {
 setup_tcg() {
 	[ -n "$PLUGIN" ] || [ -n "$ICOUNT" ] || return 0
 	[ -z "$PLUGIN" ] || [ -r "${PLUGIN%%,*}" ] || die "--plugin ${PLUGIN%%,*}: no such file"
+	# QEMU_ARGS begins with "-accel tcg".
 	QEMU_ARGS[1]=tcg,thread=single
 	[ -z "$PLUGIN" ] || QEMU_ARGS+=(-plugin "$PLUGIN")
 	[ -z "$ICOUNT" ] || QEMU_ARGS+=(-icount "shift=$ICOUNT")
