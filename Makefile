@@ -4,7 +4,8 @@
 #
 #   make              module, userspace tools, reference VMM, selftests
 #   make check        style + sparse + userspace tests + selftests in QEMU
-#   make demo         the README's main job
+#   make demo         the README's main job: a live migration between
+#                     two attested hosts (scripts/twohost.sh)
 #   make style        checkpatch --no-tree --strict on every C file
 #   make sparse       sparse over the module (C=2, all files)
 #   make bench        benchmarks in instruction counts (docs/benchmarks.md)
@@ -23,7 +24,7 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
 .PHONY: all module user vmm selftests ksrc plugin style sparse check \
-	check-user check-guest demo bench clean
+	check-user check-guest check-twohost demo bench clean
 
 all: module user vmm selftests plugin
 
@@ -61,11 +62,15 @@ check-user: user
 check-guest: all
 	scripts/check.sh
 
+# Two attested hosts (QEMU guests with their own swtpm) migrating a VM.
+check-twohost: all
+	scripts/twohost.sh suite
+
 check: style sparse
 	@scripts/check-all.sh
 
 demo: all
-	scripts/demo.sh
+	scripts/twohost.sh demo
 
 bench: all
 	$(MAKE) -C bench

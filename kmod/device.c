@@ -492,6 +492,97 @@ out_unlock:
 	return err;
 }
 
+/*
+ * The destination's receipt, sealed once its VM runs: the record after
+ * the commit, under the stream's key, after which the key is erased.
+ */
+static long trustmig_ioc_resumed(struct trustmig_file *tf, void __user *argp)
+{
+	struct trustmig_session *s = tf->session;
+	struct trustmig_resumed *r = (void *)(tf->rec + TRUSTMIG_HDR_LEN);
+	struct trustmig_out arg;
+	int err, size;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	err = trustmig_out_check(&arg);
+	if (err)
+		return err;
+	if (arg.buf_len < TRUSTMIG_RESUMED_REC_LEN)
+		return -ENOBUFS;
+
+	BUILD_BUG_ON(TRUSTMIG_HDR_LEN + sizeof(*r) + TRUSTMIG_TAG_LEN !=
+		     TRUSTMIG_RESUMED_REC_LEN);
+	mutex_lock(&s->lock);
+	err = trustmig_session_in_handover(s, TRUSTMIG_ROLE_DEST);
+	if (err)
+		goto out_unlock;
+	r->records = cpu_to_be64(s->seq);
+	r->pages = cpu_to_be64(s->stats.pages);
+	size = trustmig_seal_record(tf, TRUSTMIG_REC_RESUMED, 0, sizeof(*r),
+				    u64_to_user_ptr(arg.buf));
+	trustmig_session_end_handover(s);
+	if (size < 0) {
+		err = size;
+		goto out_unlock;
+	}
+	arg.bytes = size;
+	arg.records = 1;
+out_unlock:
+	mutex_unlock(&s->lock);
+	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
+		err = -EFAULT;
+	return err;
+}
+
+/*
+ * The source checks the receipt before it lets its VM go.  A record that
+ * is not exactly the peer's receipt for this stream is refused with
+ * EBADMSG and changes nothing: the genuine one may still come.
+ */
+static long trustmig_ioc_confirm(struct trustmig_file *tf, void __user *argp)
+{
+	struct trustmig_session *s = tf->session;
+	struct trustmig_rec_hdr *hdr = (void *)tf->rec;
+	struct trustmig_resumed *r = (void *)(tf->rec + TRUSTMIG_HDR_LEN);
+	struct trustmig_confirm arg;
+	int err;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	if (arg.buf_len != TRUSTMIG_RESUMED_REC_LEN)
+		return -EINVAL;
+
+	mutex_lock(&s->lock);
+	err = trustmig_session_in_handover(s, TRUSTMIG_ROLE_SOURCE);
+	if (err)
+		goto out_unlock;
+	if (copy_from_user(tf->rec, u64_to_user_ptr(arg.buf),
+			   TRUSTMIG_RESUMED_REC_LEN)) {
+		err = -EFAULT;
+		goto out_unlock;
+	}
+	err = -EBADMSG;
+	if (hdr->version != TRUSTMIG_WIRE_VERSION ||
+	    hdr->type != TRUSTMIG_REC_RESUMED || hdr->flags || hdr->gfn_hi ||
+	    hdr->gfn_lo || be32_to_cpu(hdr->stream) != s->stream ||
+	    be16_to_cpu(hdr->round) != s->round ||
+	    be16_to_cpu(hdr->len) != sizeof(*r) ||
+	    be64_to_cpu(hdr->seq) != s->seq)
+		goto out_unlock;
+	if (trustmig_aead_open(s->aead, s->seq, tf->rec, sizeof(*r)))
+		goto out_unlock;
+	if (be64_to_cpu(r->records) != s->seq ||
+	    be64_to_cpu(r->pages) != s->stats.pages)
+		goto out_unlock;
+	trustmig_session_account(s, tf->rec, sizeof(*r));
+	trustmig_session_end_handover(s);
+	err = 0;
+out_unlock:
+	mutex_unlock(&s->lock);
+	return err;
+}
+
 /* Is @len a valid payload length for a record of @type? */
 static bool trustmig_payload_len_ok(u8 type, unsigned int len)
 {
@@ -749,6 +840,12 @@ static long trustmig_ioctl(struct file *file, unsigned int cmd,
 		break;
 	case TRUSTMIG_SEAL_STATE:
 		ret = trustmig_ioc_seal_state(tf, argp);
+		break;
+	case TRUSTMIG_RESUMED:
+		ret = trustmig_ioc_resumed(tf, argp);
+		break;
+	case TRUSTMIG_CONFIRM:
+		ret = trustmig_ioc_confirm(tf, argp);
 		break;
 	default:
 		ret = -ENOTTY;

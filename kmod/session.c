@@ -109,8 +109,9 @@ static int __trustmig_session_fail(struct trustmig_session *s, u8 reason,
 	s->stats.failures++;
 	if (s->state == TRUSTMIG_STATE_FAILED)
 		return -EPIPE;
+	/* A completed stream stays complete; the caller's error stands. */
 	if (s->state == TRUSTMIG_STATE_COMPLETE)
-		return -EALREADY;
+		return -err;
 	s->state = TRUSTMIG_STATE_FAILED;
 	s->reason = reason;
 	s->err = err;
@@ -125,12 +126,39 @@ int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err)
 	return __trustmig_session_fail(s, reason, err, true);
 }
 
+/*
+ * The key outlives the commit by one record, the destination's receipt
+ * (trustmig_session_end_handover); the ticket and transcript do not.
+ */
 void trustmig_session_complete(struct trustmig_session *s)
 {
 	lockdep_assert_held(&s->lock);
 	s->state = TRUSTMIG_STATE_COMPLETE;
-	trustmig_session_erase_secrets(s);
+	memzero_explicit(s->ticket, sizeof(s->ticket));
+	memzero_explicit(&s->transcript, sizeof(s->transcript));
 	trustmig_nl_notify_complete(s);
+}
+
+void trustmig_session_end_handover(struct trustmig_session *s)
+{
+	trustmig_session_erase_secrets(s);
+}
+
+/* 0 if the receipt may be sealed (destination) or checked (source). */
+int trustmig_session_in_handover(struct trustmig_session *s, u8 role)
+{
+	lockdep_assert_held(&s->lock);
+	switch (s->state) {
+	case TRUSTMIG_STATE_ACTIVE:
+		return -EBUSY;
+	case TRUSTMIG_STATE_COMPLETE:
+		if (s->role != role)
+			return -EINVAL;
+		return s->aead ? 0 : -EALREADY;
+	case TRUSTMIG_STATE_FAILED:
+		return -EPIPE;
+	}
+	return -ENOKEY;
 }
 
 /* Takes the session out of the table and drops the table's reference. */
@@ -214,6 +242,8 @@ void trustmig_session_detach(struct trustmig_session *s)
 	s->attached = false;
 	if (s->state == TRUSTMIG_STATE_ACTIVE)
 		trustmig_session_fail(s, TRUSTMIG_REASON_DETACHED, EPIPE);
+	else if (s->state == TRUSTMIG_STATE_COMPLETE)
+		trustmig_session_end_handover(s);
 }
 
 int trustmig_session_usable(struct trustmig_session *s, u8 role)

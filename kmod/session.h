@@ -59,6 +59,8 @@ int trustmig_session_attach(struct trustmig_session *s, const u8 *ticket);
 void trustmig_session_detach(struct trustmig_session *s);
 int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err);
 void trustmig_session_complete(struct trustmig_session *s);
+int trustmig_session_in_handover(struct trustmig_session *s, u8 role);
+void trustmig_session_end_handover(struct trustmig_session *s);
 int trustmig_session_usable(struct trustmig_session *s, u8 role);
 void trustmig_session_account(struct trustmig_session *s, const u8 *rec,
 			      unsigned int len);

@@ -38,6 +38,7 @@ run() {
 
 run check-user user.tap
 run check-guest guest.tap
+run check-twohost twohost.tap
 
 echo "== summary"
 exec "$here/summarize.sh" "$results"/*.tap

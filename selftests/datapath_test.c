@@ -186,13 +186,13 @@ static void dp_migrate(struct __test_metadata *_metadata,
 	EXPECT_EQ(TRUSTMIG_CMD_EVENT_COMPLETE, ev.cmd);
 }
 
-TEST_F(dp, live_precopy_identical)
+TEST_F_TIMEOUT(dp, live_precopy_identical, 180)
 {
 	dp_migrate(_metadata, self, false);
 }
 
 /* The module's own dirty set covers pages the VMM did not report. */
-TEST_F(dp, vmm_omits_dirty_pages_still_identical)
+TEST_F_TIMEOUT(dp, vmm_omits_dirty_pages_still_identical, 180)
 {
 	dp_migrate(_metadata, self, true);
 }
@@ -407,6 +407,71 @@ TEST_F(dp, state_record_tampered)
 	ASSERT_EQ(0, tnl_get(&self->t, self->p.dst.id, &s));
 	EXPECT_EQ(TRUSTMIG_STATE_FAILED, s.state);
 	EXPECT_EQ(TRUSTMIG_REASON_AUTH, s.reason);
+}
+
+static int dp_resumed(int fd, __u8 *rec, __u64 *len)
+{
+	struct trustmig_out o = { .buf = (uintptr_t)rec,
+				  .buf_len = TRUSTMIG_RESUMED_REC_LEN };
+
+	if (ioctl(fd, TRUSTMIG_RESUMED, &o))
+		return -errno;
+	*len = o.bytes;
+	return 0;
+}
+
+static int dp_confirm(int fd, const __u8 *rec, __u64 len)
+{
+	struct trustmig_confirm c = { .buf = (uintptr_t)rec, .buf_len = len };
+
+	return ioctl(fd, TRUSTMIG_CONFIRM, &c) ? -errno : 0;
+}
+
+/* The source lets its VM go only for the destination's sealed receipt. */
+TEST_F(dp, resume_receipt)
+{
+	__u8 rec[TRUSTMIG_RESUMED_REC_LEN], bad[TRUSTMIG_RESUMED_REC_LEN];
+	struct tnl_session src, dst;
+	__u64 len = 0;
+	__u32 result;
+	size_t i;
+
+	/* Not before the commit. */
+	ASSERT_EQ(0, dp_round(self, NULL));
+	EXPECT_EQ(-EBUSY, dp_resumed(self->p.dst.fd, rec, &len));
+	memset(rec, 0, sizeof(rec));
+	EXPECT_EQ(-EBUSY, dp_confirm(self->p.src.fd, rec, sizeof(rec)));
+	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
+	ASSERT_EQ(0, dp_deliver(self, TRUSTMIG_OPEN_EOF, &result));
+	ASSERT_EQ(TRUSTMIG_OPEN_COMPLETE, result);
+
+	/* Each end plays only its own part. */
+	EXPECT_EQ(-EINVAL, dp_resumed(self->p.src.fd, rec, &len));
+	EXPECT_EQ(-EINVAL, dp_confirm(self->p.dst.fd, rec, sizeof(rec)));
+	/* A receipt nobody sealed, or one of the wrong size. */
+	EXPECT_EQ(-EBADMSG, dp_confirm(self->p.src.fd, rec, sizeof(rec)));
+	EXPECT_EQ(-EINVAL, dp_confirm(self->p.src.fd, rec, sizeof(rec) - 1));
+
+	ASSERT_EQ(0, dp_resumed(self->p.dst.fd, rec, &len));
+	ASSERT_EQ(sizeof(rec), len);
+	EXPECT_EQ(TRUSTMIG_REC_RESUMED,
+		  ((struct trustmig_rec_hdr *)rec)->type);
+	/* One receipt per stream: the key is gone after it. */
+	EXPECT_EQ(-EALREADY, dp_resumed(self->p.dst.fd, bad, &len));
+	/* A flipped bit anywhere is refused, without spending the key. */
+	for (i = 0; i < sizeof(rec); i++) {
+		memcpy(bad, rec, sizeof(rec));
+		bad[i] ^= 1 << (i % 8);
+		EXPECT_EQ(-EBADMSG, dp_confirm(self->p.src.fd, bad,
+					       sizeof(bad)));
+	}
+	EXPECT_EQ(0, dp_confirm(self->p.src.fd, rec, sizeof(rec)));
+	EXPECT_EQ(-EALREADY, dp_confirm(self->p.src.fd, rec, sizeof(rec)));
+	/* Both ends count it. */
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.src.id, &src));
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.dst.id, &dst));
+	EXPECT_EQ(src.records, dst.records);
+	EXPECT_EQ(src.bytes, dst.bytes);
 }
 
 TEST_HARNESS_MAIN

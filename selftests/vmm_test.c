@@ -45,6 +45,10 @@ enum proxy_mode {
 	PROXY_KILL_AT_COMMIT,		/* kill it before the commit reaches
 					 * it
 					 */
+	PROXY_FORGE_RESUMED,		/* flip a byte of the receipt in the
+					 * RESUMED frame, byte N of the
+					 * destination's replies
+					 */
 };
 
 struct proxy {
@@ -61,6 +65,7 @@ struct proxy {
 	unsigned int rhdr_got;
 	__u32 rleft;
 	unsigned long long records;
+	unsigned long long back;	/* bytes relayed dst -> src */
 	bool flip_pending, flipped, killed;
 };
 
@@ -111,6 +116,8 @@ static bool proxy_record(struct proxy *px)
 		if (idx >= px->at && !px->flipped &&
 		    h->type == TRUSTMIG_REC_PAGE)
 			px->flip_pending = true;
+		return true;
+	case PROXY_FORGE_RESUMED:	/* acts on the way back */
 		return true;
 	}
 	return true;
@@ -210,7 +217,15 @@ static void *proxy_main(void *arg)
 			break;
 		if (p[1].revents) {
 			n = recv(dst, buf, sizeof(buf), 0);
-			if (n <= 0 || write_all(src, buf, n))
+			if (n <= 0)
+				break;
+			if (px->mode == PROXY_FORGE_RESUMED &&
+			    px->at >= px->back && px->at < px->back + n) {
+				buf[px->at - px->back] ^= 0x40;
+				px->flipped = true;
+			}
+			px->back += n;
+			if (write_all(src, buf, n))
 				break;
 		}
 		if (p[0].revents) {
@@ -610,7 +625,7 @@ TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
 	start_dst(self, self->dst_port);
 	port = start_proxy(self, PROXY_KILL_AT_COMMIT, 0);
 	ASSERT_LT(0, port);
-	start_src(self, port, "8", "300", "8", "3");
+	start_src(self, port, "8", "300", "3", "3");
 
 	ASSERT_TRUE(wait_log(self->src_log, "NOT destroyed", 90));
 	EXPECT_TRUE(self->px.killed);
@@ -629,6 +644,34 @@ TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
 	/* The operator knows the destination is dead: resume here. */
 	kill(self->src, SIGUSR1);
 	expect_kept(_metadata, self, VMM_EXIT_UNCONFIRMED);
+}
+
+/* A forged confirmation must not make the source let its VM go. */
+TEST_F_TIMEOUT(vmm, forged_resume_confirmation, 150)
+{
+	/* READY frame, RESUMED frame header, then into the sealed receipt. */
+	const unsigned long long in_receipt = 2 * sizeof(struct tmvm_frame) + 30;
+	int port, st;
+
+	start_dst(self, self->dst_port);
+	port = start_proxy(self, PROXY_FORGE_RESUMED, in_receipt);
+	ASSERT_LT(0, port);
+	start_src(self, port, "8", "300", "3", "3");
+
+	ASSERT_TRUE(wait_log(self->src_log, "NOT destroyed", 90));
+	EXPECT_TRUE(self->px.flipped);
+	EXPECT_TRUE(log_has(self->src_log, "not the destination's receipt"));
+	/* The destination did resume and sealed its receipt. */
+	EXPECT_TRUE(log_has(self->dst_log, "sealed receipt sent"));
+	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
+		  session_state(self, self->p.dst.id, NULL));
+	/* The source waits, paused, for the operator... */
+	sleep(1);
+	ASSERT_EQ(-ETIMEDOUT, wait_for(&self->src, 0, &st));
+	/* ...who knows the destination runs it: release this copy. */
+	kill(self->src, SIGUSR2);
+	ASSERT_EQ(0, wait_for(&self->src, 30, &st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
 }
 
 TEST_HARNESS_MAIN

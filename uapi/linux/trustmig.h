@@ -221,6 +221,10 @@ enum trustmig_rec_type {
 	TRUSTMIG_REC_STATE = 5,		/* len 1..TRUSTMIG_STATE_MAX: opaque
 					 * VMM state (vCPU registers, clock)
 					 */
+	TRUSTMIG_REC_RESUMED = 6,	/* len 16: struct trustmig_resumed;
+					 * destination -> source, after
+					 * the commit, never in the stream
+					 */
 };
 
 /*
@@ -245,6 +249,19 @@ struct trustmig_commit {
 				 */
 };
 
+/*
+ * Payload of TRUSTMIG_REC_RESUMED (gfn 0): the destination's receipt, the
+ * one record that goes back.  Sealed with the stream's key at the
+ * sequence number after the commit (one the source never seals), so only
+ * the peer holding this session's key can make it.
+ */
+struct trustmig_resumed {
+	__be64	records;	/* records verified, the commit included */
+	__be64	pages;		/* page and zero records applied */
+};
+
+#define TRUSTMIG_RESUMED_REC_LEN	(24 + 16 + TRUSTMIG_TAG_LEN)
+
 /* ------------------------------------------------------------------------
  * /dev/trustmig data plane (ioctls on an open file; one session per file)
  * ------------------------------------------------------------------------
@@ -267,6 +284,14 @@ struct trustmig_commit {
  * and on a destination, TRUSTMIG_OPEN on whatever bytes arrived, until the
  * reply says TRUSTMIG_OPEN_COMPLETE; TRUSTMIG_OPEN_EOF tells the module the
  * stream ended.  All calls must come from the process that owns the VM.
+ *
+ * Handover: once the VM runs on the destination, TRUSTMIG_RESUMED seals
+ * the receipt (a TRUSTMIG_RESUMED_REC_LEN-byte record) for the source,
+ * whose TRUSTMIG_CONFIRM verifies it (EBADMSG: not from the peer; the
+ * source must then treat the handover as unconfirmed).  The key serves
+ * only this record after the commit and is erased right after it, or
+ * when the file is closed.  EBUSY before the commit, EALREADY after the
+ * receipt.
  */
 #define TRUSTMIG_DEV_NAME		"trustmig"
 
@@ -337,6 +362,11 @@ struct trustmig_seal_state {
 	struct trustmig_out out;
 };
 
+struct trustmig_confirm {
+	__u64	buf;		/* in: user address of the received record */
+	__u64	buf_len;	/* in: TRUSTMIG_RESUMED_REC_LEN */
+};
+
 #define TRUSTMIG_IOC_MAGIC	0xb7
 #define TRUSTMIG_ATTACH		_IOW(TRUSTMIG_IOC_MAGIC, 1, struct trustmig_attach)
 #define TRUSTMIG_SEAL		_IOWR(TRUSTMIG_IOC_MAGIC, 2, struct trustmig_seal)
@@ -344,5 +374,7 @@ struct trustmig_seal_state {
 #define TRUSTMIG_COMMIT		_IOWR(TRUSTMIG_IOC_MAGIC, 4, struct trustmig_out)
 #define TRUSTMIG_OPEN		_IOWR(TRUSTMIG_IOC_MAGIC, 5, struct trustmig_open)
 #define TRUSTMIG_SEAL_STATE	_IOWR(TRUSTMIG_IOC_MAGIC, 6, struct trustmig_seal_state)
+#define TRUSTMIG_RESUMED	_IOWR(TRUSTMIG_IOC_MAGIC, 7, struct trustmig_out)
+#define TRUSTMIG_CONFIRM	_IOW(TRUSTMIG_IOC_MAGIC, 8, struct trustmig_confirm)
 
 #endif /* _UAPI_LINUX_TRUSTMIG_H */

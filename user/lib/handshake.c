@@ -15,8 +15,9 @@
  *                           confirm OCTET STRING (32) }
  *   M3       ::= SEQUENCE { attestation Attest,
  *                           confirm OCTET STRING (32) }
- *   Status   ::= SEQUENCE { code INTEGER, reason UTF8String } -- RESULT,
- *                                                               ALERT
+ *   Status   ::= SEQUENCE { code INTEGER, reason UTF8String } -- ALERT
+ *   Result   ::= SEQUENCE { outcome Status,
+ *                           mac OCTET STRING (32) }           -- RESULT
  */
 #include <ctype.h>
 #include <stddef.h>
@@ -109,6 +110,20 @@ ASN1_SEQUENCE(TM_STATUS) = {
 	ASN1_SIMPLE(struct tm_asn_status, code, ASN1_INTEGER),
 	ASN1_SIMPLE(struct tm_asn_status, reason, ASN1_UTF8STRING),
 } static_ASN1_SEQUENCE_END_name(struct tm_asn_status, TM_STATUS)
+
+struct tm_asn_result {
+	struct tm_asn_status *outcome;
+	ASN1_OCTET_STRING *mac;
+};
+
+ASN1_SEQUENCE(TM_RESULT) = {
+	ASN1_SIMPLE(struct tm_asn_result, outcome, TM_STATUS),
+	ASN1_SIMPLE(struct tm_asn_result, mac, ASN1_OCTET_STRING),
+} static_ASN1_SEQUENCE_END_name(struct tm_asn_result, TM_RESULT)
+
+#define TM_NEW(type, it)	((type *)ASN1_item_new(ASN1_ITEM_rptr(it)))
+#define TM_FREE(obj, it)	ASN1_item_free((ASN1_VALUE *)(obj), \
+					       ASN1_ITEM_rptr(it))
 
 /* This host's side: token, keys, ephemeral key and running transcript. */
 struct tm_hs {
@@ -211,23 +226,28 @@ static int tm_der_decode(const unsigned char *buf, size_t len,
 
 /* --- messages on the wire -------------------------------------------- */
 
-/* Best effort: tell the peer why we stop, and keep our own reason. */
-static int tm_hs_status_send(struct tm_hs *h, unsigned char type, int code,
-			     const char *reason)
+/* Fill @st with @code and @reason, and give its DER. */
+static int tm_hs_status_der(struct tm_asn_status *st, int code,
+			    const char *reason, unsigned char **der,
+			    size_t *len)
 {
-	struct tm_asn_status *st;
+	if (!ASN1_INTEGER_set(st->code, code) ||
+	    !ASN1_STRING_set(st->reason, reason, -1))
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	return tm_der(st, ASN1_ITEM_rptr(TM_STATUS), der, len);
+}
+
+/* Best effort: tell the peer why we stop, and keep our own reason. */
+static void tm_hs_alert(struct tm_hs *h, int code, const char *reason)
+{
+	struct tm_asn_status *st = TM_NEW(struct tm_asn_status, TM_STATUS);
 	unsigned char *der = NULL;
 	size_t len = 0;
-	int ret = TM_EXIT_ERROR;
 
-	st = (struct tm_asn_status *)ASN1_item_new(ASN1_ITEM_rptr(TM_STATUS));
-	if (st && ASN1_INTEGER_set(st->code, code) &&
-	    ASN1_STRING_set(st->reason, reason, -1) &&
-	    !tm_der(st, ASN1_ITEM_rptr(TM_STATUS), &der, &len))
-		ret = tm_wire_send(h->fd, type, der, len, h->c->timeout_ms);
+	if (st && !tm_hs_status_der(st, code, reason, &der, &len))
+		tm_wire_send(h->fd, TM_MSG_ALERT, der, len, h->c->timeout_ms);
 	OPENSSL_free(der);
-	ASN1_item_free((ASN1_VALUE *)st, ASN1_ITEM_rptr(TM_STATUS));
-	return ret;
+	TM_FREE(st, TM_STATUS);
 }
 
 static int tm_hs_refuse(struct tm_hs *h, int code)
@@ -236,7 +256,7 @@ static int tm_hs_refuse(struct tm_hs *h, int code)
 
 	snprintf(reason, sizeof(reason), "%s", tm_last_error());
 	if (code != TM_EXIT_PEER && code != TM_EXIT_PEER_REFUSED)
-		tm_hs_status_send(h, TM_MSG_ALERT, code, reason);
+		tm_hs_alert(h, code, reason);
 	/* a failed send must not replace our reason */
 	return tm_fail(code, "%s", reason);
 }
@@ -348,21 +368,27 @@ static int tm_hs_confirm_keys(struct tm_hs *h, const unsigned char h2[32])
 	return ret;
 }
 
+static int tm_hmac(const unsigned char key[32], const unsigned char *data,
+		   size_t len, unsigned char mac[TM_HS_MAC])
+{
+	size_t n = 0;
+
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, 32, data, len,
+		       mac, TM_HS_MAC, &n) || n != TM_HS_MAC)
+		return tm_fail_ssl(TM_EXIT_ERROR, "HMAC failed");
+	return 0;
+}
+
 /* HMAC-SHA-256(@key, SHA-256(transcript || @extra)) */
 static int tm_hs_mac(const struct tm_hs *h, const unsigned char key[32],
 		     const unsigned char *extra, size_t elen,
 		     unsigned char mac[TM_HS_MAC])
 {
 	unsigned char d[32];
-	size_t n = 0;
 	int ret;
 
 	ret = tm_th_hash(h, extra, elen, d);
-	if (!ret && (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, 32,
-				d, sizeof(d), mac, TM_HS_MAC, &n) ||
-		     n != TM_HS_MAC))
-		ret = tm_fail_ssl(TM_EXIT_ERROR, "HMAC failed");
-	return ret;
+	return ret ? ret : tm_hmac(key, d, sizeof(d), mac);
 }
 
 static int tm_hs_check_mac(const struct tm_hs *h, const unsigned char key[32],
@@ -407,6 +433,9 @@ static int tm_hs_traffic(struct tm_hs *h, struct tm_hs_keys *k)
 	if (!ret)
 		ret = tm_hkdf(h4, h->z, sizeof(h->z), "trustmig v1 fingerprint",
 			      k->fingerprint, sizeof(k->fingerprint));
+	if (!ret)
+		ret = tm_hkdf(h4, h->z, sizeof(h->z), "trustmig v1 result",
+			      k->result_key, sizeof(k->result_key));
 	k->stream = (__u32)sid[0] << 24 | sid[1] << 16 | sid[2] << 8 |
 		    sid[3];
 	snprintf(k->peer, sizeof(k->peer), "%s", h->peer.host);
@@ -582,10 +611,6 @@ static void tm_hs_init(struct tm_hs *h, int fd, const struct tm_hs_config *c)
 }
 
 /* --- source ---------------------------------------------------------- */
-
-#define TM_NEW(type, it)	((type *)ASN1_item_new(ASN1_ITEM_rptr(it)))
-#define TM_FREE(obj, it)	ASN1_item_free((ASN1_VALUE *)(obj), \
-					       ASN1_ITEM_rptr(it))
 
 static int tm_hs_m1(struct tm_hs *h)
 {
@@ -821,6 +846,8 @@ int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k)
 		ret = tm_policy_find(c->policy_dir, id, &pol);
 	}
 	if (!ret)
+		ret = tm_policy_restrict(&pol, c->trusted);
+	if (!ret)
 		ret = tm_hs_peer(&h, m1, &pol);
 	if (!ret)
 		ret = tm_hs_self_load(&h, 1);
@@ -845,21 +872,45 @@ int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k)
 
 /* --- after the handshake --------------------------------------------- */
 
-int tm_hs_result_send(int fd, const struct tm_hs_config *c, int code)
+int tm_hs_result_send(int fd, const struct tm_hs_config *c,
+		      const struct tm_hs_keys *k, int code)
 {
-	struct tm_hs h;
+	struct tm_asn_result *r = TM_NEW(struct tm_asn_result, TM_RESULT);
+	unsigned char *st = NULL, *der = NULL, mac[TM_HS_MAC];
+	size_t slen = 0, len = 0;
+	char reason[1024];
+	int ret;
 
-	tm_hs_init(&h, fd, c);
-	return tm_hs_status_send(&h, TM_MSG_RESULT, code,
-				 code ? tm_last_error() : "keys installed");
+	snprintf(reason, sizeof(reason), "%s",
+		 code ? tm_last_error() : "keys installed");
+	if (!r)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	ret = tm_hs_status_der(r->outcome, code, reason, &st, &slen);
+	if (!ret)
+		ret = tm_hmac(k->result_key, st, slen, mac);
+	if (!ret)
+		ret = tm_os_set(r->mac, mac, sizeof(mac));
+	if (!ret)
+		ret = tm_der(r, ASN1_ITEM_rptr(TM_RESULT), &der, &len);
+	if (!ret)
+		ret = tm_wire_send(fd, TM_MSG_RESULT, der, len, c->timeout_ms);
+	OPENSSL_free(st);
+	OPENSSL_free(der);
+	TM_FREE(r, TM_RESULT);
+	/* our own failure, if any, stays the reason */
+	if (code)
+		tm_fail(code, "%s", reason);
+	return ret;
 }
 
-int tm_hs_result_recv(int fd, const struct tm_hs_config *c)
+int tm_hs_result_recv(int fd, const struct tm_hs_config *c,
+		      const struct tm_hs_keys *k)
 {
+	unsigned char *body, *st = NULL, mac[TM_HS_MAC];
+	struct tm_asn_result *r = NULL;
 	char reason[TM_HS_REASON];
-	unsigned char *body;
+	size_t len, slen = 0;
 	struct tm_hs h;
-	size_t len;
 	long code;
 	int ret;
 
@@ -867,13 +918,26 @@ int tm_hs_result_recv(int fd, const struct tm_hs_config *c)
 	ret = tm_hs_recv(&h, TM_MSG_RESULT, &body, &len);
 	if (ret)
 		return ret;
-	ret = tm_hs_status(body, len, &code, reason, sizeof(reason));
+	ret = tm_der_decode(body, len, ASN1_ITEM_rptr(TM_RESULT), "RESULT",
+			    (void **)&r);
 	free(body);
+	if (!ret)
+		ret = tm_der(r->outcome, ASN1_ITEM_rptr(TM_STATUS), &st, &slen);
+	if (!ret)
+		ret = tm_hmac(k->result_key, st, slen, mac);
+	if (!ret && (r->mac->length != TM_HS_MAC ||
+		     CRYPTO_memcmp(r->mac->data, mac, TM_HS_MAC)))
+		ret = tm_fail(TM_EXIT_CONFIRM,
+			      "the destination's RESULT is not authenticated by this handshake's keys (forged or replayed)");
+	if (!ret)
+		ret = tm_hs_status(st, slen, &code, reason, sizeof(reason));
 	if (!ret && code)
 		ret = tm_fail(code == TM_EXIT_NO_MODULE ? TM_EXIT_NO_MODULE :
 			      TM_EXIT_PEER_REFUSED,
 			      "destination did not install its keys: %s",
 			      reason);
+	OPENSSL_free(st);
+	TM_FREE(r, TM_RESULT);
 	return ret;
 }
 
@@ -891,24 +955,8 @@ int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s)
 	s->role = role;
 	s->stream = k->stream;
 	ret = tm_module_install(s, k->s2d_key, k->s2d_salt);
-	tm_hs_keys_wipe(k);
-	return ret;
-}
-
-int tm_crls_add(struct stack_st_X509_CRL **crls, const char *path)
-{
-	X509_CRL *crl;
-	int ret;
-
-	if (!*crls)
-		*crls = sk_X509_CRL_new_null();
-	if (!*crls)
-		return tm_fail(TM_EXIT_ERROR, "out of memory");
-	ret = tm_crl_load(path, &crl);
-	if (!ret && !sk_X509_CRL_push(*crls, crl)) {
-		X509_CRL_free(crl);
-		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
-	}
+	/* the traffic keys; the RESULT key still has to authenticate */
+	OPENSSL_cleanse(k, offsetof(struct tm_hs_keys, result_key));
 	return ret;
 }
 

@@ -8,7 +8,8 @@
  *   M2  D->S  hello { nonce_D, token chain D, ephemeral e_D },
  *             quote_D(H2), confirm_D
  *   M3  S->D  quote_S(H3), confirm_S
- *   RESULT D->S  whether D installed its keys
+ *   RESULT D->S  whether D installed its keys, MACed with a key of
+ *                this handshake
  *
  * Z = ECDH(e_S, e_D) || ECDH_ZGen(MK_D, e_S): D's TPM takes part only
  * while its PCRs hold the certified values; the ephemeral half gives
@@ -25,7 +26,6 @@
 #include "policy.h"
 #include "tpm.h"
 
-#define TM_HS_TIMEOUT_MS	30000
 #define TM_HS_FPR_LEN		16
 
 enum tm_msg_type {
@@ -44,6 +44,8 @@ struct tm_hs_config {
 	int timeout_ms;			/* per message */
 	const struct tm_policy *policy;	/* source: the VM's policy */
 	const char *policy_dir;		/* destination: policies by id */
+	/* destination: the TTPs this host trusts (NULL: the policy's) */
+	X509_STORE *trusted;
 };
 
 struct tm_hs_keys {
@@ -54,6 +56,8 @@ struct tm_hs_keys {
 	unsigned char d2s_salt[TRUSTMIG_SALT_LEN];
 	/* HKDF output of its own: shows that both ends agree, not the keys */
 	unsigned char fingerprint[TM_HS_FPR_LEN];
+	/* authenticates RESULT; tm_hs_install() keeps it for that */
+	unsigned char result_key[32];
 	/* not secret; tm_hs_keys_wipe() keeps them */
 	char peer[TM_HOST_MAX + 1];	/* host name in peer token */
 	char policy[TM_POLICY_ID_MAX + 1];
@@ -61,19 +65,26 @@ struct tm_hs_keys {
 
 int tm_hs_source(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k);
 int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k);
-/* D: tell S the outcome of the key installation (0 or a TM_EXIT_*). */
-int tm_hs_result_send(int fd, const struct tm_hs_config *c, int code);
-/* S: D's outcome; TM_EXIT_PEER_REFUSED (with D's reason) unless 0. */
-int tm_hs_result_recv(int fd, const struct tm_hs_config *c);
+/*
+ * D: tell S the outcome of the key installation (0 or a TM_EXIT_*),
+ * authenticated with @k's RESULT key.
+ */
+int tm_hs_result_send(int fd, const struct tm_hs_config *c,
+		      const struct tm_hs_keys *k, int code);
+/*
+ * S: D's outcome; TM_EXIT_CONFIRM if it is not authenticated by @k's
+ * RESULT key, else TM_EXIT_PEER_REFUSED (with D's reason) unless 0.
+ */
+int tm_hs_result_recv(int fd, const struct tm_hs_config *c,
+		      const struct tm_hs_keys *k);
 void tm_hs_keys_wipe(struct tm_hs_keys *k);
 
 /*
  * Install the source->destination key, salt and stream id in trustmig.ko
- * as a session of @role, filling @s; wipes @k whatever the outcome.
+ * as a session of @role, filling @s; wipes @k's traffic keys whatever the
+ * outcome (tm_hs_keys_wipe() wipes the rest).
  */
 int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s);
-/* Append the CRL file @path to *@crls (created on first use). */
-int tm_crls_add(struct stack_st_X509_CRL **crls, const char *path);
 /*
  * One syslog-style line per handshake on stderr ("<3>prog[pid]: ..."
  * priority prefix, as journald reads it): peer, policy, result, reason

@@ -191,6 +191,40 @@ void tm_policy_free(struct tm_policy *p)
 	memset(p, 0, sizeof(*p));
 }
 
+int tm_policy_restrict(struct tm_policy *p, X509_STORE *host)
+{
+	struct stack_st_X509_OBJECT *have, *trusted;	/* STACK_OF() */
+	X509_STORE *keep;
+	X509_OBJECT *o;
+	int i, n = 0;
+
+	if (!host)
+		return 0;
+	keep = X509_STORE_new();
+	if (!keep)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	have = X509_STORE_get0_objects(p->anchors);
+	trusted = X509_STORE_get0_objects(host);
+	for (i = 0; i < sk_X509_OBJECT_num(have); i++) {
+		o = sk_X509_OBJECT_value(have, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_X509 ||
+		    !X509_OBJECT_retrieve_match(trusted, o))
+			continue;
+		if (!X509_STORE_add_cert(keep, X509_OBJECT_get0_X509(o))) {
+			X509_STORE_free(keep);
+			return tm_fail_ssl(TM_EXIT_ERROR, "cannot copy an anchor");
+		}
+		n++;
+	}
+	X509_STORE_free(p->anchors);
+	p->anchors = keep;
+	if (!n)
+		return tm_fail(TM_EXIT_POLICY,
+			       "policy %s names no TTP anchor this host trusts (\"anchor\" in its configuration)",
+			       p->id);
+	return 0;
+}
+
 int tm_policy_check(const struct tm_policy *p,
 		    const struct tm_token_info *info)
 {

@@ -35,6 +35,12 @@ int tm_policy_load(const char *path, struct tm_policy *p);
 /* Load policy @id from @dir/@id.json; TM_EXIT_POLICY if there is none. */
 int tm_policy_find(const char *dir, const char *id, struct tm_policy *p);
 void tm_policy_free(struct tm_policy *p);
+/*
+ * Keep only the anchors of @p that are also in @host (the TTPs this host
+ * trusts at all, from its configuration); TM_EXIT_POLICY if none is left.
+ * A NULL @host leaves @p alone.
+ */
+int tm_policy_restrict(struct tm_policy *p, X509_STORE *host);
 /* A policy id: 1-64 of A-Z a-z 0-9 . _ - (it names a file). */
 int tm_policy_id_valid(const char *id);
 /* @info's baseline is one of @p's; TM_EXIT_POLICY_BASELINE if not. */

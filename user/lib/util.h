@@ -26,6 +26,7 @@ enum tm_exit {
 	TM_EXIT_USAGE = 2,		/* bad command line */
 	TM_EXIT_BASELINE = 3,		/* baseline file invalid */
 	TM_EXIT_INPUT = 4,		/* malformed exchange file or token */
+	TM_EXIT_CONFIG = 5,		/* configuration file invalid */
 	/* refusals of the TTP during enrolment (14-16 also in handshakes) */
 	TM_EXIT_EK_UNTRUSTED = 10,	/* EK neither certified nor pinned */
 	TM_EXIT_AK_ATTRS = 11,		/* AK is not a restricted TPM key */

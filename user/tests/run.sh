@@ -15,11 +15,6 @@ set -u
 BIN=${BIN:?set BIN to the build directory of the tools}
 TAP=${TAP:-/dev/null}
 FILTER=${1:-}
-HERE=$(cd "$(dirname "$0")" && pwd)
-BASELINES=$HERE/../../docs/baselines
-TTP=$BIN/trustmig-ttp
-HOST=$BIN/trustmig
-FORGE=$BIN/tm-forge
 WORK=$(mktemp -d /tmp/trustmig-user-tests.XXXXXX)
 
 n=0
@@ -27,13 +22,11 @@ passed=0
 failed=0
 skipped=0
 
-stop_tpms() {
-	local pidf
+. "$(dirname "$0")/lib.sh"
 
-	for pidf in "$1"/*-tpm/pid; do
-		[ -f "$pidf" ] && kill "$(cat "$pidf")" 2>/dev/null
-	done
-}
+# The host's own configuration file must not leak into the tests.
+export TRUSTMIG_CONFIG=$WORK/none.conf
+: >"$TRUSTMIG_CONFIG"
 
 cleanup() {
 	local d
@@ -51,125 +44,6 @@ tap() {
 	echo "$*" >>"$TAP"
 }
 
-# --- assertions: each exits the test's subshell on failure ---------------
-
-fail() {
-	echo "FAIL: $*"
-	exit 1
-}
-
-# must CMD...: CMD succeeds
-must() {
-	"$@" >>out.log 2>err.log || fail "exit $? from: $* ($(tail -n 3 err.log))"
-}
-
-# refuse CODE PATTERN CMD...: CMD exits with CODE and says PATTERN on stderr
-refuse() {
-	local code=$1 pattern=$2 rc
-
-	shift 2
-	"$@" >>out.log 2>err.log
-	rc=$?
-	[ "$rc" -eq "$code" ] ||
-		fail "expected exit $code, got $rc from: $* ($(tail -n 3 err.log))"
-	grep -q -- "$pattern" err.log ||
-		fail "stderr of $* lacks \"$pattern\": $(cat err.log)"
-	echo "refused as expected ($code): $(cat err.log)"
-}
-
-# --- fixtures ------------------------------------------------------------
-
-port_busy() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# start_tpm NAME: a fresh swtpm for host NAME; sets TCTI_NAME
-start_tpm() {
-	local name=$1 dir=$PWD/$1-tpm port try
-
-	mkdir -p "$dir"
-	for try in $(seq 20); do
-		port=$((20000 + (RANDOM % 20000) * 2))
-		port_busy "$port" || port_busy $((port + 1)) || {
-			swtpm socket --tpmstate dir="$dir" --tpm2 \
-				--server type=tcp,port=$port,bindaddr=127.0.0.1 \
-				--ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-				--flags not-need-init,startup-clear \
-				--pid file="$dir/pid" --daemon 2>>"$dir/err" &&
-				break
-		}
-		port=
-	done
-	[ -n "$port" ] || fail "cannot start swtpm: $(cat "$dir/err")"
-	for try in $(seq 50); do
-		port_busy "$port" && break
-		sleep 0.1
-	done
-	printf -v "TCTI_$name" 'swtpm:host=127.0.0.1,port=%s' "$port"
-}
-
-tcti() {
-	local v="TCTI_$1"
-
-	echo "${!v}"
-}
-
-ttp_init() {
-	must "$TTP" init --dir ttp --name "trustmig test TTP"
-}
-
-# measure NAME: emulate a measured boot (PCR i += SHA-256("...i"))
-measure() {
-	local i d
-
-	for i in 0 1 2 3 4 5 6 7; do
-		d=$(printf 'trustmig test measurement %d' "$i" | sha256sum)
-		must tpm2_pcrextend -T "$(tcti "$1")" "$i:sha256=${d%% *}"
-	done
-}
-
-extend_pcr() {
-	must tpm2_pcrextend -T "$(tcti "$1")" \
-		"$2:sha256=$(printf 'rogue %s' "$2" | sha256sum | cut -c1-64)"
-}
-
-# pin_of NAME [ek-type]: the EK Name an operator reads at rack-in
-pin_of() {
-	"$HOST" ek --tcti "$(tcti "$1")" --ek-type "${2:-ecc}" |
-		sed -n 's/^EK name: //p'
-}
-
-# request NAME: host NAME asks to enrol -> NAME.req
-request() {
-	must "$HOST" enrol-request --tcti "$(tcti "$1")" --state "$1" \
-		--host-name "$1.example" --out "$1.req" "${@:2}"
-}
-
-# challenge NAME BASELINE: the TTP challenges NAME's request -> NAME.chal
-challenge() {
-	must "$TTP" challenge --dir ttp --request "$1.req" --baseline "$2" \
-		--ek-pin "$(pin_of "$1")" --out "$1.chal"
-}
-
-respond() {
-	must "$HOST" enrol-respond --tcti "$(tcti "$1")" --state "$1" \
-		--challenge "$1.chal" --out "$1.resp"
-}
-
-certify() {
-	must "$TTP" certify --dir ttp --response "$1.resp" --out "$1.pem"
-}
-
-# enrol NAME BASELINE: the whole honest enrolment -> NAME.pem installed
-enrol() {
-	request "$1"
-	challenge "$1" "$2"
-	respond "$1"
-	certify "$1"
-	must "$HOST" enrol-install --state "$1" --token "$1.pem" \
-		--ca ttp/ttp.pem --crl ttp/crl.pem
-}
-
 run() {
 	local name=$1 fn=$2 dir rc
 
@@ -181,6 +55,8 @@ run() {
 	rc=$?
 	stop_tpms "$dir"
 	[ -f "$dir/d.pid" ] && kill "$(cat "$dir/d.pid")" 2>/dev/null
+	# a proxy still waiting for connections the failed test never made
+	[ -f "$dir/proxy.pids" ] && kill $(cat "$dir/proxy.pids") 2>/dev/null
 	if [ $rc -eq 0 ]; then
 		tap "ok $n - $name"
 		passed=$((passed + 1))
@@ -209,14 +85,15 @@ t_help() {
 		"$TTP" "$c" --help | grep -q "^  $c" || fail "trustmig-ttp $c --help"
 	done
 	for c in ek enrol-request enrol-respond enrol-install baseline check-key \
-		handshake; do
+		handshake status config; do
 		"$HOST" "$c" --help | grep -q "^  $c" || fail "trustmig $c --help"
 	done
 	"$TTP" --help | grep -q '^EXIT STATUS' || fail "trustmig-ttp --help"
 	"$HOST" --help | grep -q '^SYNOPSIS' || fail "trustmig --help"
 	"$BIN/trustmigd" --help | grep -q '^SYNOPSIS' || fail "trustmigd --help"
 	refuse 2 "--crl is required" "$BIN/trustmigd"
-	refuse 2 "--peer, --policy and --crl are required" "$HOST" handshake
+	refuse 2 "--peer and one of --policy or --policy-id are required" \
+		"$HOST" handshake
 	refuse 2 "unknown command" "$TTP" frobnicate
 	refuse 2 "required" "$TTP" certify --dir ttp
 }
@@ -492,78 +369,26 @@ t_ek_cert() {
 		--baseline "$BASELINES/swtpm-fresh.json" --out h2.chal
 }
 
-# tpm_cmds LOG: the TPM commands a process sent, by name, one per line
-# (from its TSS2_LOG=tcti+debug trace; names from tss2_tpm2_types.h)
-tpm_cmds() {
-	local types=/usr/include/tss2/tss2_tpm2_types.h
-
-	awk -v types="$types" '
-		BEGIN {
-			while ((getline l < types) > 0)
-				if (l ~ /^#define TPM2_CC_[A-Za-z_0-9]+ +\(\(TPM2_CC\) 0x/) {
-					split(l, f, /[ ()]+/)
-					sub(/^TPM2_CC_/, "", f[2])
-					cc = tolower(f[4])
-					sub(/^0x0*/, "", cc)
-					if (!(cc in name))
-						name[cc] = f[2]
-				}
-		}
-		/Sending command with TPM_CC 0x/ {
-			cc = tolower($0)
-			sub(/.*tpm_cc 0x0*/, "", cc)
-			sub(/ .*/, "", cc)
-			print (cc in name) ? name[cc] : "0x" cc
-		}' "$1"
-}
-
 # --- migration handshake ---------------------------------------------------
 
-# hs_hosts [D-BASELINE]: TTP, source s (swtpm-fresh), destination d
-# (enrolled for D-BASELINE, default swtpm-fresh), policy "vm" accepting
-# swtpm-fresh only
-hs_hosts() {
-	local bl=${1:-swtpm-fresh}
+# log_line FILE N RESULT CODE REASON: the N-th handshake line of FILE
+# (waiting for it) has every field, with this result, code and reason
+log_line() {
+	local try line
+	local re='^<[36]>trustmigd?\[[0-9]+\]: handshake peer=[^ ]+ host=[^ ]+ policy=[^ ]+ result='
 
-	start_tpm s
-	start_tpm d
-	must "$TTP" init --dir ttp --crl-days 3650
-	[ "$bl" = swtpm-measured-boot ] && measure d
-	enrol s "$BASELINES/swtpm-fresh.json"
-	enrol d "$BASELINES/$bl.json"
-	mkdir -p pol sess
-	cat >pol/vm.json <<-EOP
-		{ "schema": "trustmig-policy/1", "id": "vm",
-		  "anchors": [ "../ttp/ttp.pem" ],
-		  "baselines": [ "$BASELINES/swtpm-fresh.json" ] }
-	EOP
-}
-
-# start_d: trustmigd for host d on a free loopback port; sets DPORT
-start_d() {
-	local try
-
-	"$BIN/trustmigd" --listen 127.0.0.1:0 --tcti "$(tcti d)" --state d \
-		--policy-dir pol --crl ttp/crl.pem --session-dir sess \
-		--timeout 5 --debug-fingerprint 2>d.log &
-	echo $! >d.pid
 	for try in $(seq 50); do
-		DPORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' d.log)
-		[ -n "$DPORT" ] && return
+		line=$(grep 'handshake peer=' "$1" | sed -n "$2p")
+		[ -n "$line" ] && break
 		sleep 0.1
 	done
-	fail "trustmigd did not start: $(cat d.log)"
+	[[ "$line" =~ $re$3\ code=$4\ reason=\".*"$5".*\"\ ms=[0-9]+$ ]] ||
+		fail "handshake line $2 of $1 is not result=$3 code=$4 \"$5\": $line"
 }
 
-# hs PORT: the source's side against 127.0.0.1:PORT
-hs() {
-	"$HOST" handshake --tcti "$(tcti s)" --state s --peer "127.0.0.1:$1" \
-		--policy pol/vm.json --crl ttp/crl.pem --timeout 5 \
-		--debug-fingerprint
-}
-
-# hs_done[_port PORT]: the handshake completes; the keys are installed
-# unless trustmig.ko is not loaded, which becomes a SKIP of that sub-step
+# hs_done[_port PORT [ARGS]]: the handshake completes; the keys are
+# installed unless trustmig.ko is not loaded, which becomes a SKIP of that
+# sub-step. Sets HS_LOG to what both ends' log lines say.
 hs_done() {
 	hs_done_port "$DPORT"
 }
@@ -571,18 +396,21 @@ hs_done() {
 hs_done_port() {
 	local rc
 
-	hs "$1" >>out.log 2>err.log
+	hs "$@" >>out.log 2>err.log
 	rc=$?
 	if [ $rc -eq 56 ] && [ ! -d /sys/module/trustmig ]; then
 		grep -q "trustmig.ko not loaded: keys not installed" err.log ||
 			fail "exit 56 without the reason: $(cat err.log)"
 		echo "trustmig.ko not loaded: keys not installed" >skip
 		echo "keys installed in trustmig.ko" >skip.what
+		HS_LOG=(refused 56 "trustmig.ko not loaded")
 	elif [ $rc -ne 0 ]; then
 		fail "handshake failed ($rc): $(cat err.log)"
 	else
 		keys_match
+		HS_LOG=(ok 0 "keys agreed")
 	fi
+	log_line err.log 1 "${HS_LOG[@]}"
 }
 
 # keys_match: with trustmig.ko loaded (in the test guest), the sessions
@@ -626,8 +454,8 @@ t_hs_cost() {
 		fail "frames are not M1 M2 M3 RESULT: $frames"
 	# The daemon's own start (before it listens) is no part of a handshake.
 	sed -n '/listening on/,$p' d.log >d.trace
-	src_cmds=$(tpm_cmds err.log | sort | tr '\n' ' ')
-	dst_cmds=$(tpm_cmds d.trace | sort | tr '\n' ' ')
+	src_cmds=$(tpm_sent err.log | sort | tr '\n' ' ')
+	dst_cmds=$(tpm_sent d.trace | sort | tr '\n' ' ')
 	[ "$src_cmds" = "CreatePrimary FlushContext FlushContext Load Quote " ] ||
 		fail "source TPM commands: $src_cmds"
 	[ "$dst_cmds" = "CreatePrimary ECDH_ZGen FlushContext FlushContext FlushContext FlushContext Load Load PolicyPCR Quote StartAuthSession " ] ||
@@ -639,7 +467,7 @@ t_hs_cost() {
 		printf '{ "source_ms": %s, "frames": [' "$ms"
 		awk '{ printf "%s[\"%s\", %s, %s]", (NR > 1 ? ", " : ""), $1, $2, $3 }' frames.log
 		printf '],\n  "source_tpm": "%s",\n  "destination_tpm": "%s" }\n' \
-			"$(tpm_cmds err.log | tr '\n' ' ')" "$(tpm_cmds d.trace | tr '\n' ' ')"
+			"$(tpm_sent err.log | tr '\n' ' ')" "$(tpm_sent d.trace | tr '\n' ' ')"
 	} >>"$HS_COST_OUT"
 }
 
@@ -655,6 +483,7 @@ t_hs_ok() {
 	grep -q "handshake peer=127.0.0.1:$DPORT host=d.example policy=vm" err.log ||
 		fail "source log line: $(cat err.log)"
 	grep -q "host=s.example policy=vm" d.log || fail "dest log: $(cat d.log)"
+	log_line d.log 1 "${HS_LOG[@]}"
 }
 
 t_hs_fresh() {
@@ -672,10 +501,15 @@ t_hs_fresh() {
 		fail "dest did not complete 2 handshakes: $(cat d.log)"
 }
 
-# hs_refused CODE PATTERN [PORT]: the source refuses, nothing is handed out
+# hs_refused CODE PATTERN [PORT [ARGS]]: the source refuses with its log
+# line, nothing is handed out
 hs_refused() {
-	refuse "$1" "$2" hs "${3:-$DPORT}"
-	grep -q "result=refused code=$1 " err.log || fail "no refusal log line"
+	local code=$1 pattern=$2
+
+	shift 2
+	[ $# -gt 0 ] || set -- "$DPORT"
+	refuse "$code" "$pattern" hs "$@"
+	log_line err.log 1 refused "$code" ""
 	grep -q "trustmig-session" out.log && fail "a session was handed out"
 	[ -z "$(ls sess)" ] || fail "a session file was written"
 }
@@ -729,11 +563,13 @@ t_hs_not_yet_valid() {
 	hs_refused 32 "peer token: token rejected: certificate is not yet valid"
 }
 
-# proxy MODE: tm-proxy.py between s and d; prints its port
+# proxy MODE[,MODE]...: tm-proxy.py between s and d, one connection per
+# MODE; prints its port
 proxy() {
 	local try
 
 	"$HERE/tm-proxy.py" "$DPORT" "$1" >proxy.port &
+	echo $! >>proxy.pids
 	for try in $(seq 50); do
 		[ -s proxy.port ] && break
 		sleep 0.1
@@ -745,14 +581,14 @@ t_hs_tampered() {
 	hs_hosts
 	start_d
 	hs_refused 55 "key confirmation of the destination failed" \
-		"$(proxy flip-m2)"
+		"$(proxy m2:flip)"
 }
 
 t_hs_disconnect() {
 	hs_hosts
 	start_d
 	hs_refused 50 "the peer closed the connection mid-handshake" \
-		"$(proxy drop-m2)"
+		"$(proxy m2:drop)"
 }
 
 
@@ -764,15 +600,7 @@ send() {
 
 # dest_refused N CODE PATTERN: trustmigd's N-th log line refused with CODE
 dest_refused() {
-	local try line
-
-	for try in $(seq 50); do
-		line=$(grep 'handshake peer=' d.log | sed -n "$1p")
-		[ -n "$line" ] && break
-		sleep 0.1
-	done
-	[[ "$line" == *"result=refused code=$2 "*"$3"* ]] ||
-		fail "trustmigd line $1 is not code $2 \"$3\": $line"
+	log_line d.log "$1" refused "$2" "$3"
 }
 
 t_hs_garbage() {
@@ -806,7 +634,7 @@ t_hs_swap_eph() {
 	hs_hosts
 	start_d
 	hs_refused 15 "d.example: the quote is not over this handshake's transcript" \
-		"$(proxy swap-eph)"
+		"$(proxy m1:swap-eph)"
 }
 
 t_hs_replay() {
@@ -814,7 +642,7 @@ t_hs_replay() {
 
 	hs_hosts
 	start_d
-	port=$(proxy replay-m2)
+	port=$(proxy relay,m2:replay)
 	hs_done_port "$port"
 	hs_refused 15 "d.example: the quote is not over this handshake's transcript" \
 		"$port"
@@ -835,6 +663,313 @@ t_hs_checkquote() {
 		-q "$(printf x | sha256sum | cut -c1-64)" -g sha256 \
 		>/dev/null 2>&1 && fail "tpm2_checkquote accepted another nonce"
 	return 0
+}
+
+# --- every message broken, in both directions ------------------------------
+
+# own_line: what trustmigd logs for a handshake it completed itself
+own_line() {
+	if [ -d /sys/module/trustmig ]; then
+		echo "ok|0|keys agreed"
+	else
+		echo "refused|56|trustmig.ko not loaded"
+	fi
+}
+
+# faults STEP CASE...: one handshake through tm-proxy.py per CASE
+# "FAULT|S-CODE|S-REASON|D-CODE|D-REASON" (D-CODE "-": trustmigd's own
+# outcome), breaking message STEP; then an honest handshake. Every reason
+# is exact, nothing hangs (hs is killed after 60 s), no control character
+# from the peer reaches a log, and trustmigd survives.
+faults() {
+	local step=$1 modes= c i=0 port fault scode sreason dcode dreason run
+
+	shift
+	for c in "$@"; do
+		modes+="$step:${c%%|*},"
+	done
+	port=$(proxy "${modes}relay")
+	for c in "$@"; do
+		IFS='|' read -r fault scode sreason dcode dreason <<<"$c"
+		i=$((i + 1))
+		echo "# $step:$fault"
+		hs_refused "$scode" "$sreason" "$port"
+		if [ "$dcode" = - ]; then
+			IFS='|' read -r dcode run dreason <<<"$(own_line)"
+			log_line d.log "$i" "$dcode" "$run" "$dreason"
+		else
+			dest_refused "$i" "$dcode" "$dreason"
+		fi
+		! LC_ALL=C grep -q '[[:cntrl:]]' err.log d.log ||
+			fail "a control character reached a log"
+		run=$(grep -o '??*' err.log | awk '{ print length }' | sort -n | tail -n 1)
+		[ "${run:-0}" -lt 200 ] || fail "the peer's reason was not cut"
+	done
+	hs_done_port "$port"
+	kill -0 "$(cat d.pid)" || fail "trustmigd died"
+}
+
+REFUSED="the peer refused the handshake"
+CLOSED="the peer closed the connection mid-handshake"
+TIMEOUT="timeout: the peer did not answer in time"
+HTTP="protocol version 71, expected 1"
+BIG="message of 2147483647 bytes exceeds the 65536-byte limit"
+BAD_ALERT="malformed status message"
+ALERT99="$REFUSED (its code 99): ??????????"
+
+t_hs_faults_m1() {
+	local D_TIMEOUT=2
+
+	hs_hosts
+	start_d
+	faults m1 \
+		"garbage|52|(its code 51): $HTTP|51|$HTTP" \
+		"oversized|52|(its code 51): $BIG|51|$BIG" \
+		"type|52|unexpected message type 3 (expected 1)|51|unexpected message type 3 (expected 1)" \
+		"malformed|52|(its code 51): malformed M1 message|51|malformed M1 message" \
+		"bad-alert|52|(its code 51): $BAD_ALERT|51|$BAD_ALERT" \
+		"alert|50|$CLOSED|52|$ALERT99" \
+		"truncated|50|$CLOSED|50|$CLOSED" \
+		"silent|50|$CLOSED|50|$TIMEOUT"
+}
+
+t_hs_faults_m2() {
+	local S_TIMEOUT=2
+
+	hs_hosts
+	start_d
+	faults m2 \
+		"garbage|51|$HTTP|52|(its code 51): $HTTP" \
+		"oversized|51|$BIG|52|(its code 51): $BIG" \
+		"type|51|unexpected message type 3 (expected 2)|52|(its code 51): unexpected message type 3 (expected 2)" \
+		"malformed|51|malformed M2 message|52|(its code 51): malformed M2 message" \
+		"bad-alert|51|$BAD_ALERT|52|(its code 51): $BAD_ALERT" \
+		"alert|52|$ALERT99|50|$CLOSED" \
+		"truncated|50|$CLOSED|50|$CLOSED" \
+		"silent|50|$TIMEOUT|50|$CLOSED"
+}
+
+t_hs_faults_m3() {
+	local D_TIMEOUT=2
+
+	hs_hosts
+	start_d
+	faults m3 \
+		"garbage|52|(its code 51): $HTTP|51|$HTTP" \
+		"oversized|52|(its code 51): $BIG|51|$BIG" \
+		"type|52|(its code 51): unexpected message type 1 (expected 3)|51|unexpected message type 1 (expected 3)" \
+		"malformed|52|(its code 51): malformed M3 message|51|malformed M3 message" \
+		"bad-alert|52|(its code 51): $BAD_ALERT|51|$BAD_ALERT" \
+		"alert|50|$CLOSED|52|$ALERT99" \
+		"truncated|50|$CLOSED|50|$CLOSED" \
+		"silent|50|$CLOSED|50|$TIMEOUT"
+}
+
+t_hs_faults_result() {
+	local S_TIMEOUT=2 forged="the destination's RESULT is not authenticated by this handshake's keys"
+
+	hs_hosts
+	start_d
+	faults result \
+		"garbage|51|$HTTP|-" \
+		"oversized|51|$BIG|-" \
+		"type|51|unexpected message type 3 (expected 4)|-" \
+		"malformed|51|malformed RESULT message|-" \
+		"bad-alert|51|$BAD_ALERT|-" \
+		"alert|52|$ALERT99|-" \
+		"forge|55|$forged|-" \
+		"replay|55|$forged|-" \
+		"truncated|50|$CLOSED|-" \
+		"silent|50|$TIMEOUT|-"
+}
+
+# edited PEM OUT: PEM with its baseline id edited inside the signed extension
+edited() {
+	openssl x509 -in "$1" -outform DER -out "$2.der" || fail "der"
+	perl -pi -e 's/swtpm-fresh/swtpm-frosh/' "$2.der"
+	cmp -s "$2.der" <(openssl x509 -in "$1" -outform DER) && fail "no edit"
+	openssl x509 -inform DER -in "$2.der" -out "$2" || fail "pem"
+}
+
+t_hs_edited_token() {
+	local port
+
+	hs_hosts
+	start_d
+	edited d.pem d-edited.pem
+	edited s.pem s-edited.pem
+	port=$(proxy m2:token=d-edited.pem,m1:token=s-edited.pem)
+	hs_refused 30 "peer token: token rejected: certificate signature failure" \
+		"$port"
+	dest_refused 1 52 "$REFUSED (its code 30)"
+	hs_refused 52 "(its code 30): peer token: token rejected: certificate signature failure" \
+		"$port"
+	dest_refused 2 30 "peer token: token rejected: certificate signature failure"
+}
+
+# d's first token names AK1; d re-enrols (AK2, the token it now presents
+# and the key it quotes with) and a man in the middle shows the old token
+t_hs_other_ak() {
+	hs_hosts
+	cp d.pem d-ak1.pem
+	enrol d "$BASELINES/swtpm-fresh.json"
+	cmp -s d.pem d-ak1.pem && fail "re-enrolment gave the same token"
+	must "$TTP" verify --token d-ak1.pem --ca ttp/ttp.pem --crl ttp/crl.pem
+	start_d
+	hs_refused 14 "d.example: attestation signature does not verify with the AK" \
+		"$(proxy m2:token=d-ak1.pem)"
+	dest_refused 1 52 "$REFUSED (its code 14)"
+}
+
+# --- the host's configuration file -----------------------------------------
+
+# conf NAME HOST [LINE]...: etc/NAME.conf for host HOST, paths relative to
+# etc/ (as an operator's /etc/trustmig would hold them), then LINEs
+conf() {
+	local f=etc/$1.conf h=$2
+
+	shift 2
+	mkdir -p etc
+	{
+		echo "# trustmig on $h.example (test)"
+		echo "tcti = $(tcti "$h")"
+		echo "state = ../$h"
+		echo "policy-dir = ../pol"
+		echo "session-dir = ../sess"
+		printf '  listen=127.0.0.1:0 \t\n\n'
+		echo "timeout = 5"
+		printf '%s\n' "$@"
+	} >"$f"
+}
+
+t_config_hs() {
+	hs_hosts
+	conf d d "anchor = ../ttp/ttp.pem" "crl = ../ttp/crl.pem"
+	conf s s "anchor = ../ttp/ttp.pem" "crl = ../ttp/crl.pem"
+	start_d --config etc/d.conf
+	grep -q "configuration etc/d.conf: 1 TTP anchor file(s), 1 CRL(s), policies in etc/../pol$" d.log ||
+		fail "trustmigd did not report its configuration: $(cat d.log)"
+	hs_done_port "$DPORT" --config etc/s.conf --policy-id vm
+	log_line d.log 1 "${HS_LOG[@]}"
+	# $TRUSTMIG_CONFIG names the file when --config does not
+	TRUSTMIG_CONFIG=etc/s.conf hs_done_port "$DPORT" --policy-id vm
+	log_line d.log 2 "${HS_LOG[@]}"
+	# --crl on the command line replaces the file's crl lines
+	conf s-nocrl s "crl = ../missing.pem"
+	refuse 4 "cannot read a PEM CRL from etc/../missing.pem" \
+		hs "$DPORT" --config etc/s-nocrl.conf --policy-id vm
+	hs_done_port "$DPORT" --config etc/s-nocrl.conf --policy-id vm \
+		--crl ttp/crl.pem
+	log_line d.log 3 "${HS_LOG[@]}"
+	conf s-none s
+	refuse 2 "--crl is required (one per TTP), here or as \"crl = FILE\" in etc/s-none.conf" \
+		hs "$DPORT" --config etc/s-none.conf --policy pol/vm.json
+}
+
+t_config_anchors() {
+	hs_hosts
+	must "$TTP" init --dir ttp2
+	conf s s "anchor = ../ttp2/ttp.pem" "crl = ../ttp/crl.pem"
+	conf d d "anchor = ../ttp2/ttp.pem" "anchor = ../ttp/ttp.pem" \
+		"crl = ../ttp/crl.pem"
+	# the source's own configuration does not trust the policy's TTP
+	refuse 53 "policy vm names no TTP anchor this host trusts" \
+		hs 1 --config etc/s.conf --policy-id vm
+	# two anchors, one of them the policy's: accepted
+	start_d --config etc/d.conf
+	grep -q "configuration etc/d.conf: 2 TTP anchor file(s), 1 CRL(s)" d.log ||
+		fail "trustmigd did not report its configuration: $(cat d.log)"
+	hs_done
+	log_line d.log 1 "${HS_LOG[@]}"
+	# the destination trusts only another TTP
+	kill "$(cat d.pid)"
+	conf d d "anchor = ../ttp2/ttp.pem" "crl = ../ttp/crl.pem"
+	start_d --config etc/d.conf
+	hs_refused 52 "its code 53.*policy vm names no TTP anchor this host trusts"
+	dest_refused 1 53 "policy vm names no TTP anchor this host trusts"
+}
+
+# conf_error PATTERN LINE...: a file of these LINEs is refused with PATTERN
+conf_error() {
+	local pattern=$1
+
+	shift
+	printf '%s\n' "$@" >etc/bad.conf
+	refuse 5 "$pattern" "$HOST" check-key --config etc/bad.conf
+}
+
+t_config_example() {
+	local example=$HERE/../../docs/trustmig.conf.example
+
+	"$HOST" config --config "$example" >example.out 2>err.log ||
+		fail "the example does not parse: $(cat err.log)"
+	"$HOST" config >defaults.out 2>err.log || fail "$(cat err.log)"
+	# the example states the built-in defaults, and adds anchors and CRLs
+	diff <(grep -v '^#\|^anchor\|^crl' example.out) <(grep -v '^#' defaults.out) ||
+		fail "docs/trustmig.conf.example differs from the built-in defaults"
+	[ "$(grep -c '^anchor = /etc/trustmig/anchors/' example.out)" -eq 2 ] &&
+		[ "$(grep -c '^crl = /etc/trustmig/crl/' example.out)" -eq 2 ] ||
+		fail "anchors and CRLs of the example: $(cat example.out)"
+	# what config prints is a configuration file that means the same
+	"$HOST" config --config example.out >again.out 2>err.log ||
+		fail "config output does not parse: $(cat err.log)"
+	diff <(sed 1d example.out) <(sed 1d again.out) || fail "no round trip"
+	"$HOST" config --config "$example" --tcti mssim: --state /x >flags.out
+	grep -q '^tcti = mssim:$' flags.out && grep -q '^state = /x$' flags.out ||
+		fail "options do not win over the file: $(cat flags.out)"
+}
+
+t_config_host() {
+	start_tpm h
+	ttp_init
+	conf h h "anchor = ../ttp/ttp.pem" "crl = ../ttp/crl.pem"
+	# enrolment from the file alone: TPM, state, anchors, CRL
+	must "$HOST" enrol-request --config etc/h.conf --host-name h.example \
+		--out h.req
+	challenge h "$BASELINES/swtpm-fresh.json"
+	must "$HOST" enrol-respond --config etc/h.conf --challenge h.chal \
+		--out h.resp
+	certify h
+	conf h-noanchor h
+	refuse 2 "--ca is required (or \"anchor = FILE\" in the configuration)" \
+		"$HOST" enrol-install --config etc/h-noanchor.conf --token h.pem
+	must "$HOST" enrol-install --config etc/h.conf --token h.pem
+	must "$HOST" check-key --config etc/h.conf
+	# the command line and the environment win over the file
+	conf dead h "# no TPM here" >/dev/null
+	sed -i 's/^tcti = .*/tcti = swtpm:host=127.0.0.1,port=1/' etc/dead.conf
+	refuse 1 'cannot reach the TPM at "swtpm:host=127.0.0.1,port=1"\|TPM.*failed' \
+		"$HOST" check-key --config etc/dead.conf
+	must "$HOST" check-key --config etc/dead.conf --tcti "$(tcti h)"
+	TRUSTMIG_TCTI=$(tcti h) must "$HOST" check-key --config etc/dead.conf
+	TRUSTMIG_CONFIG=etc/dead.conf must "$HOST" check-key --tcti "$(tcti h)"
+	# every error names the file and line
+	conf_error 'etc/bad.conf:4: unknown key "frobnicate"' \
+		"tcti = x" "" "# comment" "frobnicate = 1"
+	conf_error 'etc/bad.conf:3: "state" is already set on line 1' \
+		"state = a" "crl = b" "state = c"
+	conf_error 'etc/bad.conf:2: expected "key = value", got "state /x"' \
+		"" "state /x"
+	conf_error 'etc/bad.conf:1: "timeout" is not a number of seconds from 1 to 3600' \
+		"timeout = 0"
+	conf_error 'etc/bad.conf:1: "listen" is not HOST:PORT' "listen = 7468"
+	conf_error 'etc/bad.conf:2: "crl" has no value' "" "crl ="
+	conf_error 'etc/bad.conf:1: control character 0x01' "state = a$(printf '\001')b"
+	conf_error 'etc/bad.conf:2: "tcti" is already set on line 1' \
+		"tcti=a" "tcti = b"
+	printf 'tcti = a\n\nstate = b\0c\n' >etc/nul.conf
+	refuse 5 "etc/nul.conf:3: NUL byte" "$HOST" check-key --config etc/nul.conf
+	printf '# %5000s\n' x >etc/long.conf
+	refuse 5 "etc/long.conf:1: line longer than 4096 bytes" \
+		"$HOST" check-key --config etc/long.conf
+	printf 'tcti = a\r\nstate = b\r\n' >etc/crlf.conf
+	must "$HOST" config --config etc/crlf.conf
+	grep -q '^state = etc/b$' out.log || fail "CRLF file: $(cat out.log)"
+	refuse 5 "configuration: cannot open etc/nope.conf" \
+		"$HOST" check-key --config etc/nope.conf
+	TRUSTMIG_CONFIG=etc/bad.conf refuse 5 "etc/bad.conf:2:" \
+		"$HOST" check-key
+	refuse 5 "etc/bad.conf:2:" "$BIN/trustmigd" --config etc/bad.conf
 }
 
 missing=
@@ -881,6 +1016,16 @@ run "handshake: a recorded M2 replayed into a new handshake" t_hs_replay
 run "handshake: tpm2_checkquote accepts the destination's quote" t_hs_checkquote
 run "handshake: garbage, oversized, truncated frames; daemon survives" t_hs_garbage
 run "handshake: source token from a TTP not in the policy" t_hs_unknown_ttp
+run "handshake: every fault of M1 to the destination" t_hs_faults_m1
+run "handshake: every fault of M2 to the source" t_hs_faults_m2
+run "handshake: every fault of M3 to the destination" t_hs_faults_m3
+run "handshake: every fault of RESULT to the source; forged RESULT" t_hs_faults_result
+run "handshake: token with an edited extension, either side" t_hs_edited_token
+run "handshake: destination quotes with another AK than its token's" t_hs_other_ak
+run "configuration file: the example parses and states the defaults" t_config_example
+run "configuration file: trustmigd and handshake from it alone" t_config_hs
+run "configuration file: its anchors narrow the policy's TTPs" t_config_anchors
+run "configuration file: enrolment; FILE:LINE errors; flags win" t_config_host
 
 tap "1..$n"
 echo "$passed passed, $failed failed, $skipped skipped"

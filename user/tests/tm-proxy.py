@@ -2,24 +2,43 @@
 # SPDX-License-Identifier: GPL-2.0
 """A man in the middle for the handshake tests, on loopback.
 
-tm-proxy.py UPSTREAM-PORT MODE: listen on a free loopback port (printed
-on stdout) and relay connections to UPSTREAM-PORT frame by frame
-(docs/protocol.md: version, type, 4-byte length, body), acting on MODE:
-  flip-m2    flip the last bit of M2 (D->S), i.e. of its key confirmation
-  drop-m2    close both connections instead of relaying M2
-  swap-eph   replace S's ephemeral key in M1 (its last 65 bytes) by the
-             attacker's (the P-256 generator: private key 1)
-  replay-m2  relay a first handshake untouched, then give the source of a
-             second handshake the first handshake's M2
-  count      relay untouched, writing one line per frame to frames.log:
-             direction (S>D or D>S), type, frame bytes (header included)
-  record     relay untouched, writing D's quote for tpm2_checkquote:
-             quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE) and
-             quote.qual (hex of H2 = SHA-256(frame(M1) || Hello2))
+tm-proxy.py UPSTREAM-PORT MODE[,MODE]...: listen on a free loopback port
+(printed on stdout) and relay one connection per MODE, in order, to
+UPSTREAM-PORT frame by frame (docs/protocol.md: version, type, 4-byte
+length, body). The frames of a handshake are, in order, m1 (S->D), m2
+(D->S), m3 (S->D) and result (D->S); an ALERT takes the place of the
+frame it replaces. MODE is "relay" (untouched), "count" (untouched,
+appending "S>D|D>S TYPE BYTES" per frame to frames.log), "record" (untouched,
+writing D's quote for tpm2_checkquote: quote.msg (TPMS_ATTEST), quote.sig
+(TPMT_SIGNATURE) and quote.qual, the hex of H2 = SHA-256(frame(M1) ||
+Hello2)), or STEP:FAULT, acting on frame STEP:
+  flip       flip the last bit of the frame
+  swap-eph   (m1) replace S's ephemeral key by the attacker's (the P-256
+             generator: private key 1)
+  token=PEM  (m1, m2) replace the sender's token chain by the
+             certificate in file PEM
+  replay     send the same step's frame of the previous connection
+  garbage    send "GET / " (a frame header's worth of an HTTP request)
+  oversized  send a header announcing 2^31-1 bytes
+  type       send the frame with another message type
+  malformed  send the first half of the body as a whole frame
+  bad-alert  send an ALERT whose body is not DER
+  alert      send a well-formed ALERT with code 99 and a 1000-byte
+             reason full of control characters
+  forge      send a RESULT of code 0 "keys installed" with a zero MAC
+  truncated  send the header and half the body, then close both ends
+  silent     send the header and half the body, then relay nothing
+             more until the receiver of that frame closes
+  drop       close both ends instead of sending the frame
 """
 import hashlib
+import select
 import socket
+import ssl
 import sys
+
+STEPS = ("m1", "m2", "m3", "result")
+ALERT = 21
 
 # uncompressed P-256 generator point
 G = bytes.fromhex(
@@ -29,6 +48,7 @@ G = bytes.fromhex(
 
 
 def frame(s):
+    """One whole frame from socket s, or None if it closed."""
     hdr = b""
     while len(hdr) < 6:
         b = s.recv(6 - len(hdr))
@@ -45,6 +65,18 @@ def frame(s):
     return hdr + body
 
 
+def make(ftype, body):
+    return bytes([1, ftype]) + len(body).to_bytes(4, "big") + body
+
+
+def der(tag, value):
+    n = len(value)
+    if n < 0x80:
+        return bytes([tag, n]) + value
+    k = (n.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | k]) + n.to_bytes(k, "big") + value
+
+
 def tlv(buf, off):
     """DER TLV at off: (start of value, end)."""
     n, off = buf[off + 1], off + 2
@@ -52,6 +84,32 @@ def tlv(buf, off):
         k = n & 0x7f
         n, off = int.from_bytes(buf[off:off + k], "big"), off + k
     return off, off + n
+
+
+def items(value):
+    """The TLVs a constructed value holds, as raw bytes."""
+    out, off = [], 0
+    while off < len(value):
+        _, end = tlv(value, off)
+        out.append(value[off:end])
+        off = end
+    return out
+
+
+def inside(t):
+    start, end = tlv(t, 0)
+    return t[start:end]
+
+
+def with_chain(hello, cert):
+    """Hello1/Hello2 with its chain (the item before the ephemeral key)."""
+    parts = items(inside(hello))
+    parts[-2] = der(0x30, cert)
+    return der(0x30, b"".join(parts))
+
+
+def status(code, reason):
+    return der(0x30, der(0x02, bytes([code])) + der(0x0c, reason))
 
 
 def record(m1, m2):
@@ -67,50 +125,91 @@ def record(m1, m2):
     open("quote.qual", "w").write(h2)
 
 
-def forward(dst, f, mode, way):
-    dst.sendall(f)
-    if mode == "count":
-        with open("frames.log", "a") as log:
-            print(way, f[1], len(f), file=log)
+def fault(step, how, f, previous):
+    """(bytes to send instead of frame f, what to do next)."""
+    body = f[6:]
+    if how == "flip":
+        return f[:-1] + bytes([f[-1] ^ 1]), "relay"
+    if how == "swap-eph":
+        return f[:-65] + G, "relay"
+    if how.startswith("token="):
+        cert = ssl.PEM_cert_to_DER_cert(open(how[6:]).read())
+        if step == "m1":
+            return make(f[1], with_chain(body, cert)), "relay"
+        parts = items(inside(body))
+        parts[0] = with_chain(parts[0], cert)
+        return make(f[1], der(0x30, b"".join(parts))), "relay"
+    if how == "replay":
+        return previous[step], "relay"
+    if how == "garbage":
+        return b"GET / ", "relay"
+    if how == "oversized":
+        return bytes([1, f[1], 0x7f, 0xff, 0xff, 0xff]), "relay"
+    if how == "type":
+        return make(3 if f[1] != 3 else 1, body), "relay"
+    if how == "malformed":
+        return make(f[1], body[:len(body) // 2]), "relay"
+    if how == "bad-alert":
+        return make(ALERT, b"\x30\x03abc"), "relay"
+    if how == "alert":
+        reason = bytes(range(1, 32)) * 32 + b"end"
+        return make(ALERT, status(99, reason[:1000])), "relay"
+    if how == "forge":
+        return make(f[1], der(0x30, status(0, b"keys installed") +
+                              der(0x04, bytes(32)))), "relay"
+    if how in ("truncated", "silent"):
+        return f[:6 + len(body) // 2], how
+    if how == "drop":
+        return b"", "truncated"
+    sys.exit("tm-proxy: unknown fault " + how)
 
 
-def relay(src, dst, mode, recorded):
-    """One connection; returns the M2 that D sent."""
-    m1 = frame(src)
-    if mode == "swap-eph":
-        m1 = m1[:-65] + G
-    forward(dst, m1, mode, "S>D")
-    m2 = frame(dst)
-    if mode == "record":
-        record(m1, m2)
-    if mode == "drop-m2" or m2 is None:
-        return None
-    sent = m2
-    if mode == "flip-m2":
-        sent = m2[:-1] + bytes([m2[-1] ^ 1])
-    elif recorded:
-        sent = recorded
-    forward(src, sent, mode, "D>S")
+def relay(src, dst, mode, previous):
+    """One handshake; returns its frames by step."""
+    step, _, how = mode.partition(":")
+    seen = {}
+    sent = {src: 0, dst: 0}
+    live = [src, dst]
+    state, victim = "relay", None
     while True:
-        for a, b, way in ((src, dst, "S>D"), (dst, src, "D>S")):
-            f = frame(a)
-            if f is None:
-                return m2
-            forward(b, f, mode, way)
+        a = select.select(live, [], [])[0][0]
+        b = dst if a is src else src
+        f = frame(a)
+        if f is None and state == "silent" and a is not victim:
+            live.remove(a)      # keep the victim waiting
+            continue
+        if f is None:
+            return seen
+        if state == "silent":
+            continue
+        name = STEPS[2 * sent[a] + (a is dst)] if sent[a] < 2 else "extra"
+        sent[a] += 1
+        seen[name] = f
+        if mode == "record" and name == "m2":
+            record(seen["m1"], f)
+        if name == step:
+            f, state = fault(step, how, f, previous)
+            victim = b
+        b.sendall(f)
+        if mode == "count":
+            with open("frames.log", "a") as log:
+                print("S>D" if a is src else "D>S", f[1], len(f), file=log)
+        if state == "truncated":
+            return seen
 
 
 def main():
-    up, mode = int(sys.argv[1]), sys.argv[2]
+    up, modes = int(sys.argv[1]), sys.argv[2].split(",")
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
     ls.listen(1)
     print(ls.getsockname()[1], flush=True)
     sys.stdout.close()
-    recorded = None
-    for _ in range(2 if mode == "replay-m2" else 1):
+    previous = {}
+    for mode in modes:
         src, _ = ls.accept()
         dst = socket.create_connection(("127.0.0.1", up))
-        recorded = relay(src, dst, mode, recorded)
+        previous = relay(src, dst, mode, previous)
         src.close()
         dst.close()
 

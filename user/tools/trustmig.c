@@ -18,6 +18,7 @@
 
 #include "baseline.h"
 #include "cli.h"
+#include "config.h"
 #include "enrol.h"
 #include "handshake.h"
 #include "host.h"
@@ -53,27 +54,32 @@ static const char manual[] =
 "\n"
 "COMMON OPTIONS\n"
 "    --tcti CONF    TPM access, a tpm2-tss TCTI string (default: $TRUSTMIG_TCTI,\n"
-"                   else device:/dev/tpmrm0; swtpm:host=127.0.0.1,port=2321\n"
-"                   for a software TPM)\n"
+"                   else the configuration's tcti, else device:/dev/tpmrm0;\n"
+"                   swtpm:host=127.0.0.1,port=2321 for a software TPM)\n"
 "    --state DIR    host state directory (default: $TRUSTMIG_STATE, else\n"
-"                   /var/lib/trustmig)\n"
+"                   the configuration's state, else /var/lib/trustmig)\n"
+"    --config FILE  the host's configuration file (default: $TRUSTMIG_CONFIG,\n"
+"                   else /etc/trustmig/trustmig.conf if it exists; format in\n"
+"                   docs/trustmig.conf.example). It holds the defaults of\n"
+"                   --tcti, --state, --policy-dir, --timeout, --crl and the\n"
+"                   TTP anchors; command-line options win over it.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 success; 1 error (I/O, TPM); 2 usage; 3 invalid baseline; 4 malformed\n"
-"    input file; 30-37 the token does not verify (30 chain, 31 expired,\n"
+"    input file; 5 invalid configuration file; 30-37 the token does not verify (30 chain, 31 expired,\n"
 "    32 not yet valid, 33 revoked, 34 CRL, 35 extension, 36 baseline,\n"
 "    37 not this host's keys); 40 the TPM refused the migration key (PCRs\n"
 "    differ from the certified baseline); handshake: 14-16 the peer's quote\n"
 "    (signature, transcript, PCRs), 50 peer unreachable, timed out or gone,\n"
 "    51 malformed message, 52 the peer refused, 53 bad or unknown policy,\n"
 "    54 the peer's baseline is not in the policy, 55 key confirmation\n"
-"    failed, 56 trustmig.ko not loaded (keys not installed), 57\n"
-"    trustmig.ko refused the keys.\n"
+"    failed or the destination's RESULT is not authentic, 56 trustmig.ko\n"
+"    not loaded (keys not installed), 57 trustmig.ko refused the keys.\n"
 "\n"
 "COMMANDS\n";
 
 static const char help_ek[] =
-"  ek [--ek-type ecc|rsa] [--tcti CONF]\n"
+"  ek [--ek-type ecc|rsa] [--tcti CONF] [--config FILE]\n"
 "    Print the TPM Name of the endorsement key (TCG default template) and\n"
 "    whether the TPM holds an EK certificate. Without a certificate the TTP\n"
 "    needs this Name, taken from the host out of band (e.g. at rack-in), to\n"
@@ -81,7 +87,7 @@ static const char help_ek[] =
 
 static const char help_request[] =
 "  enrol-request --out FILE [--host-name NAME] [--ek-type ecc|rsa]\n"
-"                [--state DIR] [--tcti CONF]\n"
+"                [--state DIR] [--tcti CONF] [--config FILE]\n"
 "    Start an enrolment: create a new attestation key (AK: ECC P-256,\n"
 "    restricted ECDSA-SHA256 signing key under the storage root key) and\n"
 "    write a request holding the host name (default: gethostname()), the\n"
@@ -91,6 +97,7 @@ static const char help_request[] =
 
 static const char help_respond[] =
 "  enrol-respond --challenge FILE --out FILE [--state DIR] [--tcti CONF]\n"
+"                [--config FILE]\n"
 "    Answer the TTP's challenge: recover its secret with\n"
 "    TPM2_ActivateCredential (possible only if the AK lives in the TPM of\n"
 "    that EK), create the migration key (ECC P-256 ECDH, fixedTPM,\n"
@@ -101,22 +108,25 @@ static const char help_respond[] =
 "    Carry FILE back to the TTP.\n\n";
 
 static const char help_install[] =
-"  enrol-install --token FILE --ca FILE [--crl FILE] [--state DIR]\n"
+"  enrol-install --token FILE [--ca FILE] [--crl FILE]... [--state DIR]\n"
+"                [--config FILE]\n"
 "    Verify the Trust_Token the TTP issued (chain to the TTP certificate\n"
-"    --ca, validity, revocation when --crl is given) and that it certifies\n"
-"    the AK and migration key of the enrolment in progress, then make them\n"
-"    the host's current token and keys (DIR/token.pem, DIR/ak.*, DIR/mk.*).\n\n";
+"    --ca, else to an anchor of the configuration; validity; revocation\n"
+"    when CRLs are given or configured) and that it certifies the AK and\n"
+"    migration key of the enrolment in progress, then make them the host's\n"
+"    current token and keys (DIR/token.pem, DIR/ak.*, DIR/mk.*).\n\n";
 
 static const char help_baseline[] =
 "  baseline --id ID --version N --pcrs LIST --control ID [--control ID]...\n"
 "           [--bank sha256] [--description TEXT] --out FILE [--tcti CONF]\n"
+"           [--config FILE]\n"
 "    Record this TPM's current PCR values as a baseline file, e.g. on a\n"
 "    reference host booted in its approved configuration. LIST is like\n"
 "    0-7,14. Review the file (add control statements) before the TTP uses\n"
 "    it.\n\n";
 
 static const char help_check[] =
-"  check-key [--state DIR] [--tcti CONF]\n"
+"  check-key [--state DIR] [--tcti CONF] [--config FILE]\n"
 "    Prove that the TPM lets this host use its certified migration key\n"
 "    right now: TPM2_ECDH_ZGen under a TPM2_PolicyPCR session against a\n"
 "    fresh ephemeral key, compared with the same ECDH in software. Fails\n"
@@ -129,20 +139,31 @@ static const char help_status[] =
 "    (and zero pages) carried, rounds, failures, and the reason and errno\n"
 "    of a failure. Never a key. Status 56 if trustmig.ko is not loaded.\n\n";
 
+static const char help_config[] =
+"  config [--config FILE] [--tcti CONF] [--state DIR]\n"
+"    Check the configuration file and print the settings in effect (after\n"
+"    options, environment and built-in defaults) in the file's own format.\n"
+"    Status 5 with FILE:LINE and the reason if the file is invalid.\n\n";
+
 static const char help_handshake[] =
-"  handshake --peer HOST:PORT --policy FILE --crl FILE [--crl FILE]...\n"
-"            [--session-out FILE] [--timeout SEC] [--debug-fingerprint]\n"
-"            [--state DIR] [--tcti CONF]\n"
+"  handshake --peer HOST:PORT (--policy FILE | --policy-id ID)\n"
+"            [--crl FILE]... [--policy-dir DIR] [--session-out FILE]\n"
+"            [--timeout SEC] [--debug-fingerprint] [--state DIR]\n"
+"            [--tcti CONF] [--config FILE]\n"
 "    The source side of a migration: run the attested key agreement with\n"
-"    trustmigd on the destination (docs/protocol.md). The destination must\n"
-"    hold a Trust_Token from one of the policy's TTP anchors, not revoked\n"
-"    by any --crl (every anchor needs its CRL), for one of the policy's\n"
-"    baselines; its TPM must quote that baseline's PCR values over this\n"
-"    handshake and use its PCR-bound migration key (TPM2_ECDH_ZGen). This\n"
-"    host proves its own state the same way. Both ends then derive the\n"
-"    session keys (HKDF over both ECDH secrets and the transcript), install\n"
-"    them in trustmig.ko and forget them. On success one line for the VMM\n"
-"    goes to FILE (default stdout):\n"
+"    trustmigd on the destination (docs/protocol.md). The policy is FILE,\n"
+"    or ID.json in --policy-dir (default: the configuration's policy-dir,\n"
+"    else /etc/trustmig/policies). The destination must hold a Trust_Token\n"
+"    from one of the policy's TTP anchors (and, if the configuration names\n"
+"    anchors, one of those), not revoked by any CRL (--crl, repeatable,\n"
+"    else the configuration's; every anchor needs its CRL), for one of the\n"
+"    policy's baselines; its TPM must quote that baseline's PCR values over\n"
+"    this handshake and use its PCR-bound migration key (TPM2_ECDH_ZGen).\n"
+"    This host proves its own state the same way. Both ends then derive\n"
+"    the session keys (HKDF over both ECDH secrets and the transcript),\n"
+"    install them in trustmig.ko and forget them; the destination's\n"
+"    RESULT is authenticated with a key of this handshake. On success one\n"
+"    line for the VMM goes to FILE (default stdout):\n"
 "      trustmig-session v1 role=source id=ID stream=HEX8 ticket=HEX64\n"
 "    Every read times out after SEC seconds (default 30). Any refusal\n"
 "    prints its reason, logs one line and installs nothing; status 52\n"
@@ -154,15 +175,20 @@ static const char help_handshake[] =
 struct host_opts {
 	const char *tcti;
 	const char *state;
+	const char *config;
 	char staging[4096];
 };
 
-enum { OPT_TCTI = 0x100, OPT_STATE, OPT_OUT, OPT_HOST, OPT_EKTYPE,
-	OPT_CHAL, OPT_TOKEN, OPT_CA, OPT_CRL, OPT_ID, OPT_VERSION, OPT_PCRS,
-	OPT_BANK, OPT_CONTROL, OPT_DESC, OPT_PEER, OPT_POLICY, OPT_TIMEOUT,
-	OPT_DEBUG };
+enum { OPT_TCTI = 0x100, OPT_STATE, OPT_CONFIG, OPT_OUT, OPT_HOST,
+	OPT_EKTYPE, OPT_CHAL, OPT_TOKEN, OPT_CA, OPT_CRL, OPT_ID, OPT_VERSION,
+	OPT_PCRS, OPT_BANK, OPT_CONTROL, OPT_DESC, OPT_PEER, OPT_POLICY,
+	OPT_POLICY_ID, OPT_POLICY_DIR, OPT_TIMEOUT, OPT_DEBUG };
 
 #define TM_OPT(name, val) { name, required_argument, NULL, val }
+#define TM_OPT_CONFIG	TM_OPT("config", OPT_CONFIG)
+
+/* The host's configuration file, read once by host_finish(). */
+static struct tm_config conf;
 
 static int host_common(struct host_opts *o, int opt)
 {
@@ -170,6 +196,8 @@ static int host_common(struct host_opts *o, int opt)
 		o->tcti = optarg;
 	else if (opt == OPT_STATE)
 		o->state = optarg;
+	else if (opt == OPT_CONFIG)
+		o->config = optarg;
 	else
 		return -1;
 	return 0;
@@ -178,12 +206,16 @@ static int host_common(struct host_opts *o, int opt)
 static int host_finish(struct host_opts *o, const char *cmd, int argc,
 		       char **argv)
 {
+	int ret;
+
 	if (optind != argc)
 		return tm_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
-	if (!o->state)
-		o->state = getenv(TM_STATE_ENV);
-	if (!o->state || !*o->state)
-		o->state = TM_STATE_DEFAULT;
+	ret = tm_config_load(o->config, &conf);
+	if (ret)
+		return ret;
+	o->tcti = tm_setting(o->tcti, TM_TCTI_ENV, conf.tcti, NULL);
+	o->state = tm_setting(o->state, TM_STATE_ENV, conf.state,
+			      TM_STATE_DEFAULT);
 	return tm_path(o->staging, sizeof(o->staging), o->state, TM_STAGING);
 }
 
@@ -223,7 +255,7 @@ static int cmd_ek(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("tcti", OPT_TCTI), TM_OPT("ek-type", OPT_EKTYPE),
-		{ 0 }
+		TM_OPT_CONFIG, { 0 }
 	};
 	TPMI_ALG_PUBLIC type = TPM2_ALG_ECC;
 	struct host_opts o = { 0 };
@@ -261,7 +293,7 @@ static int cmd_request(int argc, char **argv)
 	static const struct option opts[] = {
 		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
 		TM_OPT("out", OPT_OUT), TM_OPT("host-name", OPT_HOST),
-		TM_OPT("ek-type", OPT_EKTYPE), { 0 }
+		TM_OPT("ek-type", OPT_EKTYPE), TM_OPT_CONFIG, { 0 }
 	};
 	TPMI_ALG_PUBLIC type = TPM2_ALG_ECC;
 	struct tm_request req = { 0 };
@@ -382,7 +414,8 @@ static int cmd_respond(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
-		TM_OPT("out", OPT_OUT), TM_OPT("challenge", OPT_CHAL), { 0 }
+		TM_OPT("out", OPT_OUT), TM_OPT("challenge", OPT_CHAL),
+		TM_OPT_CONFIG, { 0 }
 	};
 	struct tm_challenge c = { 0 };
 	struct tm_response r = { 0 };
@@ -463,55 +496,62 @@ static int install_files(const struct host_opts *o, const char *token)
 	return ret;
 }
 
+/* The TTP anchors enrol-install verifies against: --ca, else the file's. */
+static int install_anchors(const char *cmd, const char *ca, X509_STORE **st)
+{
+	int ret;
+
+	if (!ca) {
+		ret = tm_config_anchors(&conf, st);
+		if (!ret && !*st)
+			ret = tm_usage(cmd,
+				       "--ca is required (or \"anchor = FILE\" in the configuration)");
+		return ret;
+	}
+	*st = X509_STORE_new();
+	if (!*st)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	return tm_anchors_load(*st, ca);
+}
+
 static int cmd_install(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("state", OPT_STATE), TM_OPT("token", OPT_TOKEN),
-		TM_OPT("ca", OPT_CA), TM_OPT("crl", OPT_CRL), { 0 }
+		TM_OPT("ca", OPT_CA), TM_OPT("crl", OPT_CRL), TM_OPT_CONFIG,
+		{ 0 }
 	};
+	char *crl[TM_CONFIG_LIST_MAX];
 	struct tm_verify v = { 0 };
 	struct tm_token_info info;
 	struct host_opts o = { 0 };
-	const char *token = NULL, *ca = NULL, *crlpath = NULL;
+	const char *token = NULL, *ca = NULL;
+	unsigned int ncrls = 0;
 	TPM2B_PUBLIC ak, mk;
-	X509_CRL *crl = NULL;
 	char path[4096];
 	X509 *tok = NULL;
-	int opt, ret;
+	int opt, ret = 0;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while (!ret && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == OPT_TOKEN)
 			token = optarg;
 		else if (opt == OPT_CA)
 			ca = optarg;
 		else if (opt == OPT_CRL)
-			crlpath = optarg;
+			ret = tm_config_list_add(crl, &ncrls, "--crl", optarg);
 		else if (host_common(&o, opt))
 			return tm_usage(argv[0], "bad option");
 	}
-	ret = host_finish(&o, argv[0], argc, argv);
+	if (!ret)
+		ret = host_finish(&o, argv[0], argc, argv);
 	if (ret)
 		return ret;
-	if (!token || !ca)
-		return tm_usage(argv[0], "--token and --ca are required");
-	v.anchors = X509_STORE_new();
-	v.crls = sk_X509_CRL_new_null();
-	if (!v.anchors || !v.crls) {
-		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
-		goto out;
-	}
-	ret = tm_anchors_load(v.anchors, ca);
-	if (!ret && crlpath) {
-		ret = tm_crl_load(crlpath, &crl);
-		if (!ret && !sk_X509_CRL_push(v.crls, crl))
-			ret = tm_fail(TM_EXIT_ERROR, "out of memory");
-		if (!ret)
-			crl = NULL;
-	}
-	if (!crlpath) {
-		sk_X509_CRL_free(v.crls);
-		v.crls = NULL;
-	}
+	if (!token)
+		return tm_usage(argv[0], "--token is required");
+	ret = install_anchors(argv[0], ca, &v.anchors);
+	/* no CRL given or configured: no revocation check */
+	if (!ret && (ncrls || conf.ncrls))
+		ret = tm_config_crls(&conf, crl, ncrls, &v.crls);
 	if (!ret)
 		ret = tm_cert_load(token, &tok);
 	if (!ret)
@@ -536,7 +576,6 @@ static int cmd_install(int argc, char **argv)
 	tm_token_info_free(&info);
 out:
 	X509_free(tok);
-	X509_CRL_free(crl);
 	sk_X509_CRL_pop_free(v.crls, X509_CRL_free);
 	X509_STORE_free(v.anchors);
 	return ret;
@@ -581,7 +620,7 @@ static int cmd_baseline(int argc, char **argv)
 		TM_OPT("id", OPT_ID), TM_OPT("version", OPT_VERSION),
 		TM_OPT("pcrs", OPT_PCRS), TM_OPT("bank", OPT_BANK),
 		TM_OPT("control", OPT_CONTROL),
-		TM_OPT("description", OPT_DESC), { 0 }
+		TM_OPT("description", OPT_DESC), TM_OPT_CONFIG, { 0 }
 	};
 	struct tm_control controls[TM_CONTROLS_MAX];
 	struct tm_baseline b = { .bank = TPM2_ALG_SHA256 }, check;
@@ -683,7 +722,8 @@ static int zgen_check(struct tm_tpm *t, ESYS_TR mk, const TPM2B_PUBLIC *mkpub,
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE), { 0 }
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
+		TM_OPT_CONFIG, { 0 }
 	};
 	ESYS_TR srk = ESYS_TR_NONE, mk = ESYS_TR_NONE;
 	struct tm_token_info info = { 0 };
@@ -746,7 +786,7 @@ static int handshake(const struct tm_hs_config *c, const char *peer,
 	if (!ret && debug)
 		tm_hs_print_fingerprint(&k);
 	if (!ret)
-		ret = tm_hs_result_recv(fd, c);
+		ret = tm_hs_result_recv(fd, c, &k);
 	close(fd);
 	if (!ret)
 		ret = tm_hs_install(&k, TRUSTMIG_ROLE_SOURCE, &s);
@@ -764,60 +804,136 @@ log:
 	return ret;
 }
 
+struct hs_flags {
+	const char *peer, *policy, *policy_id, *policy_dir, *out;
+	char *crl[TM_CONFIG_LIST_MAX];
+	unsigned int ncrls;
+	unsigned long timeout;
+	int debug;
+};
+
+/* The VM's policy, narrowed to the TTPs the configuration trusts. */
+static int handshake_policy(const struct hs_flags *f, struct tm_policy *pol)
+{
+	X509_STORE *trusted;
+	int ret;
+
+	if (f->policy)
+		ret = tm_policy_load(f->policy, pol);
+	else
+		ret = tm_policy_find(tm_setting(f->policy_dir, NULL,
+						conf.policy_dir,
+						TM_POLICY_DIR_DEFAULT),
+				     f->policy_id, pol);
+	if (ret)
+		return ret;
+	ret = tm_config_anchors(&conf, &trusted);
+	if (!ret)
+		ret = tm_policy_restrict(pol, trusted);
+	X509_STORE_free(trusted);
+	if (ret)
+		tm_policy_free(pol);
+	return ret;
+}
+
 static int cmd_handshake(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
 		TM_OPT("peer", OPT_PEER), TM_OPT("policy", OPT_POLICY),
+		TM_OPT("policy-id", OPT_POLICY_ID),
+		TM_OPT("policy-dir", OPT_POLICY_DIR),
 		TM_OPT("crl", OPT_CRL), TM_OPT("timeout", OPT_TIMEOUT),
-		TM_OPT("session-out", OPT_OUT),
+		TM_OPT("session-out", OPT_OUT), TM_OPT_CONFIG,
 		{ "debug-fingerprint", no_argument, NULL, OPT_DEBUG }, { 0 }
 	};
-	struct tm_hs_config c = { .timeout_ms = TM_HS_TIMEOUT_MS };
-	const char *peer = NULL, *polpath = NULL, *out = "-";
+	struct tm_hs_config c = { 0 };
+	struct hs_flags f = { .out = "-" };
 	struct host_opts o = { 0 };
 	struct tm_policy pol;
+	int opt, ret = 0;
 	unsigned long secs;
-	int opt, ret = 0, debug = 0;
 	struct tm_tpm t;
 
 	while (!ret && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == OPT_PEER)
-			peer = optarg;
+			f.peer = optarg;
 		else if (opt == OPT_POLICY)
-			polpath = optarg;
+			f.policy = optarg;
+		else if (opt == OPT_POLICY_ID)
+			f.policy_id = optarg;
+		else if (opt == OPT_POLICY_DIR)
+			f.policy_dir = optarg;
 		else if (opt == OPT_OUT)
-			out = optarg;
+			f.out = optarg;
 		else if (opt == OPT_DEBUG)
-			debug = 1;
+			f.debug = 1;
 		else if (opt == OPT_CRL)
-			ret = tm_crls_add(&c.crls, optarg);
+			ret = tm_config_list_add(f.crl, &f.ncrls, "--crl", optarg);
 		else if (opt == OPT_TIMEOUT && !tm_parse_ulong(optarg, 1, 3600,
-							       &secs))
-			c.timeout_ms = secs * 1000;
+							       &f.timeout))
+			continue;
 		else if (host_common(&o, opt))
 			ret = tm_usage(argv[0], "bad option");
 	}
 	if (!ret)
 		ret = host_finish(&o, argv[0], argc, argv);
-	if (!ret && (!peer || !polpath || !c.crls))
-		ret = tm_usage(argv[0], "--peer, --policy and --crl are required");
+	if (!ret && (!f.peer || !f.policy == !f.policy_id))
+		ret = tm_usage(argv[0],
+			       "--peer and one of --policy or --policy-id are required");
 	if (!ret)
-		ret = tm_policy_load(polpath, &pol);
+		ret = tm_config_crls(&conf, f.crl, f.ncrls, &c.crls);
+	if (!ret)
+		ret = handshake_policy(&f, &pol);
 	if (ret)
 		goto out;
+	secs = f.timeout ? f.timeout : conf.timeout;
+	c.timeout_ms = (secs ? secs : TM_TIMEOUT_DEFAULT) * 1000;
 	ret = tm_tpm_open(&t, o.tcti);
 	if (!ret) {
 		c.tpm = &t;
 		c.state = o.state;
 		c.policy = &pol;
-		ret = handshake(&c, peer, out, debug);
+		ret = handshake(&c, f.peer, f.out, f.debug);
 		tm_tpm_close(&t);
 	}
 	tm_policy_free(&pol);
 out:
 	sk_X509_CRL_pop_free(c.crls, X509_CRL_free);
 	return ret;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
+		TM_OPT_CONFIG, { 0 }
+	};
+	struct host_opts o = { 0 };
+	unsigned int i;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (host_common(&o, opt))
+			return tm_usage(argv[0], "bad option");
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (ret)
+		return ret;
+	printf("# %s\n", conf.file ? conf.file :
+	       "no configuration file: built-in defaults");
+	printf("tcti = %s\nstate = %s\npolicy-dir = %s\nsession-dir = %s\n",
+	       tm_setting(o.tcti, TM_TCTI_ENV, NULL, TM_TCTI_DEFAULT), o.state,
+	       tm_setting(NULL, NULL, conf.policy_dir, TM_POLICY_DIR_DEFAULT),
+	       tm_setting(NULL, NULL, conf.session_dir,
+			  TM_SESSION_DIR_DEFAULT));
+	printf("listen = %s\ntimeout = %lu\n",
+	       tm_setting(NULL, NULL, conf.listen, TM_LISTEN_DEFAULT),
+	       conf.timeout ? conf.timeout : TM_TIMEOUT_DEFAULT);
+	for (i = 0; i < conf.nanchors; i++)
+		printf("anchor = %s\n", conf.anchor[i]);
+	for (i = 0; i < conf.ncrls; i++)
+		printf("crl = %s\n", conf.crl[i]);
+	return 0;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -836,10 +952,14 @@ static const struct tm_cmd cmds[] = {
 	{ "check-key", cmd_check, help_check },
 	{ "handshake", cmd_handshake, help_handshake },
 	{ "status", cmd_status, help_status },
+	{ "config", cmd_config, help_config },
 	{ NULL, NULL, NULL }
 };
 
 int main(int argc, char **argv)
 {
-	return tm_cli_main(argc, argv, manual, cmds);
+	int ret = tm_cli_main(argc, argv, manual, cmds);
+
+	tm_config_free(&conf);
+	return ret;
 }

@@ -17,21 +17,18 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "config.h"
 #include "handshake.h"
 #include "host.h"
 #include "util.h"
 #include "wire.h"
-
-#define TM_LISTEN_DEFAULT	"0.0.0.0:7468"
-#define TM_POLICY_DIR_DEFAULT	"/etc/trustmig/policies"
-#define TM_SESSION_DIR_DEFAULT	"/run/trustmig/sessions"
 
 static const char manual[] =
 "NAME\n"
 "    trustmigd - trustmig destination daemon: attested migration handshake\n"
 "\n"
 "SYNOPSIS\n"
-"    trustmigd --crl FILE [--crl FILE]... [--listen HOST:PORT]\n"
+"    trustmigd [--config FILE] [--crl FILE]... [--listen HOST:PORT]\n"
 "              [--policy-dir DIR] [--session-dir DIR | --once]\n"
 "              [--state DIR] [--tcti CONF] [--timeout SEC]\n"
 "              [--debug-fingerprint]\n"
@@ -54,7 +51,17 @@ static const char manual[] =
 "    Handshakes are served one at a time (the TPM is one resource); every\n"
 "    read times out after SEC seconds (default 30).\n"
 "\n"
+"    Every option but --config, --once and --debug-fingerprint can be set\n"
+"    in the configuration file (key = value, the option's name without\n"
+"    '--'; docs/trustmig.conf.example); an option on the command line\n"
+"    wins, and --crl given there replaces the file's crl list. The file's\n"
+"    'anchor' lines name the TTPs this host trusts at all: a source's\n"
+"    token must chain to an anchor in both that list and the policy.\n"
+"\n"
 "OPTIONS\n"
+"    --config FILE       default $" TM_CONFIG_ENV ", else " TM_CONFIG_DEFAULT "\n"
+"                        (built-in defaults if that file does not exist)\n"
+"    --crl FILE          repeatable, one per TTP; required here or in FILE\n"
 "    --listen HOST:PORT  default " TM_LISTEN_DEFAULT "; port 0 picks one; the\n"
 "                        address is logged as 'listening on ADDR'\n"
 "    --policy-dir DIR    default " TM_POLICY_DIR_DEFAULT "\n"
@@ -69,7 +76,8 @@ static const char manual[] =
 "\n"
 "EXIT STATUS\n"
 "    As trustmig (see trustmig --help); the daemon itself exits 0 only on\n"
-"    a signal, 1 if it cannot listen, 2 on a usage error.\n";
+"    a signal, 1 if it cannot listen, 2 on a usage error, 5 if the\n"
+"    configuration file is invalid (FILE:LINE: reason).\n";
 
 struct daemon {
 	struct tm_hs_config c;
@@ -130,7 +138,7 @@ static int serve(const struct daemon *d, int fd)
 	if (!ret)
 		ret = emit_session(d, &s);
 	OPENSSL_cleanse(&s, sizeof(s));
-	sent = tm_hs_result_send(fd, &c, ret);
+	sent = tm_hs_result_send(fd, &c, &k, ret);
 	if (!ret)
 		ret = sent;
 log:
@@ -172,7 +180,44 @@ static int run(struct daemon *d, const char *listen_addr)
 }
 
 enum { OPT_LISTEN = 0x100, OPT_TCTI, OPT_STATE, OPT_POLDIR, OPT_SESSDIR,
-	OPT_CRL, OPT_TIMEOUT, OPT_ONCE, OPT_DEBUG, OPT_HELP };
+	OPT_CRL, OPT_TIMEOUT, OPT_ONCE, OPT_DEBUG, OPT_CONFIG, OPT_HELP };
+
+/* What the command line set; the configuration file fills the rest. */
+struct flags {
+	const char *config, *listen, *tcti, *state, *policy_dir, *session_dir;
+	char *crl[TM_CONFIG_LIST_MAX];
+	unsigned int ncrls;
+	unsigned long timeout;
+};
+
+static int configure(struct daemon *d, const struct flags *f,
+		     const struct tm_config *conf, const char **listen_addr)
+{
+	unsigned long secs = f->timeout ? f->timeout : conf->timeout;
+	int ret;
+
+	d->tcti = tm_setting(f->tcti, TM_TCTI_ENV, conf->tcti, NULL);
+	d->c.state = tm_setting(f->state, TM_STATE_ENV, conf->state,
+				TM_STATE_DEFAULT);
+	d->c.policy_dir = tm_setting(f->policy_dir, NULL, conf->policy_dir,
+				     TM_POLICY_DIR_DEFAULT);
+	d->session_dir = tm_setting(f->session_dir, NULL, conf->session_dir,
+				    TM_SESSION_DIR_DEFAULT);
+	*listen_addr = tm_setting(f->listen, NULL, conf->listen,
+				  TM_LISTEN_DEFAULT);
+	d->c.timeout_ms = (secs ? secs : TM_TIMEOUT_DEFAULT) * 1000;
+	ret = tm_config_crls(conf, f->crl, f->ncrls, &d->c.crls);
+	if (!ret)
+		ret = tm_config_anchors(conf, &d->c.trusted);
+	if (!ret)
+		fprintf(stderr,
+			"<6>%s[%ld]: configuration %s: %u TTP anchor file(s), %d CRL(s), policies in %s\n",
+			tm_prog, (long)getpid(),
+			conf->file ? conf->file : "(none, built-in defaults)",
+			conf->nanchors, sk_X509_CRL_num(d->c.crls),
+			d->c.policy_dir);
+	return ret;
+}
 
 int main(int argc, char **argv)
 {
@@ -184,18 +229,16 @@ int main(int argc, char **argv)
 		{ "session-dir", required_argument, NULL, OPT_SESSDIR },
 		{ "crl", required_argument, NULL, OPT_CRL },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "debug-fingerprint", no_argument, NULL, OPT_DEBUG },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ 0 }
 	};
-	struct daemon d = {
-		.c = { .timeout_ms = TM_HS_TIMEOUT_MS,
-		       .policy_dir = TM_POLICY_DIR_DEFAULT },
-		.session_dir = TM_SESSION_DIR_DEFAULT,
-	};
-	const char *listen_addr = TM_LISTEN_DEFAULT;
-	unsigned long secs;
+	struct tm_config conf = { 0 };
+	struct daemon d = { 0 };
+	struct flags f = { 0 };
+	const char *listen_addr;
 	int opt, ret = 0;
 
 	tm_prog = "trustmigd";
@@ -205,39 +248,41 @@ int main(int argc, char **argv)
 			fputs(manual, stdout);
 			return 0;
 		} else if (opt == OPT_LISTEN) {
-			listen_addr = optarg;
+			f.listen = optarg;
 		} else if (opt == OPT_TCTI) {
-			d.tcti = optarg;
+			f.tcti = optarg;
 		} else if (opt == OPT_STATE) {
-			d.c.state = optarg;
+			f.state = optarg;
 		} else if (opt == OPT_POLDIR) {
-			d.c.policy_dir = optarg;
+			f.policy_dir = optarg;
 		} else if (opt == OPT_SESSDIR) {
-			d.session_dir = optarg;
+			f.session_dir = optarg;
+		} else if (opt == OPT_CONFIG) {
+			f.config = optarg;
 		} else if (opt == OPT_CRL) {
-			ret = tm_crls_add(&d.c.crls, optarg);
+			ret = tm_config_list_add(f.crl, &f.ncrls, "--crl",
+						 optarg);
 		} else if (opt == OPT_ONCE) {
 			d.once = 1;
 		} else if (opt == OPT_DEBUG) {
 			d.debug = 1;
-		} else if (opt == OPT_TIMEOUT &&
-			   !tm_parse_ulong(optarg, 1, 3600, &secs)) {
-			d.c.timeout_ms = secs * 1000;
-		} else {
+		} else if (opt != OPT_TIMEOUT ||
+			   tm_parse_ulong(optarg, 1, 3600, &f.timeout)) {
 			ret = tm_fail(TM_EXIT_USAGE, "bad option; try '%s --help'",
 				      tm_prog);
 		}
 	}
-	if (!ret && (optind != argc || !d.c.crls))
-		ret = tm_fail(TM_EXIT_USAGE,
-			      "--crl is required (one per TTP); try '%s --help'",
-			      tm_prog);
-	if (!d.c.state)
-		d.c.state = getenv(TM_STATE_ENV);
-	if (!d.c.state || !*d.c.state)
-		d.c.state = TM_STATE_DEFAULT;
+	if (!ret && optind != argc)
+		ret = tm_fail(TM_EXIT_USAGE, "unexpected argument \"%s\"",
+			      argv[optind]);
+	if (!ret)
+		ret = tm_config_load(f.config, &conf);
+	if (!ret)
+		ret = configure(&d, &f, &conf, &listen_addr);
 	if (!ret)
 		ret = run(&d, listen_addr);
 	sk_X509_CRL_pop_free(d.c.crls, X509_CRL_free);
+	X509_STORE_free(d.c.trusted);
+	tm_config_free(&conf);
 	return tm_report(tm_prog, ret);
 }

@@ -19,17 +19,24 @@ static void help(FILE *f)
 {
 	fprintf(f,
 		"usage: trustmig-vm [--mem MiB] [--rate PAGES_PER_SEC] [--run-for SEC]\n"
-		"       trustmig-vm --migrate-to HOST:PORT --session ID TICKET\n"
+		"       trustmig-vm --migrate-to HOST:PORT SESSION\n"
 		"                   [--mem MiB] [--rate N] [--delay SEC] [--downtime-ms MS]\n"
 		"                   [--max-rounds N] [--timeout SEC] [--confirm-timeout SEC] [--linger SEC]\n"
-		"       trustmig-vm --incoming [HOST:]PORT --session ID TICKET\n"
+		"       trustmig-vm --incoming [HOST:]PORT SESSION\n"
 		"                   [--mem MiB] [--rate N] [--timeout SEC] [--linger SEC]\n"
+		"                   [--migrate-to HOST:PORT --onward-session-file PATH]\n"
 		"Runs a guest that writes --rate pages per second into --mem MiB of\n"
 		"memory (default 16 MiB, 500 pages/s) and keeps an integrity record.\n"
 		"--migrate-to: live-migrate it through the trustmig session ID (source)\n"
-		"--incoming:   receive it into session ID and resume it (destination)\n"
-		"TICKET: --ticket HEX, --ticket-file PATH or --ticket-fd N (64 hex\n"
-		"digits; prefer a file or fd: the command line is public).\n"
+		"--incoming:   receive it into session ID and resume it (destination);\n"
+		"              with --migrate-to, then migrate it on through the\n"
+		"              source session in --onward-session-file\n"
+		"SESSION: --session-file PATH, the line 'trustmig handshake' (source)\n"
+		"or trustmigd (destination) wrote; a source reads it once its guest\n"
+		"runs, so PATH may be a FIFO the handshake writes (closed empty: no\n"
+		"migration, the VM keeps running). Or --session ID with --ticket HEX,\n"
+		"--ticket-file PATH or --ticket-fd N (64 hex digits; prefer a file\n"
+		"or fd: the command line is public).\n"
 		"--linger SEC: after a failed migration (source) or after resuming\n"
 		"              (destination), run SEC seconds, let the guest check its\n"
 		"              pages and exit (0 = keep running); --run-for likewise.\n"
@@ -65,36 +72,87 @@ static int parse_ticket(const char *hex, __u8 *out)
 	return 0;
 }
 
-/* The helper may pass the ticket through a pipe or a file. */
-static int read_ticket_fd(int fd, __u8 *out)
+/* Reads what the helper hands over (a file, pipe or FIFO) up to EOF. */
+static int read_handover(const char *path, int fd, char *buf, size_t cap)
 {
-	char buf[2 * TRUSTMIG_TICKET_LEN + 8] = { 0 };
 	size_t got = 0;
 	ssize_t n;
-	int err;
+	int err = 0;
 
-	while (got < sizeof(buf) - 1) {
-		n = read(fd, buf + got, sizeof(buf) - 1 - got);
+	if (path) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
+	while (got < cap - 1) {
+		n = read(fd, buf + got, cap - 1 - got);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0)
+			err = -errno;
 		if (n <= 0)
 			break;
 		got += n;
 	}
-	err = parse_ticket(buf, out);
+	buf[got] = '\0';
+	if (path)
+		close(fd);
+	return err ? err : got ? 0 : -ENODATA;
+}
+
+static int read_ticket(const char *path, int fd, __u8 *out)
+{
+	char buf[2 * TRUSTMIG_TICKET_LEN + 8];
+	int err = read_handover(path, fd, buf, sizeof(buf));
+
+	if (!err)
+		err = parse_ticket(buf, out);
 	memset(buf, 0, sizeof(buf));
 	return err;
 }
 
-static int read_ticket_file(const char *path, __u8 *out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+/*
+ * The line trustmig handshake (source) and trustmigd (destination) write:
+ *   trustmig-session v1 role=source|dest id=ID stream=HEX8 ticket=HEX64
+ * Only a line of this VMM's role is taken, so a destination's session can
+ * never be attached by a source and vice versa.
+ */
+#define SESSION_LINE_FORMAT \
+	"trustmig-session v1 role=%7s id=%u stream=%*8[0-9a-f] ticket=%64[0-9a-f]%n"
 
-	if (fd < 0)
-		return -errno;
-	err = read_ticket_fd(fd, out);
-	close(fd);
+static int read_session(const char *path, const char *role,
+			struct mig_opts *o)
+{
+	char buf[256], got_role[8], ticket[2 * TRUSTMIG_TICKET_LEN + 1];
+	int err = read_handover(path, -1, buf, sizeof(buf)), end = 0;
+
+	if (!err &&
+	    (sscanf(buf, SESSION_LINE_FORMAT, got_role, &o->session, ticket,
+		    &end) != 3 ||
+	     !end || (buf[end] && buf[end] != '\n')))
+		err = -EBADMSG;
+	if (!err && strcmp(got_role, role))
+		err = -EACCES;
+	if (!err)
+		err = parse_ticket(ticket, o->ticket);
+	memset(buf, 0, sizeof(buf));
+	memset(ticket, 0, sizeof(ticket));
 	return err;
+}
+
+static const char *session_error(int err)
+{
+	switch (err) {
+	case -ENODATA:
+		return "empty: the handshake did not complete";
+	case -EBADMSG:
+	case -EINVAL:
+		return "not a trustmig-session v1 line";
+	case -EACCES:
+		return "a session of the other role";
+	default:
+		return strerror(-err);
+	}
 }
 
 static void sleep_or_forever(struct vmm *v, double sec)
@@ -130,10 +188,40 @@ static int run_and_verify(struct vmm *v, double linger, int code)
 	return ret == TMVM_EXIT_OK ? code : ret;
 }
 
+/*
+ * The source side, for a VM started here or one that just arrived: the VM
+ * runs while the attestation helper works (a FIFO blocks here until the
+ * handshake ends; closed empty means refused, and the VM stays), then
+ * pre-copy.  Whatever fails, a VM that was not handed over runs on.
+ */
+static int migrate(struct vmm *v, const char *dest, const char *session_file,
+		   struct mig_opts *o, double delay, double linger)
+{
+	int err, ret;
+
+	if (delay)
+		sleep_or_forever(v, delay);
+	err = session_file ? read_session(session_file, "source", o) : 0;
+	if (err) {
+		fprintf(stderr,
+			"trustmig-vm: no session from %s (%s): migration not started, the VM keeps running\n",
+			session_file, session_error(err));
+		ret = TMVM_EXIT_KEPT;
+	} else {
+		ret = mig_source(v, dest, o);
+	}
+	memset(o->ticket, 0, sizeof(o->ticket));
+	if (ret == TMVM_EXIT_KEPT || ret == TMVM_EXIT_UNCONFIRMED)
+		ret = run_and_verify(v, linger, ret);
+	vmm_destroy(v);
+	return ret;
+}
+
 enum {
 	OPT_MEM = 256, OPT_RATE, OPT_MIGRATE_TO, OPT_INCOMING, OPT_SESSION,
 	OPT_TICKET, OPT_TICKET_FILE, OPT_TICKET_FD, OPT_DOWNTIME, OPT_MAX_ROUNDS,
 	OPT_TIMEOUT, OPT_CONFIRM_TIMEOUT, OPT_LINGER, OPT_RUN_FOR, OPT_DELAY,
+	OPT_SESSION_FILE, OPT_ONWARD_SESSION_FILE,
 };
 
 static const struct option options[] = {
@@ -145,6 +233,9 @@ static const struct option options[] = {
 	{ "ticket", required_argument, NULL, OPT_TICKET },
 	{ "ticket-file", required_argument, NULL, OPT_TICKET_FILE },
 	{ "ticket-fd", required_argument, NULL, OPT_TICKET_FD },
+	{ "session-file", required_argument, NULL, OPT_SESSION_FILE },
+	{ "onward-session-file", required_argument, NULL,
+	  OPT_ONWARD_SESSION_FILE },
 	{ "downtime-ms", required_argument, NULL, OPT_DOWNTIME },
 	{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -164,7 +255,8 @@ int main(int argc, char **argv)
 		.timeout = 30,
 		.confirm_timeout = 30,
 	};
-	const char *dest = NULL, *incoming = NULL;
+	const char *dest = NULL, *incoming = NULL, *session_file = NULL;
+	const char *onward_file = NULL;
 	double rate = 500, linger = 0, run_for = 0, delay = 0;
 	bool have_session = false, have_ticket = false;
 	unsigned long mem = 0;
@@ -210,7 +302,7 @@ int main(int argc, char **argv)
 			have_ticket = true;
 			break;
 		case OPT_TICKET_FILE:
-			err = read_ticket_file(optarg, o.ticket);
+			err = read_ticket(optarg, -1, o.ticket);
 			if (err) {
 				fprintf(stderr, "trustmig-vm: %s: %s\n", optarg,
 					strerror(-err));
@@ -220,10 +312,16 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TICKET_FD:
 			c = strtol(optarg, &end, 0);
-			if (*end || c < 0 || read_ticket_fd(c, o.ticket))
+			if (*end || c < 0 || read_ticket(NULL, c, o.ticket))
 				goto bad;
 			close(c);
 			have_ticket = true;
+			break;
+		case OPT_SESSION_FILE:
+			session_file = optarg;
+			break;
+		case OPT_ONWARD_SESSION_FILE:
+			onward_file = optarg;
 			break;
 		case OPT_DOWNTIME:
 			o.downtime = strtod(optarg, &end) / 1e3;
@@ -267,16 +365,35 @@ int main(int argc, char **argv)
 			goto bad;
 		}
 	}
-	if (optind != argc || (dest && incoming) ||
+	if (session_file && (have_session || have_ticket))
+		goto bad;
+	if (session_file) {
+		have_session = true;
+		have_ticket = true;
+	}
+	/* Receive, then migrate on: the onward session comes later. */
+	if (dest && incoming && !onward_file)
+		goto bad;
+	if (onward_file && !(dest && incoming))
+		goto bad;
+	if (optind != argc ||
 	    ((dest || incoming) && (!have_session || !have_ticket)))
 		goto bad;
 
 	if (incoming) {
+		err = session_file ? read_session(session_file, "dest", &o) : 0;
+		if (err) {
+			fprintf(stderr, "trustmig-vm: session file %s: %s\n",
+				session_file, session_error(err));
+			return TMVM_EXIT_SETUP;
+		}
 		ret = mig_dest(incoming, mem << 20, rate, &o, &v);
 		memset(o.ticket, 0, sizeof(o.ticket));
 		if (ret != TMVM_EXIT_OK)
 			return ret;
 		ret = run_and_verify(&v, 0.001, TMVM_EXIT_OK);
+		if (ret == TMVM_EXIT_OK && dest)
+			return migrate(&v, dest, onward_file, &o, delay, linger);
 		if (ret == TMVM_EXIT_OK)
 			sleep_or_forever(&v, linger);
 		vmm_destroy(&v);
@@ -310,14 +427,7 @@ int main(int argc, char **argv)
 		vmm_destroy(&v);
 		return ret;
 	}
-	if (delay)
-		sleep_or_forever(&v, delay);
-	ret = mig_source(&v, dest, &o);
-	memset(o.ticket, 0, sizeof(o.ticket));
-	if (ret == TMVM_EXIT_KEPT || ret == TMVM_EXIT_UNCONFIRMED)
-		ret = run_and_verify(&v, linger, ret);
-	vmm_destroy(&v);
-	return ret;
+	return migrate(&v, dest, session_file, &o, delay, linger);
 
 bad:
 	help(stderr);

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,19 @@ static void src_count(struct vmm_stats *st, const __u8 *p, size_t len)
 }
 
 /* What the destination said, if anything; 0 when it said nothing yet. */
+/* RESUMED counts only with the destination's receipt, checked by the module. */
+static bool src_receipt_ok(struct src *s, const void *rec, __u32 len)
+{
+	struct trustmig_confirm c = { .buf = (uintptr_t)rec, .buf_len = len };
+
+	if (!ioctl(s->tm, TRUSTMIG_CONFIRM, &c))
+		return true;
+	fprintf(stderr,
+		"trustmig-vm: a resume confirmation that is not the destination's receipt: ignored (%s)\n",
+		strerror(errno));
+	return false;
+}
+
 static int src_check_peer(struct src *s, double timeout)
 {
 	__u8 msg[sizeof(struct tmvm_abort) + TMVM_WHY_MAX];
@@ -118,7 +132,9 @@ static int src_check_peer(struct src *s, double timeout)
 		s->peer_gone = true;
 		return -ECONNABORTED;
 	}
-	if (type == TMVM_F_RESUMED || type == TMVM_F_READY)
+	if (type == TMVM_F_RESUMED)
+		return src_receipt_ok(s, msg, len) ? (int)type : -EBADMSG;
+	if (type == TMVM_F_READY)
 		return type;
 	return -EPROTO;
 }
@@ -334,7 +350,7 @@ static void src_summary(struct src *s, double total, double downtime,
  */
 static int src_unconfirmed(struct src *s, int why)
 {
-	__u8 msg[sizeof(struct tmvm_resumed) + 64];
+	__u8 msg[TRUSTMIG_RESUMED_REC_LEN + 64];
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = 500000000 };
 	__u32 type, len;
 	sigset_t set;
@@ -366,7 +382,8 @@ static int src_unconfirmed(struct src *s, int why)
 			len = sizeof(msg);
 			/* A late confirmation still counts. */
 			if (!net_recv_frame(s->sock, &type, msg, &len, 0.5)) {
-				if (type == TMVM_F_RESUMED)
+				if (type == TMVM_F_RESUMED &&
+				    src_receipt_ok(s, msg, len))
 					return SRC_CONFIRMED;
 			} else {
 				close(s->sock);
@@ -619,7 +636,8 @@ int mig_dest(const char *listen_spec, size_t mem_size, double rate,
 	     const struct mig_opts *o, struct vmm *v)
 {
 	struct dst d = { .v = v, .sock = -1, .tm = -1 };
-	struct tmvm_resumed done;
+	__u8 receipt[TRUSTMIG_RESUMED_REC_LEN];
+	struct trustmig_out receipt_out = { 0 };
 	struct tmvm_hello hello;
 	int lfd, port, err, ret = TMVM_EXIT_REFUSED;
 	__u32 type, len = sizeof(hello);
@@ -714,10 +732,14 @@ complete:
 	if (err)
 		goto out_vm;
 	tmcount_close(TMCOUNT_SLOT_DOWNTIME);
-	done.records = htobe64(d.records);
-	done.bytes = htobe64(d.bytes);
-	err = net_send_frame(d.sock, TMVM_F_RESUMED, &done, sizeof(done));
-	fprintf(stderr, "trustmig-vm: resumed; confirmation %s\n",
+	/* The source lets its copy go only for this sealed receipt. */
+	receipt_out.buf = (uintptr_t)receipt;
+	receipt_out.buf_len = sizeof(receipt);
+	err = ioctl(d.tm, TRUSTMIG_RESUMED, &receipt_out) ? -errno : 0;
+	if (!err)
+		err = net_send_frame(d.sock, TMVM_F_RESUMED, receipt,
+				     receipt_out.bytes);
+	fprintf(stderr, "trustmig-vm: resumed; sealed receipt %s\n",
 		err ? strerror(-err) : "sent");
 	ret = TMVM_EXIT_OK;
 	goto out;

@@ -8,7 +8,11 @@
  * frames, split anywhere: the destination reassembles the byte stream and
  * the module finds the record boundaries.  Frames themselves carry no
  * protection: everything that matters for the guest is inside the sealed
- * records; HELLO, READY, RESUMED and ABORT are not authenticated (yet).
+ * records, and RESUMED, the one frame that lets the source destroy its
+ * VM, carries the destination module's sealed receipt, which the source's
+ * module verifies.  HELLO, READY and ABORT are not authenticated: forged,
+ * they can only make a migration fail, and a failed migration keeps the
+ * source VM.
  */
 #ifndef TMVM_PROTO_H
 #define TMVM_PROTO_H
@@ -29,7 +33,9 @@ enum tmvm_frame_type {
 	TMVM_F_HELLO = 1,	/* src -> dst: struct tmvm_hello */
 	TMVM_F_READY = 2,	/* dst -> src: VM created and attached */
 	TMVM_F_RECORDS = 3,	/* src -> dst: sealed record bytes */
-	TMVM_F_RESUMED = 4,	/* dst -> src: struct tmvm_resumed */
+	TMVM_F_RESUMED = 4,	/* dst -> src: the TRUSTMIG_REC_RESUMED record
+				 * (TRUSTMIG_RESUMED_REC_LEN bytes)
+				 */
 	TMVM_F_ABORT = 5,	/* either way: struct tmvm_abort + text */
 };
 
@@ -39,12 +45,6 @@ struct tmvm_hello {
 	__be64 mem_bytes;	/* guest memory, one slot at gpa 0 */
 	__be32 vcpus;		/* 1 */
 	__be32 pad;
-};
-
-/* The commit verified and the vCPU runs on the destination. */
-struct tmvm_resumed {
-	__be64 records;		/* records the destination opened */
-	__be64 bytes;		/* record bytes it consumed */
 };
 
 struct tmvm_abort {
