@@ -8,6 +8,7 @@
 #                     two attested hosts (scripts/twohost.sh)
 #   make style        checkpatch --no-tree --strict on every C file
 #   make sparse       sparse over the module (C=2, all files)
+#   make bench        benchmarks in instruction counts (docs/benchmarks.md)
 #
 # KVER/KDIR default to the kernel Debian's linux-image-amd64 pulls in.
 
@@ -22,10 +23,10 @@ export BUILD KSRC
 C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
-.PHONY: all module user vmm selftests ksrc style sparse check check-user \
-	check-guest check-twohost demo clean
+.PHONY: all module user vmm selftests ksrc plugin style sparse check \
+	check-user check-guest check-twohost demo bench clean
 
-all: module user vmm selftests
+all: module user vmm selftests plugin
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -44,6 +45,10 @@ vmm:
 
 selftests: ksrc
 	$(MAKE) -C selftests
+
+# tmcount, the instruction-counting QEMU plugin; make check-guest loads it.
+plugin:
+	$(MAKE) -C bench plugin
 
 style: ksrc
 	@scripts/style.sh $(C_FILES)
@@ -67,9 +72,14 @@ check: style sparse
 demo: all
 	scripts/twohost.sh demo
 
+bench: all
+	$(MAKE) -C bench
+	bench/run.sh
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C user clean
 	$(MAKE) -C user/vmm clean
 	$(MAKE) -C selftests clean
+	$(MAKE) -C bench clean
 	rm -rf $(BUILD)

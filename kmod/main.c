@@ -9,10 +9,25 @@
 #include "netlink.h"
 #include "session.h"
 
+#ifdef TRUSTMIG_BENCH_COPY_ONLY
+/* The benchmarks' copy-only build (seal.c) loads only when asked to. */
+static bool bench_copy_only;
+module_param(bench_copy_only, bool, 0444);
+MODULE_PARM_DESC(bench_copy_only,
+		 "benchmark build: pages cross in clear; set to 1 to load anyway");
+#endif
+
 static int __init trustmig_init(void)
 {
 	int err;
 
+#ifdef TRUSTMIG_BENCH_COPY_ONLY
+	if (!bench_copy_only) {
+		pr_err("benchmark build, pages are NOT encrypted: refusing to load without bench_copy_only=1\n");
+		return -EPERM;
+	}
+	pr_warn("benchmark build: records are copied, NOT encrypted or authenticated\n");
+#endif
 	err = trustmig_nl_init();
 	if (err)
 		return err;

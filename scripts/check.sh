@@ -34,6 +34,9 @@ rm -f "$tap"
 
 # run-in-guest.sh finds the build dir through this (vm.sh forwards it).
 export TRUSTMIG_BUILD=$BUILD
+# The guest runs under tmcount, the benchmarks' plugin, so that
+# count_test checks it; the test reads its windows at this guest path.
+export TRUSTMIG_COUNT_LOG=/run/trustmig-results/count.log
 
 # The VM's deadline must not cut the per-binary timeouts short, or a hung
 # test would cost us the dmesg and rmmod checks that follow it.
@@ -43,7 +46,8 @@ vm_timeout=${TRUSTMIG_VM_TIMEOUT:-$((300 + nbins * ${TRUSTMIG_TEST_TIMEOUT:-300}
 vmrc=0
 "$here/vm.sh" --run "$repo/selftests/run-in-guest.sh" --out "$out" --arg "$repo" \
 	--timeout "$vm_timeout" --mem "${TRUSTMIG_VM_MEM:-1024}" \
-	--smp "${TRUSTMIG_VM_SMP:-1}" 7<&- || vmrc=$?
+	--smp "${TRUSTMIG_VM_SMP:-1}" \
+	--plugin "$BUILD/bench/tmcount.so,out=$out/count.log" 7<&- || vmrc=$?
 
 if [ -f "$out/guest.tap" ]; then
 	cp "$out/guest.tap" "$tap"

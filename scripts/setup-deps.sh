@@ -11,7 +11,14 @@ PKGS=(
 	swtpm swtpm-tools tpm2-tools libtss2-dev libjson-c-dev
 	libnl-3-dev libnl-genl-3-dev libssl-dev openssl
 	iproute2 python3
+	libglib2.0-dev dpkg-dev
 )
+
+# QEMU's plugin API header (qemu-plugin.h) is in no binary package: the
+# benchmarks' plugin is built against the one in the source package of
+# the QEMU installed (scripts/qemu-plugin-h.sh extracts it).
+QEMU_SRC=${QEMU_SRC:-/usr/src/trustmig-qemu}
+SRC_LIST=/etc/apt/sources.list.d/trustmig-src.sources
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup-deps: must run as root (apt-get install)" >&2
@@ -24,12 +31,47 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 done
 
+export DEBIAN_FRONTEND=noninteractive
+updated=
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "setup-deps: all packages present"
-	exit 0
+else
+	echo "setup-deps: installing ${missing[*]}"
+	apt-get update
+	updated=1
+	apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-echo "setup-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"
+# The QEMU source package, once per QEMU version (every Debian revision
+# of one upstream version shares the .orig tarball).  apt needs deb-src
+# entries for that; Debian's default sources have none.
+qemu_ver=$(dpkg-query -W -f='${Version}' qemu-system-x86)
+qemu_up=${qemu_ver#*:}
+qemu_up=${qemu_up%-*}
+if [ ! -f "$QEMU_SRC/qemu_$qemu_up.orig.tar.xz" ]; then
+	if ! apt-get source --print-uris qemu >/dev/null 2>&1; then
+		# shellcheck disable=SC1091
+		codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+		echo "setup-deps: adding deb-src entries for $codename in $SRC_LIST"
+		cat >"$SRC_LIST" <<EOF
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: $codename $codename-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: $codename-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+		updated=
+	fi
+	[ -n "$updated" ] || apt-get update
+	mkdir -p "$QEMU_SRC"
+	echo "setup-deps: downloading the qemu source package into $QEMU_SRC"
+	(cd "$QEMU_SRC" && apt-get source --download-only qemu)
+	[ -f "$QEMU_SRC/qemu_$qemu_up.orig.tar.xz" ] ||
+		{ echo "setup-deps: no qemu_$qemu_up.orig.tar.xz in $QEMU_SRC (QEMU $qemu_ver installed)" >&2; exit 1; }
+fi

@@ -26,6 +26,10 @@ usage: $0 --run SCRIPT --out DIR [options]
                    virtio-net NIC joined to another guest over 127.0.0.1:PORT
   --mac MAC        MAC address of that NIC (default depends on listen/connect)
   --append STR     extra kernel command line
+  --plugin SO[,ARG=VAL...]
+                   load a TCG plugin (e.g. build/bench/tmcount.so,out=FILE);
+                   the vCPUs then run on one host thread (thread=single)
+  --icount SHIFT   guest time advances 2^SHIFT ns per instruction (-icount)
 Environment: VERBOSE=1 shows the console live (default: when stdout is a tty),
 KVER, BUILD, QEMU (default qemu-system-x86_64).
 EOF
@@ -39,6 +43,7 @@ QEMU=${QEMU:-qemu-system-x86_64}
 
 RUN='' OUT='' ARG='' HAS_ARG='' TPM='' NET='' MAC='' APPEND=''
 MEM=1024 SMP=1 TIMEOUT=600
+PLUGIN='' ICOUNT=''
 
 # Options take their value as the next word or after '='. Adding an
 # option means one case below plus, if it needs host-side setup, one
@@ -63,6 +68,8 @@ while [ $# -gt 0 ]; do
 	--net) NET=$val ;;
 	--mac) MAC=$val ;;
 	--append) APPEND=$val ;;
+	--plugin) PLUGIN=$val ;;
+	--icount) ICOUNT=$val ;;
 	*) die "unknown option $opt (see --help)" ;;
 	esac
 	shift 2
@@ -86,7 +93,7 @@ case $REPO in *[[:space:]\"\']*) die "whitespace or quotes in '$REPO'" ;; esac
 for v in "$RUN" "$ARG"; do
 	case $v in *[[:space:]\"\']*) die "whitespace or quotes in '$v'" ;; esac
 done
-for n in "$MEM" "$SMP" "$TIMEOUT"; do
+for n in "$MEM" "$SMP" "$TIMEOUT" ${ICOUNT:+"$ICOUNT"}; do
 	case $n in '' | *[!0-9]*) die "not a positive number: '$n'" ;; esac
 done
 
@@ -196,9 +203,21 @@ setup_net() {
 		-device "virtio-net-pci,netdev=n0,mac=$MAC")
 }
 
+# A plugin's plain counters need the vCPUs on one thread; icount
+# makes guest time a function of the instructions executed.
+setup_tcg() {
+	[ -n "$PLUGIN" ] || [ -n "$ICOUNT" ] || return 0
+	[ -z "$PLUGIN" ] || [ -r "${PLUGIN%%,*}" ] || die "--plugin ${PLUGIN%%,*}: no such file"
+	# QEMU_ARGS begins with "-accel tcg".
+	QEMU_ARGS[1]=tcg,thread=single
+	[ -z "$PLUGIN" ] || QEMU_ARGS+=(-plugin "$PLUGIN")
+	[ -z "$ICOUNT" ] || QEMU_ARGS+=(-icount "shift=$ICOUNT")
+}
+
 setup_initramfs
 setup_tpm
 setup_net
+setup_tcg
 
 # Forward TRUSTMIG_* variables, single-quoted for the guest's sh.
 while read -r name; do

@@ -35,23 +35,15 @@ trap cleanup EXIT
 cd "$WORK" || exit 1
 touch out.log err.log
 
-# TPM command names from the TSS headers: 0x00000131 -> CreatePrimary
-declare -A CC
-while read -r name code; do
-	CC[$((code))]=${name#TPM2_CC_}
-done < <(sed -n 's/^#define \(TPM2_CC_[A-Za-z_0-9]*\) *((TPM2_CC) \(0x[0-9a-fA-F]*\)).*/\1 \2/p' \
-	/usr/include/tss2/tss2_tpm2_types.h | grep -v '_FIRST \|_LAST ')
-
 # tpm_cmds LOG: "N: Name xK, ..." for the commands a TCTI debug log shows
 tpm_cmds() {
-	local code total=0 list=
+	local k name total=0 list=
 
-	while read -r k code; do
+	while read -r k name; do
 		total=$((total + k))
-		list+="${list:+, }${CC[$((code))]:-$code}"
+		list+="${list:+, }$name"
 		[ "$k" -gt 1 ] && list+=" x$k"
-	done < <(sed -n 's/.*Sending command with TPM_CC \(0x[0-9a-f]*\) .*/\1/p' "$1" |
-		 sort | uniq -c | sort -k1,1nr -k2)
+	done < <(tpm_sent "$1" | sort | uniq -c | sort -k1,1nr -k2)
 	echo "$total${list:+: $list}"
 }
 

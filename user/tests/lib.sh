@@ -13,6 +13,24 @@ TTP=$BIN/trustmig-ttp
 HOST=$BIN/trustmig
 FORGE=$BIN/tm-forge
 
+# TPM command names from the TSS headers: 0x00000131 -> CreatePrimary
+declare -A CC
+while read -r name code; do
+	CC[$((code))]=${name#TPM2_CC_}
+done < <(sed -n 's/^#define \(TPM2_CC_[A-Za-z_0-9]*\) *((TPM2_CC) \(0x[0-9a-fA-F]*\)).*/\1 \2/p' \
+	/usr/include/tss2/tss2_tpm2_types.h | grep -v '_FIRST \|_LAST ')
+
+# tpm_sent LOG: the TPM commands a TCTI debug log (TSS2_LOG=tcti+debug)
+# shows, one name per line, in order
+tpm_sent() {
+	local code
+
+	sed -n 's/.*Sending command with TPM_CC \(0x[0-9a-f]*\) .*/\1/p' "$1" |
+		while read -r code; do
+			echo "${CC[$((code))]:-$code}"
+		done
+}
+
 stop_tpms() {
 	local pidf pid
 

@@ -438,6 +438,39 @@ fpr() {
 	sed -n 's/.*debug: key fingerprint \([0-9a-f]*\) .*/\1/p' "$1" | tail -n 1
 }
 
+# t_hs_cost: one handshake through tm-proxy.py count and with both
+# sides tracing their TPM commands: the protocol's shape (M1, M2, M3,
+# RESULT; keys after one and a half round trips) and exactly the TPM
+# commands docs/protocol.md section 10 lists.  HS_COST_OUT, if set, gets
+# the figures as JSON (make bench, bench/run.sh).
+t_hs_cost() {
+	local frames src_cmds dst_cmds ms
+
+	hs_hosts
+	TSS2_LOG=tcti+debug start_d
+	TSS2_LOG=tcti+debug hs_done_port "$(proxy count)"
+	frames=$(cat frames.log)
+	[ "$(awk '{ printf "%s:%s ", $1, $2 }' frames.log)" = "S>D:1 D>S:2 S>D:3 D>S:4 " ] ||
+		fail "frames are not M1 M2 M3 RESULT: $frames"
+	# The daemon's own start (before it listens) is no part of a handshake.
+	sed -n '/listening on/,$p' d.log >d.trace
+	src_cmds=$(tpm_sent err.log | sort | tr '\n' ' ')
+	dst_cmds=$(tpm_sent d.trace | sort | tr '\n' ' ')
+	[ "$src_cmds" = "CreatePrimary FlushContext FlushContext Load Quote " ] ||
+		fail "source TPM commands: $src_cmds"
+	[ "$dst_cmds" = "CreatePrimary ECDH_ZGen FlushContext FlushContext FlushContext FlushContext Load Load PolicyPCR Quote StartAuthSession " ] ||
+		fail "destination TPM commands: $dst_cmds"
+	ms=$(sed -n 's/.*handshake peer=.* ms=\([0-9]*\)$/\1/p' err.log)
+	[ -n "$ms" ] || fail "no ms= in the source's log line: $(cat err.log)"
+	[ -z "${HS_COST_OUT:-}" ] && return
+	{
+		printf '{ "source_ms": %s, "frames": [' "$ms"
+		awk '{ printf "%s[\"%s\", %s, %s]", (NR > 1 ? ", " : ""), $1, $2, $3 }' frames.log
+		printf '],\n  "source_tpm": "%s",\n  "destination_tpm": "%s" }\n' \
+			"$(tpm_sent err.log | tr '\n' ' ')" "$(tpm_sent d.trace | tr '\n' ' ')"
+	} >>"$HS_COST_OUT"
+}
+
 t_hs_ok() {
 	local a b
 
@@ -969,6 +1002,7 @@ run "enrolment with an RSA EK" t_rsa_ek
 run "EK certificate verified against the TPM vendor CA" t_ek_cert
 run "existing CA imported as the TTP" t_import_ca
 run "handshake: both ends derive the same keys" t_hs_ok
+run "handshake: four frames, the TPM commands of protocol.md section 10" t_hs_cost
 run "handshake: two handshakes give different keys" t_hs_fresh
 run "handshake: destination baseline not in the policy" t_hs_baseline
 run "handshake: destination PCR extended after certification" t_hs_pcr

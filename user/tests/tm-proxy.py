@@ -7,7 +7,8 @@ tm-proxy.py UPSTREAM-PORT MODE[,MODE]...: listen on a free loopback port
 UPSTREAM-PORT frame by frame (docs/protocol.md: version, type, 4-byte
 length, body). The frames of a handshake are, in order, m1 (S->D), m2
 (D->S), m3 (S->D) and result (D->S); an ALERT takes the place of the
-frame it replaces. MODE is "relay" (untouched), "record" (untouched,
+frame it replaces. MODE is "relay" (untouched), "count" (untouched,
+appending "S>D|D>S TYPE BYTES" per frame to frames.log), "record" (untouched,
 writing D's quote for tpm2_checkquote: quote.msg (TPMS_ATTEST), quote.sig
 (TPMT_SIGNATURE) and quote.qual, the hex of H2 = SHA-256(frame(M1) ||
 Hello2)), or STEP:FAULT, acting on frame STEP:
@@ -190,6 +191,9 @@ def relay(src, dst, mode, previous):
             f, state = fault(step, how, f, previous)
             victim = b
         b.sendall(f)
+        if mode == "count":
+            with open("frames.log", "a") as log:
+                print("S>D" if a is src else "D>S", f[1], len(f), file=log)
         if state == "truncated":
             return seen
 

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 
 #include "proto.h"
+#include "tmcount.h"
 #include "vmm.h"
 
 #define REC_MAX		(sizeof(struct trustmig_rec_hdr) + \
@@ -437,6 +438,8 @@ int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o)
 		goto failed;
 	}
 	t0 = vmm_now();
+	/* Benchmark windows (bench/tmcount.h): no-ops unless counted. */
+	tmcount_open(TMCOUNT_SLOT_MIGRATION);
 	s.tm = tm_open_attach(v, o);
 	if (s.tm < 0) {
 		err = s.tm;
@@ -473,6 +476,7 @@ int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o)
 		goto failed;
 	paused = true;
 	t_pause = vmm_now();
+	tmcount_open(TMCOUNT_SLOT_DOWNTIME);
 	err = src_round(&s, &dirty);
 	if (!err)
 		err = vmm_save_vm(v, state, sizeof(state), &slen);
@@ -504,6 +508,7 @@ int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o)
 			goto out;
 	}
 	t_done = vmm_now();
+	tmcount_close(TMCOUNT_SLOT_MIGRATION);
 	fprintf(stderr,
 		"trustmig-vm: destination confirmed resume; destroying the VM here\n");
 	vmm_destroy(v);
@@ -726,6 +731,7 @@ complete:
 	err = vmm_start(v);
 	if (err)
 		goto out_vm;
+	tmcount_close(TMCOUNT_SLOT_DOWNTIME);
 	/* The source lets its copy go only for this sealed receipt. */
 	receipt_out.buf = (uintptr_t)receipt;
 	receipt_out.buf_len = sizeof(receipt);
