@@ -13,7 +13,8 @@ on stdout) and relay connections to UPSTREAM-PORT frame by frame
              second handshake the first handshake's M2
   record     relay untouched, writing D's quote for tpm2_checkquote:
              quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE) and
-             quote.qual (hex of H2 = SHA-256(frame(M1) || Hello2))
+             quote.qual (hex of its qualifying data: 02 || H2, where
+             H2 = SHA-256(frame(M1) || Hello2))
 """
 import hashlib
 import socket
@@ -62,7 +63,7 @@ def record(m1, m2):
     open("quote.msg", "wb").write(body[q + 2:q_end])
     open("quote.sig", "wb").write(body[sig:sig_end])
     h2 = hashlib.sha256(m1 + body[hello:hello_end]).hexdigest()
-    open("quote.qual", "w").write(h2)
+    open("quote.qual", "w").write("02" + h2)
 
 
 def relay(src, dst, mode, recorded):
