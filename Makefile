@@ -7,6 +7,8 @@
 #   make demo         the README's main job
 #   make style        checkpatch --no-tree --strict on every C file
 #   make sparse       sparse over the module (C=2, all files)
+#   make proof        Tamarin proofs of docs/proof (needs tamarin-prover)
+#   make check-proof  the proofs' lint: model, script and README agree
 #
 # KVER/KDIR default to the kernel Debian's linux-image-amd64 pulls in.
 
@@ -22,7 +24,7 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
 .PHONY: all module user vmm selftests ksrc style sparse check check-user \
-	check-guest demo clean
+	check-guest check-proof proof demo clean
 
 all: module user vmm selftests
 
@@ -55,6 +57,13 @@ check-user: user
 
 check-guest: all
 	scripts/check.sh
+
+check-proof:
+	@mkdir -p $(BUILD)/results
+	scripts/proof.sh --lint $(BUILD)/results/proof.tap
+
+proof:
+	scripts/proof.sh
 
 check: style sparse
 	@scripts/check-all.sh
