@@ -26,13 +26,13 @@ variants=(
 "NO_VALIDITY|tm_token_verify: notAfter|expired_token_never_accepted|a token that expired before the check is accepted"
 "NO_REVOCATION|tm_token_verify: X509_V_FLAG_CRL_CHECK|revoked_token_never_accepted|a token the TTP revoked before the check is accepted"
 "NO_BASELINE_POLICY|tm_policy_check|secrecy_source_keys secrecy_destination_keys forward_secrecy_source_keys forward_secrecy_destination_keys agreement_source_to_destination agreement_destination_to_source trusted_state_destination trusted_state_source|the TTP certifies a host booted into untrusted software (its baseline); the attacker, in control of that host and its TPM, passes its quotes and ECDH_ZGen under a policy that names another baseline"
-"NO_QUOTE_SIG|tm_quote_verify -> tm_attest_verify: the AK's signature|secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker opens a handshake as the source with its own ephemeral key and an unsigned quote of the certified PCRs"
-"NO_PCR_DIGEST|tm_quote_verify: PCR selection and digest = the token's baseline|secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the source's host, booted into other software, is the attacker's: it quotes the real PCRs over its own transcript and the destination accepts them"
-"NO_QUOTE_QDATA|tm_quote_verify: extraData = type || transcript hash|secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker sends the source's quote from another handshake (or its enrolment) as M3 of its own handshake as the source"
+"NO_QUOTE_SIG|tm_quote_verify -> tm_attest_verify: the AK's signature|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination trusted_state_destination secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker opens a handshake as the source with its own ephemeral key and an unsigned quote of the certified PCRs"
+"NO_PCR_DIGEST|tm_quote_verify: PCR selection and digest = the token's baseline|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination trusted_state_destination secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the source's host, booted into other software, is the attacker's: it quotes the real PCRs over its own transcript and the destination accepts them"
+"NO_QUOTE_QDATA|tm_quote_verify: extraData = message type, then transcript hash|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination trusted_state_destination secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker sends the source's quote from another handshake (or its enrolment) as M3 of its own handshake as the source"
 "NO_ZGEN_POLICY|the TPM: ECDH_ZGen under PolicyPCR (tm_tpm_ecdh_zgen; no userWithAuth, tm_check_mk_public)|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination trusted_state_destination|with the destination's AK revealed, the attacker, in control of its host after a reboot into other software, has its TPM compute ECDH_ZGen and forges the quote"
 "NO_CONFIRM_AT_S|tm_hs_src_m2 -> tm_hs_check_mac: c_D|agreement_source_to_destination trusted_state_destination|with the destination's AK revealed, the attacker forges its quote over H2: the source accepts a destination that never answered and whose TPM may be in any state (the keys stay secret: Z_mk)"
 "NO_CONFIRM_AT_D|tm_hs_dst_m3 -> tm_hs_check_mac: c_S|agreement_destination_to_source keys_agree|the attacker changes c_S in M3: the destination accepts and derives other keys than the source"
-"UNTAGGED_QDATA|tm_hs_qdata: the message type before the transcript hash (the code before the model found the attack)|secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker has the source's host answer a forged enrolment challenge whose nonce is H3 of the attacker's handshake: its staged, already certified AK quotes the certified PCRs over it"
+"UNTAGGED_QDATA|tm_hs_qdata: the message type before the transcript hash (the code before the model found the attack)|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker has the source's host answer a forged enrolment challenge whose nonce is H3 of the attacker's handshake: its staged, already certified AK quotes the certified PCRs over it"
 )
 
 lemmas() {
@@ -59,9 +59,10 @@ lint() {
 		fi
 	}
 	names=$(lemmas)
-	local nolemma="" noreadme="" noflag="" noscript="" nottable=""
+	local nolemma="" noreadme="" noflag="" noscript="" nottable="" badrow=""
 	for v in "${variants[@]}"; do
 		flag=$(field "$v" 1)
+		[ "$(tr -cd '|' <<<"$v")" = "|||" ] || badrow="$badrow $flag"
 		grep -q "^#ifdef \(not \)\?$flag\$" "$model" ||
 			noflag="$noflag $flag"
 		grep -q "^| \`$flag\` |" "$readme" || nottable="$nottable $flag"
@@ -76,6 +77,8 @@ lint() {
 	for l in $names; do
 		grep -q "^| \`$l\` |" "$readme" || noreadme="$noreadme $l"
 	done
+	check "every variant of proof.sh has its four fields" \
+		"${badrow:+bad:$badrow}"
 	check "every variant flag of proof.sh is an #ifdef of the model" \
 		"${noflag:+missing:$noflag}"
 	check "every #ifdef flag of the model is a variant of proof.sh" \
