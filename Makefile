@@ -9,6 +9,8 @@
 #   make style        checkpatch --no-tree --strict on every C file
 #   make sparse       sparse over the module (C=2, all files)
 #   make bench        benchmarks in instruction counts (docs/benchmarks.md)
+#   make proof        Tamarin proofs of docs/proof (needs tamarin-prover)
+#   make check-proof  the proofs' lint: model, script and README agree
 #
 # KVER/KDIR default to the kernel Debian's linux-image-amd64 pulls in.
 
@@ -24,7 +26,7 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
 .PHONY: all module user vmm selftests ksrc plugin style sparse check \
-	check-user check-guest check-twohost demo bench clean
+	check-user check-guest check-twohost check-proof proof demo bench clean
 
 all: module user vmm selftests plugin
 
@@ -65,6 +67,13 @@ check-guest: all
 # Two attested hosts (QEMU guests with their own swtpm) migrating a VM.
 check-twohost: all
 	scripts/twohost.sh suite
+
+check-proof:
+	@mkdir -p $(BUILD)/results
+	scripts/proof.sh --lint $(BUILD)/results/proof.tap
+
+proof:
+	scripts/proof.sh
 
 check: style sparse
 	@scripts/check-all.sh

@@ -1,8 +1,9 @@
 #!/bin/bash
 # check-all.sh: the test part of make check (style and sparse ran before
-# it). Runs the userspace tests and the guest selftests, the second even
-# when the first fails, then summarizes every TAP file in
-# $BUILD/results; the exit status is the summary's.
+# it). Runs the formal model's lint (scripts/proof.sh --lint), the
+# userspace tests and the guest selftests, each even when an earlier one
+# fails, then summarizes every TAP file in $BUILD/results; the exit status
+# is the summary's.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +37,7 @@ run() {
 	fi
 }
 
+run check-proof proof.tap
 run check-user user.tap
 run check-guest guest.tap
 run check-twohost twohost.tap

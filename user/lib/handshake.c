@@ -46,6 +46,7 @@
 #define TM_HS_NONCE	32
 #define TM_HS_POINT	65		/* uncompressed P-256 point */
 #define TM_HS_MAC	32
+#define TM_HS_QDATA	33		/* message type || transcript hash */
 #define TM_HS_CHAIN_MAX	4
 #define TM_HS_REASON	200
 
@@ -547,16 +548,30 @@ static int tm_hs_peer(struct tm_hs *h, const struct tm_asn_hello *m,
 	return 0;
 }
 
-/* Quote our token's PCRs over @nonce into an Attest. */
-static int tm_hs_quote(struct tm_hs *h, const unsigned char nonce[32],
-		       struct tm_asn_attest *a)
+/*
+ * A quote's qualifying data: the type of the message that carries it, then
+ * the transcript hash. 33 bytes, so that no enrolment challenge, whose
+ * nonce is exactly 32 bytes, can make enrol-respond quote a handshake
+ * transcript with an AK certified but not yet installed (such a quote
+ * would let anyone impersonate the host as a source).
+ */
+static void tm_hs_qdata(unsigned char type, const unsigned char th[32],
+			unsigned char qd[TM_HS_QDATA])
 {
-	TPM2B_DATA qd = { .size = 32 };
+	qd[0] = type;
+	memcpy(qd + 1, th, 32);
+}
+
+/* Quote our token's PCRs over (@type, @th) into an Attest. */
+static int tm_hs_quote(struct tm_hs *h, unsigned char type,
+		       const unsigned char th[32], struct tm_asn_attest *a)
+{
+	TPM2B_DATA qd = { .size = TM_HS_QDATA };
 	TPM2B_ATTEST attest;
 	TPMT_SIGNATURE sig;
 	int ret;
 
-	memcpy(qd.buffer, nonce, 32);
+	tm_hs_qdata(type, th, qd.buffer);
 	ret = tm_tpm_quote(h->c->tpm, h->ak, &qd, &h->self.sel, &attest, &sig);
 	if (!ret)
 		ret = tm_os_put_attest(a->quote, &attest);
@@ -565,10 +580,11 @@ static int tm_hs_quote(struct tm_hs *h, const unsigned char nonce[32],
 	return ret;
 }
 
-/* The peer's quote: by the AK of its token, over @nonce, its baseline. */
+/* The peer's quote: by the AK of its token, over (@type, @th), its baseline. */
 static int tm_hs_check_quote(struct tm_hs *h, const struct tm_asn_attest *a,
-			     const unsigned char nonce[32])
+			     unsigned char type, const unsigned char th[32])
 {
+	unsigned char qd[TM_HS_QDATA];
 	TPM2B_ATTEST attest;
 	TPMT_SIGNATURE sig;
 	int ret;
@@ -578,8 +594,9 @@ static int tm_hs_check_quote(struct tm_hs *h, const struct tm_asn_attest *a,
 		ret = tm_os_get_signature(a->sig, &sig);
 	if (ret)
 		return tm_fail_prefix(TM_EXIT_PROTOCOL, "malformed quote");
+	tm_hs_qdata(type, th, qd);
 	ret = tm_quote_verify(&attest, &sig, X509_get0_pubkey(h->peer_tok),
-			      nonce, 32, "this handshake's transcript",
+			      qd, sizeof(qd), "this handshake's transcript",
 			      &h->peer.sel, &h->peer.pcr_digest,
 			      h->peer.baseline_id, h->peer.baseline_version);
 	return ret ? tm_fail_prefix(ret, h->peer.host) : 0;
@@ -648,7 +665,7 @@ static int tm_hs_src_m2(struct tm_hs *h, const struct tm_asn_m2 *m2)
 	if (!ret)
 		ret = tm_th_hash(h, hello, hlen, h2);
 	if (!ret)
-		ret = tm_hs_check_quote(h, m2->attest, h2);
+		ret = tm_hs_check_quote(h, m2->attest, TM_MSG_M2, h2);
 	if (!ret)
 		ret = tm_public_to_pkey(&h->peer.mk, &mk);
 	if (!ret)
@@ -682,7 +699,7 @@ static int tm_hs_m3(struct tm_hs *h)
 		return tm_fail(TM_EXIT_ERROR, "out of memory");
 	ret = tm_th_hash(h, NULL, 0, h3);
 	if (!ret)
-		ret = tm_hs_quote(h, h3, m3->attest);
+		ret = tm_hs_quote(h, TM_MSG_M3, h3, m3->attest);
 	if (!ret)
 		ret = tm_der(m3->attest, ASN1_ITEM_rptr(TM_ATTEST), &att, &alen);
 	if (!ret)
@@ -771,7 +788,7 @@ static int tm_hs_m2(struct tm_hs *h, const struct tm_asn_hello *m1)
 	if (!ret)
 		ret = tm_th_hash(h, hello, hlen, h2);
 	if (!ret)
-		ret = tm_hs_quote(h, h2, m2->attest);
+		ret = tm_hs_quote(h, TM_MSG_M2, h2, m2->attest);
 	if (!ret)
 		ret = tm_hs_confirm_keys(h, h2);
 	if (!ret)
@@ -808,7 +825,7 @@ static int tm_hs_dst_m3(struct tm_hs *h, const unsigned char *body,
 	if (!ret)
 		ret = tm_th_hash(h, NULL, 0, h3);
 	if (!ret)
-		ret = tm_hs_check_quote(h, m3->attest, h3);
+		ret = tm_hs_check_quote(h, m3->attest, TM_MSG_M3, h3);
 	if (!ret)
 		ret = tm_der(m3->attest, ASN1_ITEM_rptr(TM_ATTEST), &att, &alen);
 	if (!ret)

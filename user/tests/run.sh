@@ -972,6 +972,30 @@ t_config_host() {
 	refuse 5 "etc/bad.conf:2:" "$BIN/trustmigd" --config etc/bad.conf
 }
 
+# The host's TPM as a quote oracle: enrol-respond quotes the nonce of any
+# challenge with the staged AK, certified before enrol-install. Without a
+# message type in the handshake's qualifying data, an attacker holding the
+# new token would pass as that host (found by docs/proof/trustmig.spthy).
+t_hs_enrol_oracle() {
+	hs_hosts
+	start_d
+	request s
+	challenge s "$BASELINES/swtpm-fresh.json"
+	respond s
+	certify s
+	must "$TTP" init --dir evil
+	must "$TTP" challenge --dir evil --request s.req \
+		--baseline "$BASELINES/swtpm-fresh.json" --ek-pin "$(pin_of s)" \
+		--out evil.chal
+	"$HERE/tm-enrol-oracle.py" "$DPORT" vm s.pem d/mk.pub evil.chal \
+		evil.resp -- "$HOST" enrol-respond --tcti "$(tcti s)" --state s \
+		--challenge evil.chal --out evil.resp >>out.log 2>>err.log ||
+		fail "attack script: $(tail -n 3 err.log)"
+	grep -q '^reply type 21 ' out.log || fail "no ALERT: $(cat out.log)"
+	dest_refused 1 15 "s.example: the quote is not over this handshake's transcript"
+	[ -z "$(ls sess)" ] || fail "a session was handed out: $(ls sess)"
+}
+
 missing=
 for tool in swtpm swtpm_setup tpm2_pcrextend tpm2_checkquote openssl python3; do
 	command -v "$tool" >/dev/null || missing="$missing $tool"
@@ -1014,6 +1038,7 @@ run "handshake: destination disconnects mid-handshake" t_hs_disconnect
 run "handshake: man in the middle replaces the source's ephemeral key" t_hs_swap_eph
 run "handshake: a recorded M2 replayed into a new handshake" t_hs_replay
 run "handshake: tpm2_checkquote accepts the destination's quote" t_hs_checkquote
+run "handshake: an enrolment response replayed as the source's quote" t_hs_enrol_oracle
 run "handshake: garbage, oversized, truncated frames; daemon survives" t_hs_garbage
 run "handshake: source token from a TTP not in the policy" t_hs_unknown_ttp
 run "handshake: every fault of M1 to the destination" t_hs_faults_m1

@@ -10,8 +10,8 @@ length, body). The frames of a handshake are, in order, m1 (S->D), m2
 frame it replaces. MODE is "relay" (untouched), "count" (untouched,
 appending "S>D|D>S TYPE BYTES" per frame to frames.log), "record" (untouched,
 writing D's quote for tpm2_checkquote: quote.msg (TPMS_ATTEST), quote.sig
-(TPMT_SIGNATURE) and quote.qual, the hex of H2 = SHA-256(frame(M1) ||
-Hello2)), or STEP:FAULT, acting on frame STEP:
+(TPMT_SIGNATURE) and quote.qual, the hex of its qualifying data 02 || H2,
+H2 = SHA-256(frame(M1) || Hello2)), or STEP:FAULT, acting on frame STEP:
   flip       flip the last bit of the frame
   swap-eph   (m1) replace S's ephemeral key by the attacker's (the P-256
              generator: private key 1)
@@ -122,7 +122,7 @@ def record(m1, m2):
     open("quote.msg", "wb").write(body[q + 2:q_end])
     open("quote.sig", "wb").write(body[sig:sig_end])
     h2 = hashlib.sha256(m1 + body[hello:hello_end]).hexdigest()
-    open("quote.qual", "w").write(h2)
+    open("quote.qual", "w").write("02" + h2)
 
 
 def fault(step, how, f, previous):

@@ -1,0 +1,197 @@
+#!/bin/bash
+# proof.sh [--lint [TAP]]: the Tamarin proofs of docs/proof/trustmig.spthy.
+#
+# Without arguments: tamarin-prover --prove on the model and on each
+# necessity variant (-D=FLAG: the model without one check), checks every
+# lemma's verdict against the expectations below (main model: all
+# verified; a variant: exactly the lemmas listed falsified, the others
+# verified) and prints the tables of docs/proof/README.md. Exits 1 on any
+# unexpected verdict. Never builds Tamarin: without tamarin-prover on PATH
+# it runs the lint and says SKIP.
+#
+# --lint: no prover; checks that the model, this script and the README
+# name the same lemmas and flags (so none can silently drift), as TAP
+# (to the file TAP if given) for make check.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+model=$repo/docs/proof/trustmig.spthy
+readme=$repo/docs/proof/README.md
+work=${BUILD:-$repo/build}/proof
+
+# flag|code that the flag removes|lemmas falsified|the attack Tamarin finds
+variants=(
+"NO_TOKEN_CHAIN|tm_token_verify: X509_verify_cert against the policy's anchors|secrecy_source_keys secrecy_destination_keys forward_secrecy_source_keys forward_secrecy_destination_keys agreement_source_to_destination agreement_destination_to_source trusted_state_destination trusted_state_source ttp_only_certifies|the attacker signs its own token for its own AK and migration key with any baseline and completes the handshake as either side"
+"NO_VALIDITY|tm_token_verify: notAfter|expired_token_never_accepted|a token that expired before the check is accepted"
+"NO_REVOCATION|tm_token_verify: X509_V_FLAG_CRL_CHECK|revoked_token_never_accepted|a token the TTP revoked before the check is accepted"
+"NO_BASELINE_POLICY|tm_policy_check|secrecy_source_keys secrecy_destination_keys forward_secrecy_source_keys forward_secrecy_destination_keys agreement_source_to_destination agreement_destination_to_source trusted_state_destination trusted_state_source|the TTP certifies a host booted into untrusted software (its baseline); the attacker, in control of that host and its TPM, passes its quotes and ECDH_ZGen under a policy that names another baseline"
+"NO_QUOTE_SIG|tm_quote_verify -> tm_attest_verify: the AK's signature|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination trusted_state_destination secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker opens a handshake as the source with its own ephemeral key and an unsigned quote of the certified PCRs"
+"NO_PCR_DIGEST|tm_quote_verify: PCR selection and digest = the token's baseline|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination trusted_state_destination secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the source's host, booted into other software, is the attacker's: it quotes the real PCRs over its own transcript and the destination accepts them"
+"NO_QUOTE_QDATA|tm_quote_verify: extraData = message type, then transcript hash|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination trusted_state_destination secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker sends the source's quote from another handshake (or its enrolment) as M3 of its own handshake as the source"
+"NO_ZGEN_POLICY|the TPM: ECDH_ZGen under PolicyPCR (tm_tpm_ecdh_zgen; no userWithAuth, tm_check_mk_public)|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination trusted_state_destination|with the destination's AK revealed, the attacker, in control of its host after a reboot into other software, has its TPM compute ECDH_ZGen and forges the quote"
+"NO_CONFIRM_AT_S|tm_hs_src_m2 -> tm_hs_check_mac: c_D|agreement_source_to_destination trusted_state_destination|with the destination's AK revealed, the attacker forges its quote over H2: the source accepts a destination that never answered and whose TPM may be in any state (the keys stay secret: Z_mk)"
+"NO_CONFIRM_AT_D|tm_hs_dst_m3 -> tm_hs_check_mac: c_S|agreement_destination_to_source keys_agree|the attacker changes c_S in M3: the destination accepts and derives other keys than the source"
+"UNTAGGED_QDATA|tm_hs_qdata: the message type before the transcript hash (the code before the model found the attack)|secrecy_source_keys forward_secrecy_source_keys agreement_source_to_destination secrecy_destination_keys forward_secrecy_destination_keys agreement_destination_to_source trusted_state_source|the attacker has the source's host answer a forged enrolment challenge whose nonce is H3 of the attacker's handshake: its staged, already certified AK quotes the certified PCRs over it"
+)
+
+lemmas() {
+	sed -n 's/^lemma \([A-Za-z0-9_]*\).*/\1/p' "$model"
+}
+
+field() {
+	cut -d'|' -f"$2" <<<"$1"
+}
+
+# --- lint ---------------------------------------------------------------
+
+lint() {
+	local tap=${1:-/dev/null} n=0 bad=0 v flag l names
+
+	: >"$tap"
+	check() {
+		n=$((n + 1))
+		if [ -z "$2" ]; then
+			echo "ok $n - proof lint: $1" | tee -a "$tap"
+		else
+			echo "not ok $n - proof lint: $1: $2" | tee -a "$tap"
+			bad=1
+		fi
+	}
+	names=$(lemmas)
+	local nolemma="" noreadme="" noflag="" noscript="" nottable="" badrow=""
+	for v in "${variants[@]}"; do
+		flag=$(field "$v" 1)
+		[ "$(tr -cd '|' <<<"$v")" = "|||" ] || badrow="$badrow $flag"
+		grep -q "^#ifdef \(not \)\?$flag\$" "$model" ||
+			noflag="$noflag $flag"
+		grep -q "^| \`$flag\` |" "$readme" || nottable="$nottable $flag"
+		for l in $(field "$v" 3); do
+			grep -qx "$l" <<<"$names" || nolemma="$nolemma $l"
+		done
+	done
+	for flag in $(sed -n 's/^#ifdef \(not \)\?\([A-Z_]*\)$/\2/p' "$model" | sort -u); do
+		printf '%s\n' "${variants[@]}" | grep -q "^$flag|" ||
+			noscript="$noscript $flag"
+	done
+	for l in $names; do
+		grep -q "^| \`$l\` |" "$readme" || noreadme="$noreadme $l"
+	done
+	check "every variant of proof.sh has its four fields" \
+		"${badrow:+bad:$badrow}"
+	check "every variant flag of proof.sh is an #ifdef of the model" \
+		"${noflag:+missing:$noflag}"
+	check "every #ifdef flag of the model is a variant of proof.sh" \
+		"${noscript:+missing:$noscript}"
+	check "every variant flag is in the README's variants table" \
+		"${nottable:+missing:$nottable}"
+	check "every lemma a variant breaks is a lemma of the model" \
+		"${nolemma:+unknown:$nolemma}"
+	check "every lemma of the model is in the README's lemma table" \
+		"${noreadme:+missing:$noreadme}"
+	echo "1..$n" | tee -a "$tap"
+	return $bad
+}
+
+if [ "${1:-}" = --lint ]; then
+	lint "${2:-}"
+	exit
+fi
+if ! command -v tamarin-prover >/dev/null; then
+	lint
+	echo "SKIP: tamarin-prover not installed (not packaged in Debian 12; see docs/proof/README.md)"
+	exit 0
+fi
+
+# --- proofs -------------------------------------------------------------
+
+mkdir -p "$work"
+fails=0
+
+# prove NAME [FLAG]: run the prover, leave "lemma verdict steps" lines in
+# $work/NAME.res and the time in seconds in $work/NAME.time
+prove() {
+	local name=$1 start end
+
+	start=$(date +%s)
+	tamarin-prover --prove ${2:+-D="$2"} "$model" +RTS -N2 -RTS \
+		>"$work/$name.out" 2>"$work/$name.err" || {
+		echo "tamarin-prover failed on $name: $(tail -n 5 "$work/$name.err")"
+		exit 1
+	}
+	end=$(date +%s)
+	echo $((end - start)) >"$work/$name.time"
+	sed -n 's/^  \([A-Za-z0-9_]*\) ([a-z-]*): \(verified\|falsified\|analysis incomplete\).* (\([0-9]*\) steps)$/\1 \2 \3/p' \
+		"$work/$name.out" >"$work/$name.res"
+}
+
+# verdict NAME LEMMA: "verified N" / "falsified N" / "missing"
+verdict() {
+	local r
+
+	r=$(awk -v l="$2" '$1 == l { print $2, $3 }' "$work/$1.res")
+	echo "${r:-missing}"
+}
+
+# expect NAME FALSIFIED...: every lemma's verdict, unexpected ones counted
+expect() {
+	local name=$1 l want got
+
+	shift
+	for l in $(lemmas); do
+		want=verified
+		[[ " $* " == *" $l "* ]] && want=falsified
+		got=$(verdict "$name" "$l")
+		if [ "${got%% *}" != "$want" ]; then
+			echo "UNEXPECTED: $name: $l: $got (expected $want)"
+			fails=$((fails + 1))
+		fi
+	done
+}
+
+version=$(tamarin-prover --version 2>/dev/null | head -n 1)
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git -C "$repo" status --porcelain -- docs/proof scripts/proof.sh 2>/dev/null)" ] ||
+	commit="$commit+changes"
+
+prove main
+expect main
+for v in "${variants[@]}"; do
+	flag=$(field "$v" 1)
+	prove "$flag" "$flag"
+	expect "$flag" $(field "$v" 3)
+done
+
+echo
+echo "Results of scripts/proof.sh on commit $commit with $version."
+echo
+echo "| lemma | result | steps |"
+echo "|---|---|---|"
+for l in $(lemmas); do
+	read -r res steps <<<"$(verdict main "$l")"
+	echo "| \`$l\` | $res | ${steps:-} |"
+done
+echo
+echo "| flag | check removed | lemmas falsified (steps) | attack |"
+echo "|---|---|---|---|"
+for v in "${variants[@]}"; do
+	flag=$(field "$v" 1)
+	broken=
+	for l in $(field "$v" 3); do
+		read -r res steps <<<"$(verdict "$flag" "$l")"
+		[ "$res" = falsified ] && broken="$broken${broken:+, }\`$l\` ($steps)"
+	done
+	echo "| \`$flag\` | $(field "$v" 2) | $broken | $(field "$v" 4) |"
+done
+echo
+printf 'Time (s): main %s' "$(cat "$work/main.time")"
+for v in "${variants[@]}"; do
+	flag=$(field "$v" 1)
+	printf ', %s %s' "$flag" "$(cat "$work/$flag.time")"
+done
+echo
+if [ "$fails" -ne 0 ]; then
+	echo "$fails unexpected verdicts"
+	exit 1
+fi
+echo "all verdicts as expected"
