@@ -23,27 +23,7 @@ import socket
 import subprocess
 import sys
 
-G = bytes.fromhex(
-    "04"
-    "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
-    "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
-
-
-def der(tag, value):
-    n = len(value)
-    if n < 0x80:
-        return bytes([tag, n]) + value
-    k = (n.bit_length() + 7) // 8
-    return bytes([tag, 0x80 | k]) + n.to_bytes(k, "big") + value
-
-
-def tlv(buf, off):
-    """DER TLV at off: (start of value, end)."""
-    n, off = buf[off + 1], off + 2
-    if n & 0x80:
-        k = n & 0x7f
-        n, off = int.from_bytes(buf[off:off + k], "big"), off + k
-    return off, off + n
+from tmwire import G, der, frame, make, tlv
 
 
 def fields(buf):
@@ -67,18 +47,11 @@ def pem_write(path, head, data, tail):
     open(path, "w").write("\n".join([head] + body + [tail, ""]))
 
 
-def frame(kind, body):
-    return bytes([1, kind]) + len(body).to_bytes(4, "big") + body
-
-
 def recv_frame(s):
-    buf = b""
-    while len(buf) < 6 or len(buf) < 6 + int.from_bytes(buf[2:6], "big"):
-        b = s.recv(65536)
-        if not b:
-            sys.exit("the destination closed the connection")
-        buf += b
-    return buf
+    f = frame(s)
+    if f is None:
+        sys.exit("the destination closed the connection")
+    return f
 
 
 def mk_x(path):
@@ -106,7 +79,7 @@ def main():
     cert = pem_read(token)[1]
     hello1 = der(0x30, der(0x04, bytes(32)) + der(0x0c, policy.encode()) +
                  der(0x30, cert) + der(0x04, G))
-    m1 = frame(1, hello1)
+    m1 = make(1, hello1)
     s.sendall(m1)
     m2 = recv_frame(s)
     body = m2[6:]
@@ -128,7 +101,7 @@ def main():
     attest = der(0x30, der(0x04, quote) + der(0x04, sig))
     mac = hmac.new(kcs, hashlib.sha256(m1 + m2 + attest).digest(),
                    hashlib.sha256).digest()
-    s.sendall(frame(3, der(0x30, attest + der(0x04, mac))))
+    s.sendall(make(3, der(0x30, attest + der(0x04, mac))))
     reply = recv_frame(s)
     print("reply type %d body %s" % (reply[1], reply[6:].hex()))
 
