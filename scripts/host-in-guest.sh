@@ -154,11 +154,10 @@ vmm() {
 	vmm_pid=$!
 }
 
+# vmm_wait: its exit status into vmm_rc
 vmm_wait() {
-	local rc=0
-
-	wait "$vmm_pid" || rc=$?
-	return "$rc"
+	vmm_rc=0
+	wait "$vmm_pid" || vmm_rc=$?
 }
 
 # handshake POLICY FIFO: the source side of the attested key agreement
@@ -197,7 +196,7 @@ setup() {
 # --- the demo -----------------------------------------------------------
 
 demo_a() {
-	local fifo=$run/session.fifo rc=0
+	local fifo=$run/session.fifo
 
 	step "starting a VM (16 MiB guest that writes 300 pages/s and checks itself)"
 	mkfifo "$fifo"
@@ -207,8 +206,8 @@ demo_a() {
 	step "attested handshake with host B (Trust_Tokens, quotes, TPM2_ECDH_ZGen)"
 	handshake vm "$fifo" || die "handshake refused (exit $?)"
 	step "live migration to host B over trustmig.ko's sealed records"
-	vmm_wait || rc=$?
-	[ "$rc" -eq 0 ] || die "trustmig-vm exit $rc"
+	vmm_wait
+	[ "$vmm_rc" -eq 0 ] || die "trustmig-vm exit $vmm_rc"
 	await peer.result.1
 	say "host B reports: trustmig-vm --incoming $(cat "$inbox/peer.result.1")"
 	post_text peer.cmd.2 finish
@@ -292,8 +291,7 @@ t_there_and_back() {
 	hand_over vm
 	[ "$hs_rc" -eq 0 ] || bad "handshake exit $hs_rc" || return
 	s1=$(cat "$run/session")
-	vmm_rc=0
-	vmm_wait || vmm_rc=$?
+	vmm_wait
 	[ "$vmm_rc" -eq 0 ] || bad "source trustmig-vm exit $vmm_rc" || return
 	grep -q 'destination confirmed resume; destroying the VM here' "$run/vmm.log" ||
 		bad "source did not hand over" || return
@@ -302,8 +300,7 @@ t_there_and_back() {
 	s2=$(cat "$back")
 	vmm "$run/vmm-back.log" --incoming "$me:$vm_port" --session-file "$back" \
 		--linger 2 --timeout 60
-	vmm_rc=0
-	vmm_wait || vmm_rc=$?
+	vmm_wait
 	ask_result
 	[ "$peer_result" = "exit 0" ] || bad "host B's trustmig-vm: $peer_result" || return
 	[ "$vmm_rc" -eq 0 ] || bad "receiving it back: exit $vmm_rc" || return
@@ -325,8 +322,7 @@ t_policy_refused() {
 	[ "$hs_rc" -eq 54 ] || bad "handshake exit $hs_rc, not 54" || return
 	grep -q 'host-b.example is certified for baseline trustmig-demo-host-lab version 1, which policy no-lab does not accept' "$run/hs.err" ||
 		bad "the refusal does not name the policy: $(cat "$run/hs.err")" || return
-	vmm_rc=0
-	vmm_wait || vmm_rc=$?
+	vmm_wait
 	grep -q 'migration not started' "$run/vmm.log" || bad "VMM did not say so" || return
 	! grep -q 'migrating' "$run/vmm.log" || bad "the VMM started migrating" || return
 	kept_running || return
@@ -355,8 +351,7 @@ t_link_cut() {
 		fi
 		sleep 0.5
 	done
-	vmm_rc=0
-	vmm_wait || vmm_rc=$?
+	vmm_wait
 	if [ "$vmm_rc" -eq 3 ]; then
 		vmm_rc=2	# resumed by the operator: the VM was kept
 	else
@@ -377,8 +372,7 @@ t_pcr_changed() {
 	[ "$hs_rc" -eq 52 ] || bad "handshake exit $hs_rc, not 52" || return
 	grep -q 'the TPM refused the migration key' "$run/hs.err" ||
 		bad "the refusal does not name the reason: $(cat "$run/hs.err")" || return
-	vmm_rc=0
-	vmm_wait || vmm_rc=$?
+	vmm_wait
 	! grep -q 'migrating' "$run/vmm.log" || bad "the VMM started migrating" || return
 	kept_running
 }
@@ -416,8 +410,7 @@ b_return() {
 	else
 		: >"$run/onward.fifo"
 	fi
-	vmm_rc=0
-	vmm_wait || vmm_rc=$?
+	vmm_wait
 }
 
 # The link goes down one second into pre-copy: no FIN, no RST, silence.
@@ -432,8 +425,7 @@ b_cut_link() {
 	sleep 0.5
 	ip link set eth0 down
 	say "link down"
-	vmm_rc=0
-	vmm_wait || vmm_rc=$?
+	vmm_wait
 	ip link set eth0 up
 	ip addr replace "$me/24" dev eth0
 	say "link up again"
@@ -472,8 +464,7 @@ serve_b() {
 			case $cmd in
 			receive)
 				b_receive "$i"
-				vmm_rc=0
-				vmm_wait || vmm_rc=$?
+				vmm_wait
 				;;
 			receive-and-return) b_return "$i" ;;
 			receive-and-cut-link) b_cut_link "$i" ;;
