@@ -124,6 +124,7 @@ static void trustmig_dirty_slot_free(struct trustmig_dirty_slot *ds)
 {
 	kvfree(ds->seen);
 	kvfree(ds->pending);
+	kvfree(ds->carry);
 	kfree(ds);
 }
 
@@ -167,7 +168,8 @@ trustmig_tracker_add_slot(struct trustmig_tracker *t,
 	ds->npages = ms->npages;
 	ds->seen = trustmig_bitmap_alloc(ms->npages);
 	ds->pending = trustmig_bitmap_alloc(ms->npages);
-	if (!ds->seen || !ds->pending) {
+	ds->carry = trustmig_bitmap_alloc(ms->npages);
+	if (!ds->seen || !ds->pending || !ds->carry) {
 		err = -ENOMEM;
 		goto err_free;
 	}
@@ -192,12 +194,22 @@ bool trustmig_dirty_slot_same(const struct trustmig_dirty_slot *ds,
 	       ms->flags & KVM_MEM_LOG_DIRTY_PAGES;
 }
 
+/*
+ * The hook sees only the write that faults after the VMM re-protected a
+ * page; later writes go unseen until the VMM's next harvest protects it
+ * again.  A page taken from "seen" may therefore change after it was
+ * sealed, so it is sealed once more in the next round, which reads it
+ * after that re-protection.
+ */
 void trustmig_dirty_harvest(struct trustmig_dirty_slot *ds)
 {
-	unsigned long i;
+	unsigned long i, seen;
 
-	for (i = 0; i < BITS_TO_LONGS(ds->npages); i++)
-		ds->pending[i] |= xchg(&ds->seen[i], 0);
+	for (i = 0; i < BITS_TO_LONGS(ds->npages); i++) {
+		seen = xchg(&ds->seen[i], 0);
+		ds->pending[i] |= seen | ds->carry[i];
+		ds->carry[i] = seen;
+	}
 }
 
 /* True while some page is harvested but unsealed, or (with_seen) dirty. */

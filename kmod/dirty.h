@@ -19,6 +19,9 @@ struct trustmig_dirty_slot {
 	unsigned long npages;
 	unsigned long *seen;	/* set by the hook since the last harvest */
 	unsigned long *pending;	/* harvested, not sealed yet */
+	unsigned long *carry;	/* taken from seen last harvest: sealed
+				 * again in the next round
+				 */
 };
 
 struct trustmig_tracker;
