@@ -1,13 +1,12 @@
 #!/bin/bash
 # proof.sh [--lint [TAP]]: the Tamarin proofs of docs/proof/trustmig.spthy.
 #
-# Without arguments: tamarin-prover --prove on the model and on each
-# necessity variant (-D=FLAG: the model without one check), checks every
-# lemma's verdict against the expectations below (main model: all
-# verified; a variant: exactly the lemmas listed falsified, the others
-# verified) and prints the tables of docs/proof/README.md. Exits 1 on any
-# unexpected verdict. Never builds Tamarin: without tamarin-prover on PATH
-# it runs the lint and says SKIP.
+# Without arguments: tamarin-prover --prove=LEMMA on the model for every
+# lemma (expected verified) and on each necessity variant (-D=FLAG: the
+# model without one check) for the lemmas listed below (expected
+# falsified), and prints the tables of docs/proof/README.md. Exits 1 on
+# any other verdict, a timeout included. Never builds Tamarin: without
+# tamarin-prover on PATH it runs the lint and says SKIP.
 #
 # --lint: no prover; checks that the model, this script and the README
 # name the same lemmas and flags (so none can silently drift), as TAP
@@ -114,6 +113,9 @@ fi
 # heuristic, not part of a proof) time out on this model and are off.
 timeout_s=${PROOF_TIMEOUT:-900}
 jobs=${PROOF_JOBS:-1}
+# Verdicts are kept per model content: PROOF_ONLY runs add up, but never
+# with verdicts of another version of the model.
+work=$work/$(sha256sum "$model" | cut -c1-12)
 mkdir -p "$work"
 
 tasks() {
@@ -161,7 +163,6 @@ commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 export -f prove
 export work model timeout_s
-# shellcheck disable=SC2086
 tasks | { if [ -n "${PROOF_ONLY:-}" ]; then grep -xF -f <(tr ' ' '\n' <<<"$PROOF_ONLY") || true; else cat; fi; } |
 	xargs -r -P "$jobs" -I{} bash -c 'prove "$1"' _ {}
 
