@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "tlog.h"
 #include "tmc.h"
 #include "tmig.h"
 
@@ -67,20 +68,6 @@ static pid_t start(char *const argv[], const char *log)
 	if (err)
 		die(argv[0], err);
 	return pid;
-}
-
-static bool log_has(const char *path, const char *needle)
-{
-	char line[512];
-	bool found = false;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle);
-	fclose(f);
-	return found;
 }
 
 static void finish(pid_t pid, const char *who, const char *log)
@@ -160,11 +147,8 @@ static pid_t start_dst(struct run *r)
 		"--session", r->dst_id, "--ticket-file", r->ticket_file,
 		"--linger", "1", "--timeout", "3600", NULL };
 	pid_t pid = start(argv, r->dst_log);
-	int i;
 
-	for (i = 0; i < 600 && !log_has(r->dst_log, "waiting for the source");
-	     i++)
-		usleep(100000);
+	tlog_wait(r->dst_log, "waiting for the source", 60);
 	return pid;
 }
 
@@ -191,7 +175,7 @@ static void migrate(struct run *r, struct tnl *t, struct tmc *c)
 	src = start_src(r);
 	finish(src, "source", r->src_log);
 	finish(dst, "destination", r->dst_log);
-	if (!log_has(r->dst_log, "guest verdict: all"))
+	if (!tlog_has(r->dst_log, "guest verdict: all"))
 		die("the destination's guest did not verify", EIO);
 	/* The destination closes the downtime before the source the rest. */
 	err = tmc_read(c, TMCOUNT_SLOT_DOWNTIME, &down);

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
+#include "tlog.h"
 #include "tmig.h"
 #include "../user/vmm/proto.h"
 
@@ -409,32 +410,6 @@ static int wait_for(pid_t *pid, double timeout, int *status)
 	}
 }
 
-static bool log_has(const char *path, const char *needle)
-{
-	char line[512];
-	bool found = false;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle);
-	fclose(f);
-	return found;
-}
-
-static bool wait_log(const char *path, const char *needle, double timeout)
-{
-	double end = now() + timeout;
-
-	while (now() < end) {
-		if (log_has(path, needle))
-			return true;
-		usleep(100000);
-	}
-	return false;
-}
-
 /* "VM continued: writes A -> B": B - A, or -1. */
 static long long progress(const char *path)
 {
@@ -497,7 +472,7 @@ static int start_proxy(struct _test_data_vmm *self, enum proxy_mode mode,
 	if (self->px.lfd < 0)
 		return -1;
 	/* The destination must listen before the proxy dials it. */
-	if (!wait_log(self->dst_log, "waiting for the source", 30))
+	if (!tlog_wait(self->dst_log, "waiting for the source", 30))
 		return -1;
 	if (pthread_create(&self->px.thread, NULL, proxy_main, &self->px))
 		return -1;
@@ -523,7 +498,7 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	int st;
 
 	start_dst(self, self->dst_port);
-	ASSERT_TRUE(wait_log(self->dst_log, "waiting for the source", 30));
+	ASSERT_TRUE(tlog_wait(self->dst_log, "waiting for the source", 30));
 	start_src(self, self->dst_port, "16", rate, rounds, "60");
 
 	ASSERT_EQ(0, wait_for(&self->src, 120, &st));
@@ -534,10 +509,10 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 		TH_LOG("destination status 0x%x", st);
 	}
-	EXPECT_TRUE(log_has(self->dst_log, "commit verified"));
-	EXPECT_TRUE(log_has(self->dst_log, "guest verdict: all"));
-	EXPECT_TRUE(log_has(self->src_log, "destination confirmed resume"));
-	EXPECT_TRUE(log_has(self->src_log, "summary: total"));
+	EXPECT_TRUE(tlog_has(self->dst_log, "commit verified"));
+	EXPECT_TRUE(tlog_has(self->dst_log, "guest verdict: all"));
+	EXPECT_TRUE(tlog_has(self->src_log, "destination confirmed resume"));
+	EXPECT_TRUE(tlog_has(self->src_log, "summary: total"));
 	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
 		  session_state(self, self->p.src.id, NULL));
 	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
@@ -553,7 +528,7 @@ TEST_F_TIMEOUT(vmm, live_migration_guest_verifies, 150)
 TEST_F_TIMEOUT(vmm, live_migration_heavy_writer, 150)
 {
 	migrate_ok(_metadata, self, "3000", "4");
-	EXPECT_TRUE(log_has(self->src_log, "round 2:"));
+	EXPECT_TRUE(tlog_has(self->src_log, "round 2:"));
 }
 
 /* The source after a failed migration: kept, running, intact. */
@@ -567,8 +542,8 @@ static void expect_kept(struct __test_metadata *_metadata,
 		TH_LOG("source status 0x%x, expected exit %d", st, code);
 	}
 	EXPECT_LT(0, progress(self->src_log));
-	EXPECT_TRUE(log_has(self->src_log, "guest verdict: all"));
-	EXPECT_FALSE(log_has(self->src_log, "destroying the VM"));
+	EXPECT_TRUE(tlog_has(self->src_log, "guest verdict: all"));
+	EXPECT_FALSE(tlog_has(self->src_log, "destroying the VM"));
 }
 
 TEST_F_TIMEOUT(vmm, destination_killed_during_precopy, 120)
@@ -582,8 +557,8 @@ TEST_F_TIMEOUT(vmm, destination_killed_during_precopy, 120)
 
 	expect_kept(_metadata, self, VMM_EXIT_KEPT);
 	EXPECT_TRUE(self->px.killed);
-	EXPECT_TRUE(log_has(self->src_log, "migration failed"));
-	EXPECT_TRUE(log_has(self->src_log, "keeps running here"));
+	EXPECT_TRUE(tlog_has(self->src_log, "migration failed"));
+	EXPECT_TRUE(tlog_has(self->src_log, "keeps running here"));
 	/* Never committed: the source session failed when it detached. */
 	EXPECT_EQ(TRUSTMIG_STATE_FAILED,
 		  session_state(self, self->p.src.id, NULL));
@@ -606,9 +581,9 @@ TEST_F_TIMEOUT(vmm, flipped_byte_refused, 120)
 		TH_LOG("destination status 0x%x", st);
 	}
 	EXPECT_TRUE(self->px.flipped);
-	EXPECT_TRUE(log_has(self->dst_log, "EBADMSG"));
-	EXPECT_TRUE(log_has(self->dst_log, "resumed nothing"));
-	EXPECT_FALSE(log_has(self->dst_log, "guest verdict"));
+	EXPECT_TRUE(tlog_has(self->dst_log, "EBADMSG"));
+	EXPECT_TRUE(tlog_has(self->dst_log, "resumed nothing"));
+	EXPECT_FALSE(tlog_has(self->dst_log, "guest verdict"));
 	EXPECT_EQ(TRUSTMIG_STATE_FAILED,
 		  session_state(self, self->p.dst.id, &reason));
 	EXPECT_EQ(TRUSTMIG_REASON_AUTH, reason);
@@ -627,7 +602,7 @@ TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
 	ASSERT_LT(0, port);
 	start_src(self, port, "8", "300", "3", "3");
 
-	ASSERT_TRUE(wait_log(self->src_log, "NOT destroyed", 90));
+	ASSERT_TRUE(tlog_wait(self->src_log, "NOT destroyed", 90));
 	EXPECT_TRUE(self->px.killed);
 	/* The commit was sealed: the source session is complete... */
 	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
@@ -639,7 +614,7 @@ TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
 	kill(self->src, SIGTERM);
 	sleep(2);
 	ASSERT_EQ(-ETIMEDOUT, wait_for(&self->src, 0, &st));
-	EXPECT_TRUE(log_has(self->src_log, "refusing to exit"));
+	EXPECT_TRUE(tlog_has(self->src_log, "refusing to exit"));
 
 	/* The operator knows the destination is dead: resume here. */
 	kill(self->src, SIGUSR1);
@@ -658,11 +633,11 @@ TEST_F_TIMEOUT(vmm, forged_resume_confirmation, 150)
 	ASSERT_LT(0, port);
 	start_src(self, port, "8", "300", "3", "3");
 
-	ASSERT_TRUE(wait_log(self->src_log, "NOT destroyed", 90));
+	ASSERT_TRUE(tlog_wait(self->src_log, "NOT destroyed", 90));
 	EXPECT_TRUE(self->px.flipped);
-	EXPECT_TRUE(log_has(self->src_log, "not the destination's receipt"));
+	EXPECT_TRUE(tlog_has(self->src_log, "not the destination's receipt"));
 	/* The destination did resume and sealed its receipt. */
-	EXPECT_TRUE(log_has(self->dst_log, "sealed receipt sent"));
+	EXPECT_TRUE(tlog_has(self->dst_log, "sealed receipt sent"));
 	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
 		  session_state(self, self->p.dst.id, NULL));
 	/* The source waits, paused, for the operator... */

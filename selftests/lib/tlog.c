@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tlog: trustmig-vm log lines for the tests and benchmarks.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tlog.h"
+
+bool tlog_has(const char *path, const char *needle)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle);
+	fclose(f);
+	return found;
+}
+
+static double monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+bool tlog_wait(const char *path, const char *needle, double timeout)
+{
+	double end = monotonic_seconds() + timeout;
+
+	for (;;) {
+		if (tlog_has(path, needle))
+			return true;
+		if (monotonic_seconds() > end)
+			return false;
+		usleep(100000);
+	}
+}
