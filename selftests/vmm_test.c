@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -69,14 +68,6 @@ struct proxy {
 	unsigned long long back;	/* bytes relayed dst -> src */
 	bool flip_pending, flipped, killed;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int listen_any(int *port)
 {
@@ -393,7 +384,7 @@ static pid_t spawn(const char *bin, const char *log,
 /* Exit status of @pid, -ETIMEDOUT if it runs past @timeout seconds. */
 static int wait_for(pid_t *pid, double timeout, int *status)
 {
-	double end = now() + timeout;
+	double end = tlog_now() + timeout;
 	pid_t r;
 
 	for (;;) {
@@ -404,7 +395,7 @@ static int wait_for(pid_t *pid, double timeout, int *status)
 		}
 		if (r < 0)
 			return -errno;
-		if (now() > end)
+		if (tlog_now() > end)
 			return -ETIMEDOUT;
 		usleep(50000);
 	}

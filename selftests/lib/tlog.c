@@ -23,7 +23,7 @@ bool tlog_has(const char *path, const char *needle)
 	return found;
 }
 
-static double monotonic_seconds(void)
+double tlog_now(void)
 {
 	struct timespec ts;
 
@@ -33,12 +33,12 @@ static double monotonic_seconds(void)
 
 bool tlog_wait(const char *path, const char *needle, double timeout)
 {
-	double end = monotonic_seconds() + timeout;
+	double end = tlog_now() + timeout;
 
 	for (;;) {
 		if (tlog_has(path, needle))
 			return true;
-		if (monotonic_seconds() > end)
+		if (tlog_now() > end)
 			return false;
 		usleep(100000);
 	}

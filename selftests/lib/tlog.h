@@ -10,6 +10,8 @@
 
 /* A line of the log at @path contains @needle (false if it cannot open). */
 bool tlog_has(const char *path, const char *needle);
+/* Seconds on CLOCK_MONOTONIC: the clock of tlog_wait()'s @timeout. */
+double tlog_now(void);
 /* tlog_has(), polled until true or @timeout seconds have passed. */
 bool tlog_wait(const char *path, const char *needle, double timeout);
 
