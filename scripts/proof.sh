@@ -151,17 +151,27 @@ tasks() {
 	done
 }
 
+# defines MODEL:LEMMA: the -D options of that run, on one line: the
+# variant's flag, and SMALL_WORLD for a variant or an exists-trace lemma
+defines() {
+	local name=${1%%:*} l=${1#*:}
+
+	if [ "$name" != main ]; then
+		echo "-D=$name -D=$small_world"
+	elif grep -qx "$l" <<<"$exists"; then
+		echo "-D=$small_world"
+	else
+		echo
+	fi
+}
+
 # prove MODEL:LEMMA: "verified N" / "falsified N" / "incomplete N" /
 # "timeout" into $work/MODEL.LEMMA.res, seconds into ….time
 prove() {
 	local name=${1%%:*} l=${1#*:} start out rc=0 res define=()
 
 	out=$work/$name.$l
-	if [ "$name" != main ]; then
-		define=(-D="$name" -D="$small_world")
-	elif grep -qx "$l" <<<"$exists"; then
-		define=(-D="$small_world")
-	fi
+	read -ra define <<<"$(defines "$1")"
 	start=$(date +%s)
 	timeout "$timeout_s" tamarin-prover --derivcheck-timeout=0 \
 		--prove="$l" "${define[@]}" "$model" +RTS -N1 -RTS \
@@ -194,19 +204,17 @@ wellformed() {
 	out=$(tamarin-prover --derivcheck-timeout=0 "$@" "$model" 2>&1) &&
 		grep -q "All wellformedness checks were successful" <<<"$out"
 }
-for flag in "" "$small_world" $(printf '%s\n' "${variants[@]}" | cut -d'|' -f1); do
-	define=()
-	[ -z "$flag" ] || define=(-D="$flag")
-	[ -z "$flag" ] || [ "$flag" = "$small_world" ] ||
-		define+=(-D="$small_world")
+exists=$(exists_trace_lemmas)
+mapfile -t loads < <(tasks | while read -r t; do defines "$t"; done | sort -u)
+for load in "${loads[@]}"; do
+	read -ra define <<<"$load"
 	if ! wellformed "${define[@]}"; then
-		echo "${define[*]:-main}: Tamarin's wellformedness checks fail" >&2
+		echo "${load:-main}: Tamarin's wellformedness checks fail" >&2
 		exit 1
 	fi
 done
 
-exists=$(exists_trace_lemmas)
-export -f prove
+export -f defines prove
 export work model timeout_s small_world exists
 tasks | { if [ -n "${PROOF_ONLY:-}" ]; then grep -xF -f <(tr ' ' '\n' <<<"$PROOF_ONLY") || true; else cat; fi; } |
 	xargs -r -P "$jobs" -I{} bash -c 'prove "$1"' _ {}
