@@ -9,12 +9,15 @@
 # tamarin-prover on PATH it runs the lint and says SKIP.
 #
 # Runs that look for a trace (exists-trace lemmas, variants) add
-# -D=SMALL_WORLD: restrictions that only remove traces, so a trace found
-# with them is a trace of the model without them. Proofs of all-traces
-# lemmas never get it: there it would prove a smaller claim.
+# -D=SMALL_WORLD, and a variant's also -D=ATTACK_WORLD (the world of its
+# attack: only the hosts, compromise and sides the attack uses):
+# restrictions that only remove traces, so a trace found with them is a
+# trace of the model without them. Proofs of all-traces lemmas never get
+# them: there they would prove a smaller claim.
 #
 # --lint: no prover; checks that the model, this script and the README
-# name the same lemmas and flags (so none can silently drift), as TAP
+# name the same lemmas and flags (so none can silently drift) and that
+# no #ifdef of the model nests, as TAP
 # (to the file TAP if given) for make check.
 set -euo pipefail
 
@@ -26,21 +29,22 @@ work=${BUILD:-$repo/build}/proof
 
 # flag|code that the flag removes|lemmas falsified|the attack Tamarin finds
 variants=(
-"NO_TOKEN_CHAIN|tm_token_verify: X509_verify_cert against the policy's anchors|ttp_only_certifies|the attacker signs a token of its own (its own AK and migration key, the policy's baseline) and sends it in M1: the destination's check passes a token no TTP certified"
-"NO_VALIDITY|tm_token_verify: notAfter|expired_token_never_accepted|a token that expired before the check passes it"
-"NO_REVOCATION|tm_token_verify: X509_V_FLAG_CRL_CHECK|revoked_token_never_accepted|a token the TTP revoked before the check passes it"
-"NO_BASELINE_POLICY|tm_policy_check|trusted_state_source|the TTP certifies the source's host with a baseline the policy does not name; the host runs that software and the destination accepts its quote, which matches the token"
-"NO_QUOTE_SIG|tm_quote_verify -> tm_attest_verify: the AK's signature|trusted_state_source|the attacker opens a handshake as the source with a certified host's token and sends an unsigned quote of the certified PCRs over H3 (at the source the same check is redundant: c_D needs Z_mk, which only the destination's TPM in the certified state computes)"
-"NO_PCR_DIGEST|tm_quote_verify: PCR selection and digest = the token's baseline|trusted_state_source|the source's host runs other software: its TPM quotes the real PCRs over H3 and the destination accepts them (at the source, ECDH_ZGen under PolicyPCR already pins the destination's PCRs)"
-"NO_QUOTE_QDATA|tm_quote_verify: extraData = message type, then transcript hash|trusted_state_source|the attacker plays the source with a certified host's token and sends in M3 a quote that host's AK made for something else (its enrolment response to a challenge of the attacker's, over any PCR value and nonce): with extraData unchecked it passes"
-"NO_ZGEN_POLICY|the TPM: ECDH_ZGen under PolicyPCR (tm_tpm_ecdh_zgen; no userWithAuth, tm_check_mk_public)|trusted_state_destination|the attacker, in control of the destination's host in another state, has its TPM compute ECDH_ZGen with the migration key; with the AK revealed after certification it forges the quote and c_D"
-"NO_CONFIRM_AT_S|tm_hs_src_m2 -> tm_hs_check_mac: c_D|trusted_state_destination|with the destination's AK revealed after certification, the attacker forges its quote over H2: the source accepts a destination that never answered, whose TPM may be in any state (the keys stay secret: Z_mk)"
-"NO_CONFIRM_AT_D|tm_hs_dst_m3 -> tm_hs_check_mac: c_S|keys_agree|the attacker changes c_S in M3: the destination accepts and derives other keys than the source (and so agreement_destination_to_source fails too)"
-"UNTAGGED_QDATA|tm_hs_qdata: the message type before the transcript hash (the code before the model found the attack)|trusted_state_source|the attacker has the source's host answer a forged enrolment challenge whose nonce is H3 of the attacker's handshake: its staged, already certified AK quotes the certified PCRs over it"
+"NO_TOKEN_CHAIN|tm_token_verify: X509_verify_cert against the policy's anchors|ttp_only_certifies|the attacker sends the destination a token no TTP issued (in the trace it names the destination host's own AK and the policy's baseline, under any signature): the check passes it"
+"NO_VALIDITY|tm_token_verify: notAfter|expired_token_never_accepted|the destination host's own token expires; the attacker sends it to that host in M1 as the source's token, and the check passes it"
+"NO_REVOCATION|tm_token_verify: X509_V_FLAG_CRL_CHECK|revoked_token_never_accepted|the TTP revokes the destination host's token; the attacker sends it to that host in M1 as the source's token, and the check passes it"
+"NO_BASELINE_POLICY|tm_policy_check|trusted_state_source|the TTP certified the source's host with a baseline the policy does not name; the attacker, in control of that host (its software is not trusted), opens a handshake with its token and has its TPM quote those PCRs over H3: the quote matches the token and the destination accepts"
+"NO_QUOTE_SIG|tm_quote_verify -> tm_attest_verify: the AK's signature|trusted_state_source|the attacker opens a handshake as the source with a certified host's token (in the trace, the destination's own) and sends in M3 an unsigned quote of the certified PCRs over H3 (at the source the same check is redundant: c_D needs Z_mk, which only the destination's TPM in the certified state computes)"
+"NO_PCR_DIGEST|tm_quote_verify: PCR selection and digest = the token's baseline|trusted_state_source|the source's host, certified for the policy's baseline, runs other software; the attacker, in control of it, opens a handshake with its token and has its TPM quote the real PCRs over H3: the destination accepts them (at the source, ECDH_ZGen under PolicyPCR already pins the destination's PCRs)"
+"NO_QUOTE_QDATA|tm_quote_verify: extraData = message type, then transcript hash|trusted_state_source|the attacker opens a handshake as the source with the destination host's own token and sends back in M3 the destination's own M2 quote (that AK, the certified PCRs, extraData for M2 over H2): with extraData unchecked it passes"
+"NO_ZGEN_POLICY|the TPM: ECDH_ZGen under PolicyPCR (tm_tpm_ecdh_zgen; no userWithAuth, tm_check_mk_public)|trusted_state_destination|the attacker, in control of the destination's host in another state (in the trace, never booted), has its TPM compute ECDH_ZGen with the migration key; with the AK revealed after certification it forges the quote over H2 and c_D, and the source accepts (in the trace the destination's token is the source host's own)"
+"NO_CONFIRM_AT_S|tm_hs_src_m2 -> tm_hs_check_mac: c_D|trusted_state_destination|with the destination's AK revealed after certification, the attacker forges its quote over H2 and sends any c_D: the source accepts a destination that never answered, whose TPM may be in any state (the keys stay secret: Z_mk; in the trace the destination's token is the source host's own)"
+"NO_CONFIRM_AT_D|tm_hs_dst_m3 -> tm_hs_check_mac: c_S|agreement_destination_to_source|the attacker changes c_S in M3: the destination accepts and derives other traffic keys than the source, so no source ran with the keys it accepted (in the trace one host is both source and destination)"
+"UNTAGGED_QDATA|tm_hs_qdata: the message type before the transcript hash (the code before the model found the attack)|trusted_state_source|the attacker opens a handshake as the source with the destination host's own token and has that host answer a forged enrolment challenge (the TTP's encrypted credential, nonce H3): its staged, already certified AK quotes the certified PCRs over H3, and the destination accepts that quote in M3"
 )
 
-# the trace-finding flag: not a variant, never in an all-traces proof
+# the trace-finding flags: not variants, never in an all-traces proof
 small_world=SMALL_WORLD
+attack_world=ATTACK_WORLD
 
 lemmas() {
 	sed -n 's/^lemma \([A-Za-z0-9_]*\).*/\1/p' "$model"
@@ -74,7 +78,7 @@ lint() {
 	}
 	names=$(lemmas)
 	local nolemma="" noreadme="" noflag="" noscript="" nottable="" badrow=""
-	local nosmall=""
+	local nosmall="" nested
 	for v in "${variants[@]}"; do
 		flag=$(field "$v" 1)
 		[ "$(tr -cd '|' <<<"$v")" = "|||" ] || badrow="$badrow $flag"
@@ -85,8 +89,9 @@ lint() {
 			grep -qx "$l" <<<"$names" || nolemma="$nolemma $l"
 		done
 	done
-	for flag in $(sed -n 's/^#ifdef \(not \)\?\([A-Z_]*\)$/\2/p' "$model" | sort -u); do
-		[ "$flag" != "$small_world" ] || continue
+	for flag in $(sed -n 's/^#ifdef //p' "$model" | grep -o '[A-Z][A-Z_]*' | sort -u); do
+		[ "$flag" != "$small_world" ] && [ "$flag" != "$attack_world" ] ||
+			continue
 		printf '%s\n' "${variants[@]}" | grep -q "^$flag|" ||
 			noscript="$noscript $flag"
 	done
@@ -105,9 +110,16 @@ lint() {
 		"${nolemma:+unknown:$nolemma}"
 	check "every lemma of the model is in the README's lemma table" \
 		"${noreadme:+missing:$noreadme}"
-	grep -q "^#ifdef $small_world\$" "$model" || nosmall=$small_world
+	# Tamarin skips a false #ifdef up to the next #endif: none may nest
+	nested=$(awk '/^#ifdef/ { if (open) printf " %d", FNR; open = 1 }
+		/^#endif/ { open = 0 }' "$model")
+	check "no #ifdef of the model is inside another" \
+		"${nested:+nested at line$nested}"
+	for flag in $small_world $attack_world; do
+		grep -q "^#ifdef $flag\$" "$model" || nosmall="$nosmall $flag"
+	done
 	[ -z "$(exists_trace_lemmas)" ] && nosmall="$nosmall exists-trace"
-	check "the model has the $small_world block and exists-trace lemmas" \
+	check "the model has the trace-finding blocks and exists-trace lemmas" \
 		"${nosmall:+missing:$nosmall}"
 	echo "1..$n" | tee -a "$tap"
 	return $bad
@@ -151,13 +163,14 @@ tasks() {
 	done
 }
 
-# defines MODEL:LEMMA: the -D options of that run, on one line: the
-# variant's flag, and SMALL_WORLD for a variant or an exists-trace lemma
+# defines MODEL:LEMMA: the -D options of that run, on one line: a
+# variant's flag, SMALL_WORLD and ATTACK_WORLD; SMALL_WORLD alone for an
+# exists-trace lemma of the main model
 defines() {
 	local name=${1%%:*} l=${1#*:}
 
 	if [ "$name" != main ]; then
-		echo "-D=$name -D=$small_world"
+		echo "-D=$name -D=$small_world -D=$attack_world"
 	elif grep -qx "$l" <<<"$exists"; then
 		echo "-D=$small_world"
 	else
@@ -215,7 +228,7 @@ for load in "${loads[@]}"; do
 done
 
 export -f defines prove
-export work model timeout_s small_world exists
+export work model timeout_s small_world attack_world exists
 tasks | { if [ -n "${PROOF_ONLY:-}" ]; then grep -xF -f <(tr ' ' '\n' <<<"$PROOF_ONLY") || true; else cat; fi; } |
 	xargs -r -P "$jobs" -I{} bash -c 'prove "$1"' _ {}
 
@@ -244,7 +257,7 @@ for l in $(lemmas); do
 	row main "$l" verified
 done
 echo
-echo "Variants (\`-D=FLAG -D=$small_world\`), expected falsified:"
+echo "Variants (\`-D=FLAG -D=$small_world -D=$attack_world\`), expected falsified:"
 echo
 echo "| flag | lemma | result (steps) | s |"
 echo "|---|---|---|---|"
