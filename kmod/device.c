@@ -118,9 +118,14 @@ static long trustmig_ioc_attach(struct trustmig_file *tf, void __user *argp)
 		goto err_kvm;
 	}
 	if (s->role == TRUSTMIG_ROLE_SOURCE) {
+		/* A source is only as good as the hooks that watch KVM. */
+		err = trustmig_dirty_self_check();
+		if (err)
+			goto err_session;
 		tracker = trustmig_tracker_new(kvm);
-		if (!tracker) {
-			err = -ENOMEM;
+		if (IS_ERR(tracker)) {
+			err = PTR_ERR(tracker);
+			tracker = NULL;
 			goto err_session;
 		}
 	}
@@ -217,7 +222,8 @@ static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
 	struct trustmig_dirty_slot *ds;
 
 	lockdep_assert_held(&s->lock);
-	/* SMM address spaces are refused at commit (trustmig_coverage). */
+	lockdep_assert_held(&tf->kvm->slots_lock);
+	/* SMM address spaces are refused at commit. */
 	if (slot >> 16 || slot >= KVM_USER_MEM_SLOTS)
 		return -EINVAL;
 	ms = id_to_memslot(__kvm_memslots(tf->kvm, 0), slot);
@@ -232,11 +238,7 @@ static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
 			return trustmig_session_fail(s, TRUSTMIG_REASON_SLOT,
 						     ESTALE);
 	} else {
-		if (!ms || !(ms->flags & KVM_MEM_LOG_DIRTY_PAGES) ||
-		    !(flags & TRUSTMIG_SEAL_HARVEST))
-			return -EINVAL;
-		if (gfn_to_gpa(ms->base_gfn + ms->npages) >
-		    BIT_ULL(TRUSTMIG_GFN_BITS + PAGE_SHIFT))
+		if (!ms || !(flags & TRUSTMIG_SEAL_HARVEST))
 			return -EINVAL;
 		ds = trustmig_tracker_add_slot(tf->tracker, ms);
 		if (IS_ERR(ds))
@@ -247,74 +249,43 @@ static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
 	return 0;
 }
 
-/* Has user memslot @ms of address space @as_id crossed, unchanged? */
-static int trustmig_slot_covered(struct trustmig_file *tf, int as_id,
-				 const struct kvm_memory_slot *ms)
+static int trustmig_out_check(const struct trustmig_out *out)
 {
-	struct trustmig_dirty_slot *ds;
-
-	if (ms->id >= KVM_USER_MEM_SLOTS)
-		return 0;
-	if (as_id)
-		return -EOPNOTSUPP;
-	ds = trustmig_tracker_slot(tf->tracker, ms->id);
-	if (!ds)
-		return -EBUSY;
-	if (!trustmig_dirty_slot_same(ds, ms))
-		return trustmig_session_fail(tf->session, TRUSTMIG_REASON_SLOT,
-					     ESTALE);
-	return 0;
+	return out->pad ? -EINVAL : 0;
 }
 
 /*
- * A commit claims the whole VM crossed: every user memslot must have been
- * sealed (and not changed since), and there must be no SMM memory, which
- * is not migrated.
+ * Tells the VMM what it got.  Records it never learns of have still
+ * spent their sequence numbers: the stream cannot go on without a gap.
  */
-static int trustmig_coverage(struct trustmig_file *tf)
+static int trustmig_copy_out(struct trustmig_session *s, void __user *argp,
+			     const void *arg, size_t len, u32 records)
 {
-	struct kvm_memory_slot *ms;
-	int bkt, as_id, idx, err = 0;
-
-	lockdep_assert_held(&tf->session->lock);
-	idx = srcu_read_lock(&tf->kvm->srcu);
-	for (as_id = 0; as_id < KVM_ADDRESS_SPACE_NUM && !err; as_id++) {
-		kvm_for_each_memslot(ms, bkt, __kvm_memslots(tf->kvm, as_id)) {
-			err = trustmig_slot_covered(tf, as_id, ms);
-			if (err)
-				break;
-		}
-	}
-	srcu_read_unlock(&tf->kvm->srcu, idx);
-	return err;
+	lockdep_assert_held(&s->lock);
+	if (!copy_to_user(argp, arg, len))
+		return 0;
+	if (records)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+	return -EFAULT;
 }
 
 static int trustmig_seal_harvest(struct trustmig_dirty_slot *ds, u64 ubitmap)
 {
-	unsigned long *vmm;
-	int err = 0;
+	unsigned long *vmm = NULL;
+	size_t len = BITS_TO_LONGS(ds->npages) * sizeof(long);
 
 	if (ubitmap) {
-		vmm = kvcalloc(BITS_TO_LONGS(ds->npages), sizeof(long),
-			       GFP_KERNEL_ACCOUNT);
+		vmm = kvmalloc(len, GFP_KERNEL_ACCOUNT);
 		if (!vmm)
 			return -ENOMEM;
-		if (copy_from_user(vmm, u64_to_user_ptr(ubitmap),
-				   BITS_TO_LONGS(ds->npages) * sizeof(long)))
-			err = -EFAULT;
-		else
-			bitmap_or(ds->pending, ds->pending, vmm, ds->npages);
-		kvfree(vmm);
-		if (err)
-			return err;
+		if (copy_from_user(vmm, u64_to_user_ptr(ubitmap), len)) {
+			kvfree(vmm);
+			return -EFAULT;
+		}
 	}
-	trustmig_dirty_harvest(ds);
+	trustmig_dirty_harvest(ds, vmm);
+	kvfree(vmm);
 	return 0;
-}
-
-static int trustmig_out_check(const struct trustmig_out *out)
-{
-	return out->pad ? -EINVAL : 0;
 }
 
 static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
@@ -325,7 +296,7 @@ static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 	struct trustmig_seal arg;
 	unsigned long bit;
 	u8 __user *ubuf;
-	int err, size, idx;
+	int err, size;
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
@@ -341,14 +312,20 @@ static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
 	if (err)
 		goto out_unlock;
-	idx = srcu_read_lock(&tf->kvm->srcu);
+	/*
+	 * Memslots and KVM's dirty bits hold still under slots_lock: no
+	 * re-protection is half done while a page is read (dirty.c).
+	 */
+	err = mutex_lock_killable(&tf->kvm->slots_lock);
+	if (err)
+		goto out_unlock;
 	err = trustmig_seal_slot(tf, arg.slot, arg.flags, &ms, &ds);
 	if (err)
-		goto out_srcu;
+		goto out_slots;
 	if (arg.flags & TRUSTMIG_SEAL_HARVEST) {
 		err = trustmig_seal_harvest(ds, arg.dirty_bitmap);
 		if (err)
-			goto out_srcu;
+			goto out_slots;
 	}
 	for_each_set_bit(bit, ds->pending, ds->npages) {
 		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_PAGE_REC_LEN ||
@@ -358,9 +335,9 @@ static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 					  ubuf + arg.out.bytes);
 		if (size < 0) {
 			err = size;
-			goto out_srcu;
+			goto out_slots;
 		}
-		clear_bit(bit, ds->pending);
+		trustmig_dirty_sealed(tf->tracker, ds, ms, bit);
 		arg.out.bytes += size;
 		arg.out.records++;
 		cond_resched();
@@ -368,12 +345,60 @@ static long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 	arg.pages_left = bitmap_weight(ds->pending, ds->npages);
 	if (arg.pages_left && !arg.out.records)
 		err = -ENOBUFS;
-out_srcu:
-	srcu_read_unlock(&tf->kvm->srcu, idx);
+out_slots:
+	mutex_unlock(&tf->kvm->slots_lock);
+	if (!err)
+		err = trustmig_copy_out(s, argp, &arg, sizeof(arg),
+					arg.out.records);
 out_unlock:
 	mutex_unlock(&s->lock);
-	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
-		err = -EFAULT;
+	return err;
+}
+
+/*
+ * Was every vCPU outside KVM_RUN at some moment during this call?  A vCPU
+ * leaves KVM_RUN only once its writes are logged (VMX empties its PML
+ * buffer at every exit), so every write made before the first of those
+ * moments is in the dirty log by the end: that moment is the commit's
+ * point in time.  Trylock: a running vCPU means "not now", never a wait.
+ */
+static bool trustmig_vcpus_stopped(struct kvm *kvm)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (!mutex_trylock(&vcpu->mutex))
+			return false;
+		mutex_unlock(&vcpu->mutex);
+	}
+	return true;
+}
+
+/*
+ * The stream may end only when it holds the whole VM as it is now: a
+ * round ended with no page in it since, every user memslot tracked and
+ * unchanged, the vCPUs stopped, and no page seen, pending or carried.
+ */
+static int trustmig_commit_ready(struct trustmig_file *tf)
+{
+	struct trustmig_session *s = tf->session;
+	struct kvm *kvm = tf->kvm;
+	int err;
+
+	lockdep_assert_held(&s->lock);
+	if (s->round_pages || !s->stats.rounds)
+		return -EBUSY;
+	err = mutex_lock_killable(&kvm->slots_lock);
+	if (err)
+		return err;
+	err = trustmig_tracker_check_slots(tf->tracker);
+	if (err == -ESTALE)
+		err = trustmig_session_fail(s, TRUSTMIG_REASON_SLOT, ESTALE);
+	else if (!err && (!trustmig_vcpus_stopped(kvm) ||
+			  trustmig_tracker_unsettled(tf->tracker)))
+		err = -EBUSY;
+	mutex_unlock(&kvm->slots_lock);
 	return err;
 }
 
@@ -402,18 +427,8 @@ static long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
 	if (err)
 		goto out_unlock;
-	/*
-	 * A round ends once everything harvested is sealed; the stream ends
-	 * only after a round end and once nothing was dirtied since the last
-	 * harvest: no write KVM saw can be missing from a committed stream.
-	 */
-	if (trustmig_tracker_pending(tf->tracker, commit) ||
-	    (commit && (s->round_pages || !s->stats.rounds))) {
-		err = -EBUSY;
-		goto out_unlock;
-	}
 	if (commit) {
-		err = trustmig_coverage(tf);
+		err = trustmig_commit_ready(tf);
 		if (err)
 			goto out_unlock;
 		transcript = s->transcript;
@@ -422,6 +437,11 @@ static long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 		c->rounds = cpu_to_be64(s->stats.rounds);
 		sha256_final(&transcript, c->transcript);
 	} else {
+		/* A round ends once everything harvested is sealed. */
+		if (trustmig_tracker_pending(tf->tracker)) {
+			err = -EBUSY;
+			goto out_unlock;
+		}
 		if (s->round == U16_MAX) {
 			err = trustmig_session_fail(s, TRUSTMIG_REASON_EXHAUSTED,
 						    EOVERFLOW);
@@ -439,6 +459,9 @@ static long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 	}
 	arg.bytes = size;
 	arg.records = 1;
+	err = trustmig_copy_out(s, argp, &arg, sizeof(arg), arg.records);
+	if (err)
+		goto out_unlock;
 	if (commit) {
 		trustmig_session_complete(s);
 	} else {
@@ -448,8 +471,6 @@ static long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 	}
 out_unlock:
 	mutex_unlock(&s->lock);
-	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
-		err = -EFAULT;
 	return err;
 }
 
@@ -485,10 +506,9 @@ static long trustmig_ioc_seal_state(struct trustmig_file *tf,
 	}
 	arg.out.bytes = size;
 	arg.out.records = 1;
+	err = trustmig_copy_out(s, argp, &arg, sizeof(arg), arg.out.records);
 out_unlock:
 	mutex_unlock(&s->lock);
-	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
-		err = -EFAULT;
 	return err;
 }
 
@@ -528,10 +548,10 @@ static long trustmig_ioc_resumed(struct trustmig_file *tf, void __user *argp)
 	}
 	arg.bytes = size;
 	arg.records = 1;
+	/* The key is gone: a receipt the VMM never gets is lost for good. */
+	err = trustmig_copy_out(s, argp, &arg, sizeof(arg), arg.records);
 out_unlock:
 	mutex_unlock(&s->lock);
-	if (!err && copy_to_user(argp, &arg, sizeof(arg)))
-		err = -EFAULT;
 	return err;
 }
 
@@ -635,8 +655,9 @@ static int trustmig_check_hdr(struct trustmig_file *tf,
 					TRUSTMIG_REASON_BAD_HEADER, EPROTO);
 		return 0;
 	}
+	/* KVM's private memslots (APIC page, TSS...) are not the guest's. */
 	*msp = gfn_to_memslot(tf->kvm, gfn);
-	if (!*msp)
+	if (!*msp || (*msp)->id >= KVM_USER_MEM_SLOTS)
 		return trustmig_session_fail(s, TRUSTMIG_REASON_GFN, ERANGE);
 	return 0;
 }

@@ -28,33 +28,34 @@ static int __init trustmig_init(void)
 	}
 	pr_warn("benchmark build: records are copied, NOT encrypted or authenticated\n");
 #endif
-	err = trustmig_nl_init();
-	if (err)
-		return err;
 	err = trustmig_dirty_init();
 	if (err)
-		goto err_nl;
+		return err;
 	err = trustmig_device_init();
 	if (err)
 		goto err_dirty;
+	/* Last: once the family exists, sessions can be made. */
+	err = trustmig_nl_init();
+	if (err)
+		goto err_device;
 	pr_info("loaded: netlink family %s v%d, /dev/%s\n",
 		TRUSTMIG_GENL_NAME, TRUSTMIG_GENL_VERSION, TRUSTMIG_DEV_NAME);
 	return 0;
 
+err_device:
+	trustmig_device_exit();
 err_dirty:
 	trustmig_dirty_exit();
-err_nl:
-	trustmig_nl_exit();
 	return err;
 }
 
 static void __exit trustmig_exit(void)
 {
+	/* Waits for requests in flight; none can create a session after. */
+	trustmig_nl_exit();
 	/* No open file remains: each one pins the module. */
 	trustmig_device_exit();
 	trustmig_dirty_exit();
-	/* Waits for requests in flight; none can create a session after. */
-	trustmig_nl_exit();
 	/* Erases the keys of the sessions netlink left behind. */
 	trustmig_sessions_exit();
 }

@@ -199,10 +199,13 @@ static int trustmig_nl_get(struct sk_buff *skb, struct genl_info *info)
 		err = -ENOMEM;
 		goto out;
 	}
-	mutex_lock(&s->lock);
-	err = trustmig_nl_fill(msg, s, info->snd_portid, info->snd_seq, 0,
-			       TRUSTMIG_CMD_SESSION_GET);
-	mutex_unlock(&s->lock);
+	/* Killable: a VMM stuck in a fault must not park the operator. */
+	err = mutex_lock_killable(&s->lock);
+	if (!err) {
+		err = trustmig_nl_fill(msg, s, info->snd_portid, info->snd_seq,
+				       0, TRUSTMIG_CMD_SESSION_GET);
+		mutex_unlock(&s->lock);
+	}
 	if (err) {
 		nlmsg_free(msg);
 		goto out;
@@ -220,11 +223,14 @@ static int trustmig_nl_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	int err = 0;
 
 	while ((s = trustmig_session_next(&id))) {
-		mutex_lock(&s->lock);
-		err = trustmig_nl_fill(skb, s, NETLINK_CB(cb->skb).portid,
-				       cb->nlh->nlmsg_seq, NLM_F_MULTI,
-				       TRUSTMIG_CMD_SESSION_GET);
-		mutex_unlock(&s->lock);
+		err = mutex_lock_killable(&s->lock);
+		if (!err) {
+			err = trustmig_nl_fill(skb, s,
+					       NETLINK_CB(cb->skb).portid,
+					       cb->nlh->nlmsg_seq, NLM_F_MULTI,
+					       TRUSTMIG_CMD_SESSION_GET);
+			mutex_unlock(&s->lock);
+		}
 		trustmig_session_put(s);
 		if (err)
 			break;
@@ -245,7 +251,7 @@ static int trustmig_nl_del(struct sk_buff *skb, struct genl_info *info)
 				"missing session id"))
 		return -EINVAL;
 	err = trustmig_session_del(nla_get_u32(info->attrs[TRUSTMIG_A_SESSION_ID]));
-	if (err)
+	if (err == -ENOENT)
 		NL_SET_ERR_MSG_ATTR(info->extack,
 				    info->attrs[TRUSTMIG_A_SESSION_ID],
 				    "no such session");

@@ -115,7 +115,9 @@ static int trustmig_aead_crypt(struct trustmig_aead *aead, u64 seq, u8 *rec,
 
 	trustmig_nonce(aead, seq, iv);
 	sg_init_one(&sg, rec, total);
-	aead_request_set_callback(aead->req, CRYPTO_TFM_REQ_MAY_SLEEP,
+	/* An async AEAD with a full queue makes us wait, not fail. */
+	aead_request_set_callback(aead->req, CRYPTO_TFM_REQ_MAY_SLEEP |
+				  CRYPTO_TFM_REQ_MAY_BACKLOG,
 				  crypto_req_done, &wait);
 	aead_request_set_ad(aead->req, TRUSTMIG_HDR_LEN);
 	aead_request_set_crypt(aead->req, &sg, &sg,

@@ -102,8 +102,19 @@ static void trustmig_session_erase_secrets(struct trustmig_session *s)
 	memzero_explicit(&s->transcript, sizeof(s->transcript));
 }
 
-static int __trustmig_session_fail(struct trustmig_session *s, u8 reason,
-				   int err, bool notify)
+static void trustmig_session_end(struct trustmig_session *s, u8 reason,
+				 int err, bool notify)
+{
+	lockdep_assert_held(&s->lock);
+	s->state = TRUSTMIG_STATE_FAILED;
+	s->reason = reason;
+	s->err = err;
+	trustmig_session_erase_secrets(s);
+	if (notify)
+		trustmig_nl_notify_failed(s);
+}
+
+int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err)
 {
 	lockdep_assert_held(&s->lock);
 	s->stats.failures++;
@@ -112,18 +123,8 @@ static int __trustmig_session_fail(struct trustmig_session *s, u8 reason,
 	/* A completed stream stays complete; the caller's error stands. */
 	if (s->state == TRUSTMIG_STATE_COMPLETE)
 		return -err;
-	s->state = TRUSTMIG_STATE_FAILED;
-	s->reason = reason;
-	s->err = err;
-	trustmig_session_erase_secrets(s);
-	if (notify)
-		trustmig_nl_notify_failed(s);
+	trustmig_session_end(s, reason, err, true);
 	return -err;
-}
-
-int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err)
-{
-	return __trustmig_session_fail(s, reason, err, true);
 }
 
 /*
@@ -161,23 +162,37 @@ int trustmig_session_in_handover(struct trustmig_session *s, u8 role)
 	return -ENOKEY;
 }
 
-/* Takes the session out of the table and drops the table's reference. */
-static int trustmig_session_unlink(unsigned long id, bool notify)
+/*
+ * Ends @s, completed or not (its receipt key goes too: RESUMED and
+ * CONFIRM see EPIPE), and drops the table's reference if the table still
+ * holds @s.  The caller holds a reference and the lock.
+ */
+static int trustmig_session_unlink(struct trustmig_session *s, bool notify)
 {
-	struct trustmig_session *s = xa_erase(&trustmig_sessions, id);
-
-	if (!s)
+	lockdep_assert_held(&s->lock);
+	if (xa_cmpxchg(&trustmig_sessions, s->id, s, NULL, 0) != s)
 		return -ENOENT;
-	mutex_lock(&s->lock);
-	__trustmig_session_fail(s, TRUSTMIG_REASON_DELETED, EPIPE, notify);
-	mutex_unlock(&s->lock);
+	if (s->state != TRUSTMIG_STATE_FAILED)
+		trustmig_session_end(s, TRUSTMIG_REASON_DELETED, EPIPE, notify);
 	trustmig_session_put(s);
 	return 0;
 }
 
 int trustmig_session_del(u32 id)
 {
-	return trustmig_session_unlink(id, true);
+	struct trustmig_session *s = trustmig_session_get(id);
+	int err;
+
+	if (!s)
+		return -ENOENT;
+	/* A VMM stuck in a page fault must not park the operator for good. */
+	err = mutex_lock_killable(&s->lock);
+	if (!err) {
+		err = trustmig_session_unlink(s, true);
+		mutex_unlock(&s->lock);
+	}
+	trustmig_session_put(s);
+	return err;
 }
 
 /*
@@ -189,8 +204,13 @@ void trustmig_sessions_exit(void)
 	struct trustmig_session *s;
 	unsigned long id;
 
-	xa_for_each(&trustmig_sessions, id, s)
-		trustmig_session_unlink(id, false);
+	xa_for_each(&trustmig_sessions, id, s) {
+		kref_get(&s->ref);
+		mutex_lock(&s->lock);
+		trustmig_session_unlink(s, false);
+		mutex_unlock(&s->lock);
+		trustmig_session_put(s);
+	}
 	xa_destroy(&trustmig_sessions);
 }
 

@@ -241,7 +241,11 @@ TEST_F(dp, commit_refused_while_pages_dirty)
 	ASSERT_EQ(0, dp_round(self, NULL));
 	ASSERT_EQ(0, tvm_run_pass(&self->a, 1, 10, 1));
 	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
-	/* Harvesting only the module's own set is enough to catch up. */
+	/*
+	 * Re-protecting, then sealing the module's own set (the VMM's
+	 * bitmap withheld), is enough to catch up.
+	 */
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
 	ASSERT_EQ(0, dp_round(self, NULL));
 	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
 	ASSERT_EQ(0, dp_deliver(self, TRUSTMIG_OPEN_EOF, &result));
@@ -259,7 +263,11 @@ TEST_F(dp, wrong_role_and_bad_arguments)
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_OPEN, &o));
 	EXPECT_EQ(EINVAL, errno);
-	/* The first call on a slot must harvest; unknown flags; SMM slots. */
+	/*
+	 * A slot not tracked yet (here: none at all) needs a harvest;
+	 * unknown flags; SMM slots.
+	 */
+	s.slot = 1;
 	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
 	EXPECT_EQ(EINVAL, errno);
 	s.flags = 1U << 7;
@@ -472,6 +480,238 @@ TEST_F(dp, resume_receipt)
 	ASSERT_EQ(0, tnl_get(&self->t, self->p.dst.id, &dst));
 	EXPECT_EQ(src.records, dst.records);
 	EXPECT_EQ(src.bytes, dst.bytes);
+}
+
+/* Pages of A that differ from B's after a migration. */
+static __u64 dp_differing_pages(struct _test_data_dp *self)
+{
+	__u64 page, n = 0;
+
+	for (page = 0; page < self->a.npages; page++)
+		n += !!memcmp(tvm_page(&self->a, page), tvm_page(&self->b, page),
+			      TVM_PAGE_SIZE);
+	return n;
+}
+
+/* An honest paused round, the commit and its delivery: B must equal A. */
+static void dp_finish(struct __test_metadata *_metadata,
+		      struct _test_data_dp *self)
+{
+	__u32 result = 0;
+
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_round(self, NULL));
+	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
+	ASSERT_EQ(0, dp_deliver(self, TRUSTMIG_OPEN_EOF, &result));
+	ASSERT_EQ(TRUSTMIG_OPEN_COMPLETE, result);
+	EXPECT_EQ(0, dp_differing_pages(self));
+}
+
+/* The guest writes every data page once. */
+static int dp_write_all(struct _test_data_dp *self)
+{
+	return tvm_run_pass(&self->a, 1, self->a.npages - 1, 1);
+}
+
+/*
+ * Writes between the VMM's first re-protection and its first harvest
+ * fault once, then go on unfaulted: the module tracks from ATTACH and
+ * seals such pages again once the VMM re-protected them, even when the
+ * VMM withholds its bitmap every round.
+ */
+TEST_F(dp, writes_before_first_harvest_with_bitmap_withheld)
+{
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_write_all(self));
+	ASSERT_EQ(0, dp_round(self, NULL));
+	ASSERT_EQ(0, dp_write_all(self));
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_round(self, NULL));
+	dp_finish(_metadata, self);
+}
+
+/*
+ * A page sealed while still writable and written again after its last
+ * harvest blocks the commit until it is sealed once more after the VMM
+ * re-protected it.
+ */
+TEST_F(dp, commit_refused_while_pages_carried)
+{
+	struct tnl_session s;
+
+	ASSERT_EQ(0, dp_round(self, NULL));
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_write_all(self));
+	ASSERT_EQ(0, dp_round(self, NULL));
+	ASSERT_EQ(0, dp_write_all(self));
+	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
+	/* Without re-protection, more rounds change nothing. */
+	ASSERT_EQ(0, dp_round(self, NULL));
+	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.src.id, &s));
+	EXPECT_EQ(TRUSTMIG_STATE_ACTIVE, s.state);
+	dp_finish(_metadata, self);
+}
+
+/* Harvesting twice in a round, without re-protecting, loses nothing. */
+TEST_F(dp, second_harvest_in_round_keeps_carry)
+{
+	ASSERT_EQ(0, dp_round(self, NULL));
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_write_all(self));
+	ASSERT_EQ(0, tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST,
+			       NULL, &self->st));
+	ASSERT_EQ(0, dp_write_all(self));
+	ASSERT_EQ(0, tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST,
+			       NULL, &self->st));
+	ASSERT_EQ(0, dp_write_all(self));
+	ASSERT_EQ(0, tmig_end_round(self->p.src.fd, &self->st));
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_round(self, NULL));
+	dp_finish(_metadata, self);
+}
+
+static int dp_set_logging(struct tvm *vm, bool on)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = vm->slot,
+		.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.memory_size = vm->mem_size,
+		.userspace_addr = (unsigned long)vm->mem,
+	};
+
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) ? -errno : 0;
+}
+
+static void dp_expect_failed(struct __test_metadata *_metadata,
+			     struct _test_data_dp *self, __u32 id, __u8 reason)
+{
+	struct tnl_session s;
+
+	ASSERT_EQ(0, tnl_get(&self->t, id, &s));
+	EXPECT_EQ(TRUSTMIG_STATE_FAILED, s.state);
+	EXPECT_EQ(reason, s.reason);
+}
+
+/*
+ * Dirty logging switched off and on between two calls: back to back, the
+ * slab hands the new memslot the old one's address, so only watching
+ * KVM's memslot changes sees it.  A write while logging is off would
+ * never be logged.
+ */
+TEST_F(dp, dirty_logging_toggled_fails_session)
+{
+	ASSERT_EQ(0, dp_round(self, NULL));
+	ASSERT_EQ(0, dp_set_logging(&self->a, false));
+	ASSERT_EQ(0, dp_set_logging(&self->a, true));
+	EXPECT_EQ(-ESTALE, dp_round(self, NULL));
+	dp_expect_failed(_metadata, self, self->p.src.id, TRUSTMIG_REASON_SLOT);
+	EXPECT_EQ(-EPIPE, tmig_commit(self->p.src.fd, &self->st));
+}
+
+/* A memslot sealed and then deleted cannot be part of a whole VM. */
+TEST_F(dp, sealed_memslot_deleted_fails_commit)
+{
+	struct kvm_userspace_memory_region extra = {
+		.slot = 1,
+		.flags = KVM_MEM_LOG_DIRTY_PAGES,
+		.guest_phys_addr = 1UL << 30,
+		.memory_size = 1UL << 20,
+	};
+	struct trustmig_seal s = { .slot = 1, .flags = TRUSTMIG_SEAL_HARVEST };
+	void *mem;
+
+	mem = mmap(NULL, extra.memory_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	extra.userspace_addr = (unsigned long)mem;
+	ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, &extra));
+	ASSERT_EQ(0, tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST,
+			       NULL, &self->st));
+	s.out.buf = (unsigned long)malloc(1 << 20);
+	s.out.buf_len = 1 << 20;
+	ASSERT_EQ(0, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
+	free((void *)(unsigned long)s.out.buf);
+	ASSERT_EQ(0, tmig_end_round(self->p.src.fd, &self->st));
+	extra.memory_size = 0;
+	ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, &extra));
+	EXPECT_EQ(-ESTALE, tmig_commit(self->p.src.fd, &self->st));
+	dp_expect_failed(_metadata, self, self->p.src.id, TRUSTMIG_REASON_SLOT);
+	munmap(mem, 1UL << 20);
+}
+
+/*
+ * SEAL whose result cannot be written back: the records are sealed and
+ * their sequence numbers spent, so the session must end.
+ */
+TEST_F(dp, seal_result_unwritable_fails_session)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct trustmig_seal *s;
+	void *buf;
+
+	buf = malloc(1 << 20);
+	ASSERT_NE(NULL, buf);
+	s = mmap(NULL, page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, s);
+	s->slot = self->a.slot;
+	s->flags = TRUSTMIG_SEAL_HARVEST;
+	s->out.buf = (unsigned long)buf;
+	s->out.buf_len = 1 << 20;
+	ASSERT_EQ(0, mprotect(s, page, PROT_READ));
+	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_SEAL, s));
+	EXPECT_EQ(EFAULT, errno);
+	dp_expect_failed(_metadata, self, self->p.src.id, TRUSTMIG_REASON_FAULT);
+	munmap(s, page);
+	free(buf);
+}
+
+/* Deleting a completed session ends its receipt key too. */
+TEST_F(dp, deleted_complete_session_refuses_receipt)
+{
+	__u8 rec[TRUSTMIG_RESUMED_REC_LEN] = { 0 };
+	struct trustmig_confirm c = { .buf = (unsigned long)rec,
+				      .buf_len = sizeof(rec) };
+	struct trustmig_out o = { .buf = (unsigned long)rec,
+				  .buf_len = sizeof(rec) };
+	__u32 result;
+
+	ASSERT_EQ(0, dp_round(self, NULL));
+	ASSERT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
+	ASSERT_EQ(0, dp_deliver(self, TRUSTMIG_OPEN_EOF, &result));
+	ASSERT_EQ(TRUSTMIG_OPEN_COMPLETE, result);
+	ASSERT_EQ(0, tnl_del(&self->t, self->p.src.id));
+	ASSERT_EQ(0, tnl_del(&self->t, self->p.dst.id));
+	EXPECT_EQ(-1, ioctl(self->p.dst.fd, TRUSTMIG_RESUMED, &o));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_EQ(-1, ioctl(self->p.src.fd, TRUSTMIG_CONFIRM, &c));
+	EXPECT_EQ(EPIPE, errno);
+	/* Deleted is deleted: the table no longer knows them. */
+	EXPECT_EQ(-ENOENT, tnl_del(&self->t, self->p.src.id));
+}
+
+/*
+ * A VM that logs into a dirty ring has no bitmap for the module to read:
+ * refused at ATTACH, not silently unguarded.
+ */
+TEST_F(dp, dirty_ring_vm_refused)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_DIRTY_LOG_RING };
+	struct tmig_pair p;
+	int vm_fd, max;
+
+	max = ioctl(self->a.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
+	if (max <= 0)
+		SKIP(return, "this KVM has no dirty ring");
+	vm_fd = ioctl(self->a.kvm_fd, KVM_CREATE_VM, 0);
+	ASSERT_LE(0, vm_fd);
+	cap.args[0] = max > 65536 ? 65536 : max;
+	ASSERT_EQ(0, ioctl(vm_fd, KVM_ENABLE_CAP, &cap));
+	ASSERT_EQ(0, tmig_pair_new(&self->t, &p, variant->cipher));
+	EXPECT_EQ(-EOPNOTSUPP, tmig_attach(&p.src, vm_fd, p.src.ticket));
+	tmig_pair_close(&self->t, &p);
+	close(vm_fd);
 }
 
 TEST_HARNESS_MAIN

@@ -96,4 +96,67 @@ TEST(unload_refused_while_vm_attached)
 	tvm_destroy(&vm);
 }
 
+#define FTRACE_ENABLED "/proc/sys/kernel/ftrace_enabled"
+
+/* Writes @val to kernel.ftrace_enabled: 0 or -errno. */
+static int set_ftrace(const char *val)
+{
+	int fd = open(FTRACE_ENABLED, O_WRONLY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, 1) != 1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static char get_ftrace(void)
+{
+	char c = '?';
+	int fd = open(FTRACE_ENABLED, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = '?';
+		close(fd);
+	}
+	return c;
+}
+
+/* The dirty hooks cannot be switched off under a loaded module. */
+TEST(ftrace_stays_on_while_loaded)
+{
+	if (access(FTRACE_ENABLED, F_OK))
+		SKIP(return, "no %s", FTRACE_ENABLED);
+	ASSERT_EQ(0, access("/sys/module/trustmig", F_OK));
+	EXPECT_EQ(-EBUSY, set_ftrace("0"));
+	EXPECT_EQ('1', get_ftrace());
+	ASSERT_EQ(0, set_ftrace("1"));
+}
+
+/* With ftrace off the module would load blind: it must refuse. */
+TEST(load_refused_while_ftrace_off)
+{
+	int err;
+
+	if (!getenv("TRUSTMIG_KO"))
+		SKIP(return, "TRUSTMIG_KO not set: cannot reload the module");
+	if (access(FTRACE_ENABLED, F_OK))
+		SKIP(return, "no %s", FTRACE_ENABLED);
+	ASSERT_EQ(0, unload());
+	err = set_ftrace("0");
+	if (!err)
+		err = load();
+	else
+		err = -EALREADY;
+	/* Whatever happened, leave ftrace on and the module loaded. */
+	ASSERT_EQ(0, set_ftrace("1"));
+	if (!err)
+		unload();
+	ASSERT_EQ(0, load());
+	EXPECT_EQ(-EBUSY, err);
+}
+
 TEST_HARNESS_MAIN

@@ -64,7 +64,8 @@
  *     TRUSTMIG_A_REASON          u8   enum trustmig_reason of the failure
  *     TRUSTMIG_A_ERRNO           u32  positive errno of the failure
  *
- * TRUSTMIG_CMD_SESSION_DEL   delete a session (attached VMMs see EPIPE)
+ * TRUSTMIG_CMD_SESSION_DEL   delete a session, completed or not (attached
+ *                            VMMs see EPIPE, a receipt key is erased too)
  *   request:
  *     TRUSTMIG_A_SESSION_ID      u32                              (required)
  *
@@ -271,15 +272,32 @@ struct trustmig_resumed {
  * and then, on a source:
  *
  *   for each round:
- *     KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG     (harvest, re-protect)
+ *     re-protect: KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (or GET_DIRTY_LOG
+ *       without manual protect) for every user memslot
  *     for each user memslot: TRUSTMIG_SEAL with TRUSTMIG_SEAL_HARVEST,
  *       then TRUSTMIG_SEAL until pages_left is 0, sending buf[0..bytes)
  *       to the destination each time
- *     TRUSTMIG_END_ROUND
- *   with the VM paused, one TRUSTMIG_SEAL_STATE per vCPU (and device), then
- *   TRUSTMIG_COMMIT.  EBUSY while pages are pending,
- *   were dirtied since the last harvest, or a user memslot was never
- *   sealed; EOPNOTSUPP if the VM has SMM memory (not migrated).
+ *     TRUSTMIG_END_ROUND                (EBUSY while pages are pending)
+ *   with every vCPU out of KVM_RUN (paused), one more such round, one
+ *   TRUSTMIG_SEAL_STATE per vCPU (and device), then TRUSTMIG_COMMIT.
+ *
+ * The module tracks dirty pages itself (a hook on KVM's dirty marking,
+ * from ATTACH on) and reads KVM's dirty bit of every page it seals: a
+ * page sealed while that bit is set (not re-protected since it was last
+ * written) is sealed again at every later harvest until it is sealed
+ * after a re-protection.  So the VMM's bitmap may be withheld (0) or
+ * wrong without losing a page, and an extra harvest only costs
+ * bandwidth; but pages the VMM never re-protects keep the commit
+ * refused.  COMMIT fails with EBUSY unless a round ended last, no vCPU
+ * is in KVM_RUN, every user memslot was harvested, and no page is
+ * pending, dirtied since the last harvest, or sealed while writable;
+ * EOPNOTSUPP if the VM has SMM memory (not migrated).  A tracked memslot
+ * changed in any way (deleted, moved, re-created, dirty logging switched
+ * off even briefly) fails the session at its next SEAL or at COMMIT
+ * (ESTALE, TRUSTMIG_REASON_SLOT).  A VM logging into a dirty ring is
+ * refused at ATTACH (EOPNOTSUPP); ATTACH fails with EIO if the module's
+ * hook on KVM does not fire.  Writes KVM does not log (the VMM's own,
+ * vhost, DMA, ...) are the VMM's to send: docs/architecture.md.
  *
  * and on a destination, TRUSTMIG_OPEN on whatever bytes arrived, until the
  * reply says TRUSTMIG_OPEN_COMPLETE; TRUSTMIG_OPEN_EOF tells the module the
@@ -311,9 +329,11 @@ struct trustmig_out {
 };
 
 /*
- * Merge dirty_bitmap and the module's own dirty set into the slot's
- * pending set first.  The first harvest of a slot makes every page of it
- * pending: the first round always carries the whole slot.
+ * Add the module's own dirty set, the pages it carries and dirty_bitmap
+ * (if not 0) to the slot's pending set first.  Tracking a slot starts
+ * with every page of it pending (at ATTACH, or at the first harvest of a
+ * slot whose logging started later): the first round always carries the
+ * whole slot.
  */
 #define TRUSTMIG_SEAL_HARVEST	_BITUL(0)
 
