@@ -6,6 +6,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -712,6 +713,80 @@ TEST_F(dp, dirty_ring_vm_refused)
 	EXPECT_EQ(-EOPNOTSUPP, tmig_attach(&p.src, vm_fd, p.src.ticket));
 	tmig_pair_close(&self->t, &p);
 	close(vm_fd);
+}
+
+static void dp_sigusr1(int sig)
+{
+}
+
+struct dp_spinner {
+	struct tvm *vm;
+	atomic_bool running, stop, done;
+	int err;
+};
+
+/* Keeps the vCPU inside KVM_RUN until told to stop. */
+static void *dp_spin(void *arg)
+{
+	struct dp_spinner *sp = arg;
+
+	while (!atomic_load(&sp->stop)) {
+		atomic_store(&sp->running, true);
+		if (ioctl(sp->vm->vcpu_fd, KVM_RUN, 0) < 0 && errno != EINTR) {
+			sp->err = -errno;
+			break;
+		}
+	}
+	atomic_store(&sp->done, true);
+	return NULL;
+}
+
+/*
+ * The commit's point in time needs every vCPU out of KVM_RUN: a running
+ * one could have written a page whose mark is still on its way.
+ */
+TEST_F(dp, commit_refused_while_vcpu_runs)
+{
+	static const __u8 spin[] = { 0xeb, 0xfe };	/* jmp . */
+	struct sigaction sa = { .sa_handler = dp_sigusr1 };
+	struct dp_spinner sp = { 0 };
+	struct tmig_stream st = { 0 };
+	struct tmig_pair p;
+	pthread_t thread;
+	struct tvm c;
+
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, tvm_create_guest(&c, 2UL << 20, spin, sizeof(spin), true));
+	sp.vm = &c;
+	ASSERT_EQ(0, tmig_pair_new(&self->t, &p, variant->cipher));
+	ASSERT_EQ(0, tmig_attach(&p.src, c.vm_fd, p.src.ticket));
+	ASSERT_EQ(0, tmig_seal(p.src.fd, &c, TRUSTMIG_SEAL_HARVEST, NULL, &st));
+	ASSERT_EQ(0, tmig_end_round(p.src.fd, &st));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, dp_spin, &sp));
+	while (!atomic_load(&sp.running))
+		usleep(1000);
+	/* Nothing but a signal brings the spinning vCPU out of KVM_RUN. */
+	usleep(100000);
+	EXPECT_EQ(-EBUSY, tmig_commit(p.src.fd, &st));
+	atomic_store(&sp.stop, true);
+	c.run->immediate_exit = 1;
+	while (!atomic_load(&sp.done)) {
+		pthread_kill(thread, SIGUSR1);
+		usleep(1000);
+	}
+	pthread_join(thread, NULL);
+	EXPECT_EQ(0, sp.err);
+	/*
+	 * Stopped, after a paused round (KVM maps the code page writable on
+	 * the first fetch, and logs it), the VM commits.
+	 */
+	ASSERT_EQ(0, tvm_harvest(&c, self->bitmap));
+	ASSERT_EQ(0, tmig_seal(p.src.fd, &c, TRUSTMIG_SEAL_HARVEST, NULL, &st));
+	ASSERT_EQ(0, tmig_end_round(p.src.fd, &st));
+	EXPECT_EQ(0, tmig_commit(p.src.fd, &st));
+	tmig_pair_close(&self->t, &p);
+	tmig_stream_free(&st);
+	tvm_destroy(&c);
 }
 
 TEST_HARNESS_MAIN
