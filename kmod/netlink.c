@@ -107,6 +107,8 @@ err_session:
 	trustmig_session_del(s->id);
 	trustmig_session_put(s);
 err_msg:
+	/* It may hold the ticket. */
+	memzero_explicit(msg->data, msg->len);
 	nlmsg_free(msg);
 	return err;
 }
@@ -115,6 +117,7 @@ static int trustmig_nl_set_key(struct sk_buff *skb, struct genl_info *info)
 {
 	struct trustmig_session *s;
 	struct nlattr **attrs;
+	u32 stream;
 	int err;
 
 	if (trustmig_nl_missing(info, TRUSTMIG_A_STREAM_ID,
@@ -127,11 +130,14 @@ static int trustmig_nl_set_key(struct sk_buff *skb, struct genl_info *info)
 		return PTR_ERR(s);
 
 	attrs = info->attrs;
-	mutex_lock(&s->lock);
-	err = trustmig_session_set_key(s, nla_get_u32(attrs[TRUSTMIG_A_STREAM_ID]),
-				       nla_data(attrs[TRUSTMIG_A_KEY]),
-				       nla_data(attrs[TRUSTMIG_A_SALT]));
-	mutex_unlock(&s->lock);
+	stream = nla_get_u32(attrs[TRUSTMIG_A_STREAM_ID]);
+	err = mutex_lock_killable(&s->lock);
+	if (!err) {
+		err = trustmig_session_set_key(s, stream,
+					       nla_data(attrs[TRUSTMIG_A_KEY]),
+					       nla_data(attrs[TRUSTMIG_A_SALT]));
+		mutex_unlock(&s->lock);
+	}
 	/* The request skb is freed without being cleared: clear it now. */
 	memzero_explicit(nla_data(attrs[TRUSTMIG_A_KEY]), TRUSTMIG_KEY_LEN);
 	memzero_explicit(nla_data(attrs[TRUSTMIG_A_SALT]), TRUSTMIG_SALT_LEN);
@@ -143,6 +149,8 @@ static int trustmig_nl_set_key(struct sk_buff *skb, struct genl_info *info)
 	else if (err == -ENOENT)
 		NL_SET_ERR_MSG(info->extack,
 			       "cipher not available in this kernel");
+	else if (err == -EINTR)
+		NL_SET_ERR_MSG(info->extack, "interrupted");
 	else if (err)
 		NL_SET_ERR_MSG(info->extack, "cannot set up the cipher");
 	trustmig_session_put(s);
