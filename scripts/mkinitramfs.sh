@@ -26,9 +26,10 @@ fi
 
 # What /init loads, in this order, to reach the host root. Module
 # dependencies are resolved with modprobe below, so the list only has to
-# be complete enough to name the leaves.
+# be complete enough to name the leaves (9p brings netfs and fscache
+# where it needs them: the debug kernel has no fscache).
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-	9pnet 9pnet_virtio netfs fscache 9p)
+	9pnet 9pnet_virtio 9p)
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT

@@ -39,11 +39,17 @@ FIXTURE_SETUP(count)
 {
 	int err = tmc_open(&self->t);
 
-	if (err == -ENOENT)
-		SKIP(return, "no counting plugin: boot with vm.sh --plugin and set %s",
-		     TMC_LOG_ENV);
-	ASSERT_EQ(0, err);
+	/* No plugin: each test skips (COUNT_NO_PLUGIN). */
+	if (err != -ENOENT)
+		ASSERT_EQ(0, err);
 }
+
+/*
+ * 6.1's harness runs a test's body even after its FIXTURE_SETUP said
+ * SKIP, so each body checks for the plugin itself.
+ */
+#define COUNT_NO_PLUGIN \
+	"no counting plugin: boot with vm.sh --plugin and set " TMC_LOG_ENV
 
 FIXTURE_TEARDOWN(count)
 {
@@ -79,6 +85,9 @@ TEST_F(count, loop_scales_with_iterations)
 	__u64 one, two;
 	double per_iter;
 
+	if (!self->t.f)
+		SKIP(return, COUNT_NO_PLUGIN);
+
 	one = spin_least(_metadata, &self->t, n, 3);
 	two = spin_least(_metadata, &self->t, 2 * n, 3);
 	per_iter = (double)(two - one) / n;
@@ -95,6 +104,9 @@ TEST_F(count, empty_window)
 {
 	struct tmc_count c;
 
+	if (!self->t.f)
+		SKIP(return, COUNT_NO_PLUGIN);
+
 	tmcount_open(SLOT);
 	tmcount_close(SLOT);
 	ASSERT_EQ(0, tmc_read(&self->t, SLOT, &c));
@@ -110,12 +122,16 @@ TEST_F(count, empty_window)
 TEST_F(count, rep_string_counted_once)
 {
 	const size_t len = 65536;
-	char *src = malloc(len), *dst = malloc(len);
 	struct tmc_count c, least = { ~0ULL, ~0ULL };
-	char *s, *d;
+	char *src, *dst, *s, *d;
 	size_t n;
 	int run;
 
+	if (!self->t.f)
+		SKIP(return, COUNT_NO_PLUGIN);
+
+	src = malloc(len);
+	dst = malloc(len);
 	ASSERT_TRUE(src && dst);
 	/* Both written (not zeroed: that may become a calloc) before. */
 	memset(src, 1, len);
@@ -152,6 +168,9 @@ TEST_F(count, seal_scales_with_pages)
 	struct tnl t;
 	double ratio;
 	int i;
+
+	if (!self->t.f)
+		SKIP(return, COUNT_NO_PLUGIN);
 
 	ASSERT_EQ(0, tnl_open(&t));
 	for (i = 0; i < 2; i++) {

@@ -234,7 +234,7 @@ TEST_F(dp, record_sizes_on_the_wire)
 }
 
 /* No commit while KVM saw a write that was not harvested since. */
-TEST_F(dp, commit_refused_while_pages_dirty)
+TEST_F_TIMEOUT(dp, commit_refused_while_pages_dirty, 120)
 {
 	__u32 result;
 
@@ -290,7 +290,7 @@ TEST_F(dp, wrong_role_and_bad_arguments)
 }
 
 /* A commit needs a round ended and every user memslot sealed. */
-TEST_F(dp, commit_needs_whole_vm)
+TEST_F_TIMEOUT(dp, commit_needs_whole_vm, 120)
 {
 	struct kvm_userspace_memory_region extra = {
 		.slot = 1,
@@ -520,7 +520,7 @@ static int dp_write_all(struct _test_data_dp *self)
  * seals such pages again once the VMM re-protected them, even when the
  * VMM withholds its bitmap every round.
  */
-TEST_F(dp, writes_before_first_harvest_with_bitmap_withheld)
+TEST_F_TIMEOUT(dp, writes_before_first_harvest_with_bitmap_withheld, 120)
 {
 	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
 	ASSERT_EQ(0, dp_write_all(self));
@@ -536,7 +536,7 @@ TEST_F(dp, writes_before_first_harvest_with_bitmap_withheld)
  * harvest blocks the commit until it is sealed once more after the VMM
  * re-protected it.
  */
-TEST_F(dp, commit_refused_while_pages_carried)
+TEST_F_TIMEOUT(dp, commit_refused_while_pages_carried, 120)
 {
 	struct tnl_session s;
 
@@ -555,7 +555,7 @@ TEST_F(dp, commit_refused_while_pages_carried)
 }
 
 /* Harvesting twice in a round, without re-protecting, loses nothing. */
-TEST_F(dp, second_harvest_in_round_keeps_carry)
+TEST_F_TIMEOUT(dp, second_harvest_in_round_keeps_carry, 120)
 {
 	ASSERT_EQ(0, dp_round(self, NULL));
 	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
@@ -611,7 +611,7 @@ TEST_F(dp, dirty_logging_toggled_fails_session)
 }
 
 /* A memslot sealed and then deleted cannot be part of a whole VM. */
-TEST_F(dp, sealed_memslot_deleted_fails_commit)
+TEST_F_TIMEOUT(dp, sealed_memslot_deleted_fails_commit, 120)
 {
 	struct kvm_userspace_memory_region extra = {
 		.slot = 1,
@@ -669,7 +669,7 @@ TEST_F(dp, seal_result_unwritable_fails_session)
 }
 
 /* Deleting a completed session ends its receipt key too. */
-TEST_F(dp, deleted_complete_session_refuses_receipt)
+TEST_F_TIMEOUT(dp, deleted_complete_session_refuses_receipt, 120)
 {
 	__u8 rec[TRUSTMIG_RESUMED_REC_LEN] = { 0 };
 	struct trustmig_confirm c = { .buf = (unsigned long)rec,

@@ -55,6 +55,13 @@ fi
 mark "load crypto"
 echo "# crypto modules: $(guest_load_crypto)"
 
+# --- kmemleak (debug kernels) ----------------------------------------------
+# What boot left unreferenced is not ours: forget it before the module
+# loads, judge what is reported after it is gone.
+kmemleak=/sys/kernel/debug/kmemleak
+mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
+[ ! -w "$kmemleak" ] || echo clear >"$kmemleak"
+
 # --- the module under test -------------------------------------------------
 taint_before=$(cat /proc/sys/kernel/tainted)
 mark "insmod $ko"
@@ -149,8 +156,10 @@ fi
 
 # --- kernel log and taint ----------------------------------------------------
 # Signatures of kernel splats: warnings, BUGs, oopses, sanitizers,
-# refcount/lockdep/RCU reports, hung tasks, memory corruption.
-SPLAT='WARNING:|BUG:|kernel BUG|Oops|Call Trace|KASAN|UBSAN|KFENCE|refcount_t:|lockdep|possible (recursive|circular) locking|inconsistent lock state|suspicious RCU usage|general protection fault|list_(add|del) corruption|stack-protector|blocked for more than|rcu_(sched|preempt) detected stall|soft lockup|hard LOCKUP|Kernel panic|double free|use-after-free|scheduling while atomic|sleeping function called from invalid context'
+# refcount/lockdep/RCU reports, hung tasks, memory corruption.  Lockdep's
+# and KASAN's reports start with WARNING:/BUG:; the bare words also occur
+# in a debug kernel's boot banner ("RCU lockdep checking is enabled").
+SPLAT='WARNING:|BUG:|kernel BUG|Oops|Call Trace|KASAN|UBSAN|KFENCE|refcount_t:|possible (recursive|circular) locking|inconsistent lock state|suspicious RCU usage|general protection fault|list_(add|del) corruption|stack-protector|blocked for more than|rcu_(sched|preempt) detected stall|soft lockup|hard LOCKUP|Kernel panic|double free|scheduling while atomic|sleeping function called from invalid context'
 
 # check_dmesg LABEL [MARKER]: TAP line for the kernel log, all of it or
 # only what follows the last MARKER line.
@@ -199,6 +208,21 @@ if [ -n "$ko_loaded" ]; then
 	fi
 	check_dmesg " after rmmod" "rmmod $modname"
 	check_taint " after rmmod"
+fi
+
+# Objects younger than kmemleak's minimum age (5 s) are not reported
+# yet: scan, wait past it, scan again.
+if [ -w "$kmemleak" ]; then
+	echo scan >"$kmemleak"
+	sleep 6
+	echo scan >"$kmemleak"
+	leaks=$(cat "$kmemleak")
+	if [ -z "$leaks" ]; then
+		tap "ok - kmemleak: no leak reported"
+	else
+		tap "not ok - kmemleak: $(grep -c '^unreferenced object' <<<"$leaks") leak(s)"
+		head -n 80 <<<"$leaks" | diag
+	fi
 fi
 
 # The whole kernel log, for whoever debugs a failure on the host.
