@@ -4,6 +4,8 @@
 #
 #   make              module, userspace tools, reference VMM, selftests
 #   make check        style + sparse + userspace tests + selftests in QEMU
+#   make check-debug  the guest selftests on the debug kernel (KASAN,
+#                     lockdep, kmemleak, ...; scripts/debug-kernel.sh)
 #   make demo         the README's main job: a live migration between
 #                     two attested hosts (scripts/twohost.sh)
 #   make style        checkpatch --no-tree --strict on every C file
@@ -26,7 +28,8 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
 .PHONY: all module user vmm selftests ksrc plugin style sparse check \
-	check-user check-guest check-twohost check-proof proof demo bench clean
+	check-user check-guest check-debug check-twohost check-proof proof \
+	demo bench clean
 
 all: module user vmm selftests plugin
 
@@ -63,6 +66,10 @@ check-user: user
 
 check-guest: all
 	scripts/check.sh
+
+# The same selftests on the debug kernel, trustmig.ko built against it.
+check-debug: all
+	scripts/check-debug.sh
 
 # Two attested hosts (QEMU guests with their own swtpm) migrating a VM.
 check-twohost: all

@@ -7,7 +7,11 @@
 #
 # Environment: TRUSTMIG_VM_TIMEOUT (default: room for boot and every test
 # binary to use its whole TRUSTMIG_TEST_TIMEOUT), TRUSTMIG_VM_MEM,
-# TRUSTMIG_VM_SMP; TRUSTMIG_* variables reach run-in-guest.sh (see there).
+# TRUSTMIG_VM_SMP, TRUSTMIG_VM_APPEND (extra kernel command line),
+# TRUSTMIG_VM_PLUGIN=0 (no tmcount: count_test then skips);
+# TRUSTMIG_* variables reach run-in-guest.sh (see there). KVER picks the
+# kernel (vm.sh). CHECK_NAME names the TAP and the results dir (default
+# guest; check-debug.sh uses guest-debug).
 # SUMMARY=0 skips the closing summary (check-all.sh prints its own).
 set -euo pipefail
 
@@ -15,8 +19,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 BUILD=${BUILD:-$repo/build}
 results=$BUILD/results
-out=$results/guest
-tap=$results/guest.tap
+name=${CHECK_NAME:-guest}
+out=$results/$name
+tap=$results/$name.tap
 
 mkdir -p "$results"
 # Several people may run checks in one tree: hold the results dir for the
@@ -36,7 +41,11 @@ rm -f "$tap"
 export TRUSTMIG_BUILD=$BUILD
 # The guest runs under tmcount, the benchmarks' plugin, so that
 # count_test checks it; the test reads its windows at this guest path.
-export TRUSTMIG_COUNT_LOG=/run/trustmig-results/count.log
+plugin=()
+if [ "${TRUSTMIG_VM_PLUGIN:-1}" != 0 ]; then
+	export TRUSTMIG_COUNT_LOG=/run/trustmig-results/count.log
+	plugin=(--plugin "$BUILD/bench/tmcount.so,out=$out/count.log")
+fi
 
 # The VM's deadline must not cut the per-binary timeouts short, or a hung
 # test would cost us the dmesg and rmmod checks that follow it.
@@ -46,8 +55,8 @@ vm_timeout=${TRUSTMIG_VM_TIMEOUT:-$((300 + nbins * ${TRUSTMIG_TEST_TIMEOUT:-300}
 vmrc=0
 "$here/vm.sh" --run "$repo/selftests/run-in-guest.sh" --out "$out" --arg "$repo" \
 	--timeout "$vm_timeout" --mem "${TRUSTMIG_VM_MEM:-1024}" \
-	--smp "${TRUSTMIG_VM_SMP:-1}" \
-	--plugin "$BUILD/bench/tmcount.so,out=$out/count.log" 7<&- || vmrc=$?
+	--smp "${TRUSTMIG_VM_SMP:-1}" ${TRUSTMIG_VM_APPEND:+--append "$TRUSTMIG_VM_APPEND"} \
+	"${plugin[@]}" 7<&- || vmrc=$?
 
 if [ -f "$out/guest.tap" ]; then
 	cp "$out/guest.tap" "$tap"
@@ -70,5 +79,5 @@ if [ "${SUMMARY:-1}" = 0 ]; then
 	if grep -q '^not ok' "$tap"; then exit 1; fi
 	exit 0
 fi
-echo "== guest selftests"
+echo "== $name selftests"
 exec "$here/summarize.sh" "$tap"

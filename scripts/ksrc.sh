@@ -3,11 +3,12 @@
 # (checkpatch and the kselftest harness headers) from Debian's
 # linux-source tarball into DIR, keeping their relative paths, then touch
 # DIR/.stamp. The headers package ships neither.
+# ksrc.sh --tarball: print that tarball's path (scripts/debug-kernel.sh).
 set -euo pipefail
 
 die() { echo "ksrc: $*" >&2; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 DIR"
+[ $# -eq 1 ] || die "usage: $0 DIR | --tarball"
 dest=$1
 
 # Paths relative to the top of the kernel tree. kselftest_harness.h only
@@ -38,6 +39,10 @@ else
 	tarball=${found[0]}
 fi
 top=$(basename "$tarball" .tar.xz)
+if [ "$dest" = --tarball ]; then
+	echo "$tarball"
+	exit 0
+fi
 
 # Extract into a scratch dir next to DEST and rename at the end, so an
 # interrupted run never leaves a DEST that looks complete.

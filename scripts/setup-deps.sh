@@ -12,6 +12,8 @@ PKGS=(
 	libnl-3-dev libnl-genl-3-dev libssl-dev openssl
 	iproute2 python3
 	libglib2.0-dev dpkg-dev
+	# the debug kernel (scripts/debug-kernel.sh)
+	flex bison bc libelf-dev rsync
 )
 
 # QEMU's plugin API header (qemu-plugin.h) is in no binary package: the
