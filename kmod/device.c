@@ -231,10 +231,10 @@ static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
 	if (ds) {
 		/*
 		 * A memslot that moved, was re-created or stopped logging
-		 * (even briefly) mid-stream may hide writes: the stream
-		 * cannot be trusted to be whole.
+		 * (even briefly), or a VM now logging into a dirty ring, may
+		 * hide writes: the stream cannot be trusted to be whole.
 		 */
-		if (!ms || !trustmig_dirty_slot_same(ds, ms))
+		if (!ms || !trustmig_dirty_slot_same(tf->tracker, ds, ms))
 			return trustmig_session_fail(s, TRUSTMIG_REASON_SLOT,
 						     ESTALE);
 	} else {

@@ -251,6 +251,16 @@ static void trustmig_tracker_free_slots(struct trustmig_tracker *t)
 	xa_destroy(&t->slots);
 }
 
+/*
+ * The ring replaces the bitmap that the settled-page rule reads.  KVM
+ * lets a VMM enable it until the first vCPU exists, after ATTACH too,
+ * and it is never disabled again.
+ */
+static bool trustmig_ring_in_use(struct kvm *kvm)
+{
+	return READ_ONCE(kvm->dirty_ring_size);
+}
+
 /* Logging in a bitmap (not a dirty ring), within the wire's gfn range. */
 static bool trustmig_slot_trackable(const struct kvm_memory_slot *ms)
 {
@@ -278,8 +288,7 @@ struct trustmig_tracker *trustmig_tracker_new(struct kvm *kvm)
 	err = mutex_lock_killable(&kvm->slots_lock);
 	if (err)
 		goto err_free;
-	/* The ring replaces the bitmap that the sealing rule reads. */
-	if (kvm->dirty_ring_size) {
+	if (trustmig_ring_in_use(kvm)) {
 		err = -EOPNOTSUPP;
 		goto err_unlock;
 	}
@@ -334,8 +343,10 @@ trustmig_tracker_add_slot(struct trustmig_tracker *t,
 	int err;
 
 	lockdep_assert_held(&t->kvm->slots_lock);
+	if (trustmig_ring_in_use(t->kvm))
+		return ERR_PTR(-EOPNOTSUPP);
 	if (!trustmig_slot_trackable(ms))
-		return ERR_PTR(t->kvm->dirty_ring_size ? -EOPNOTSUPP : -EINVAL);
+		return ERR_PTR(-EINVAL);
 	ds = kzalloc(sizeof(*ds), GFP_KERNEL);
 	if (!ds)
 		return ERR_PTR(-ENOMEM);
@@ -362,18 +373,20 @@ err_free:
 	return ERR_PTR(err);
 }
 
-bool trustmig_dirty_slot_same(const struct trustmig_dirty_slot *ds,
+bool trustmig_dirty_slot_same(struct trustmig_tracker *t,
+			      const struct trustmig_dirty_slot *ds,
 			      const struct kvm_memory_slot *ms)
 {
-	return !READ_ONCE(ds->stale) && ms->dirty_bitmap &&
+	return !READ_ONCE(ds->stale) && !trustmig_ring_in_use(t->kvm) &&
+	       ms->dirty_bitmap &&
 	       ms->userspace_addr == ds->userspace_addr &&
 	       ms->base_gfn == ds->base_gfn && ms->npages == ds->npages;
 }
 
 /*
  * Can a commit claim the whole VM?  -ESTALE if a tracked slot changed or
- * vanished, -EBUSY if a user memslot was never harvested, -EOPNOTSUPP
- * for SMM memory (not migrated).
+ * vanished or the VM switched to a dirty ring, -EBUSY if a user memslot
+ * was never harvested, -EOPNOTSUPP for SMM memory (not migrated).
  */
 int trustmig_tracker_check_slots(struct trustmig_tracker *t)
 {
@@ -385,7 +398,7 @@ int trustmig_tracker_check_slots(struct trustmig_tracker *t)
 	lockdep_assert_held(&t->kvm->slots_lock);
 	xa_for_each(&t->slots, id, ds) {
 		ms = id_to_memslot(__kvm_memslots(t->kvm, 0), id);
-		if (!ms || !trustmig_dirty_slot_same(ds, ms))
+		if (!ms || !trustmig_dirty_slot_same(t, ds, ms))
 			return -ESTALE;
 	}
 	for (as_id = 0; as_id < KVM_ADDRESS_SPACE_NUM; as_id++) {

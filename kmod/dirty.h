@@ -49,7 +49,8 @@ void trustmig_dirty_sealed(struct trustmig_tracker *t,
 			   struct trustmig_dirty_slot *ds,
 			   const struct kvm_memory_slot *ms,
 			   unsigned long bit);
-bool trustmig_dirty_slot_same(const struct trustmig_dirty_slot *ds,
+bool trustmig_dirty_slot_same(struct trustmig_tracker *t,
+			      const struct trustmig_dirty_slot *ds,
 			      const struct kvm_memory_slot *ms);
 
 #endif /* _TRUSTMIG_DIRTY_H */

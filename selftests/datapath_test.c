@@ -831,4 +831,33 @@ TEST_F(dp, commit_refused_while_vcpu_in_kvm_run)
 	dp_halted_destroy(&h);
 }
 
+/*
+ * KVM lets a VMM switch to a dirty ring after ATTACH (until its first
+ * vCPU): from then on the bitmap the module reads stays clear, so the
+ * stream can no longer be trusted to be whole.
+ */
+TEST_F(dp, dirty_ring_enabled_after_attach_fails_session)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_DIRTY_LOG_RING };
+	struct tmig_stream st = { 0 };
+	struct tmig_pair p;
+	struct tvm c;
+	int max;
+
+	max = ioctl(self->a.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
+	if (max <= 0)
+		SKIP(return, "this KVM has no dirty ring");
+	ASSERT_EQ(0, tvm_create(&c, 2UL << 20, false));
+	ASSERT_EQ(0, tmig_pair_new(&self->t, &p, variant->cipher));
+	ASSERT_EQ(0, tmig_attach(&p.src, c.vm_fd, p.src.ticket));
+	cap.args[0] = max > 65536 ? 65536 : max;
+	ASSERT_EQ(0, ioctl(c.vm_fd, KVM_ENABLE_CAP, &cap));
+	EXPECT_EQ(-ESTALE, tmig_seal(p.src.fd, &c, TRUSTMIG_SEAL_HARVEST, NULL,
+				     &st));
+	dp_expect_failed(_metadata, self, p.src.id, TRUSTMIG_REASON_SLOT);
+	tmig_pair_close(&self->t, &p);
+	tmig_stream_free(&st);
+	tvm_destroy(&c);
+}
+
 TEST_HARNESS_MAIN
