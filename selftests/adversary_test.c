@@ -354,23 +354,6 @@ static __u64 adv_count(const struct _test_data_adv *self,
 	return tvm_bitmap_count(bitmap, self->a.npages);
 }
 
-static int adv_reserve(struct tmig_stream *st, size_t more)
-{
-	size_t cap = st->cap ? st->cap : 1 << 20;
-	__u8 *buf;
-
-	while (cap - st->len < more)
-		cap *= 2;
-	if (cap == st->cap)
-		return 0;
-	buf = realloc(st->buf, cap);
-	if (!buf)
-		return -ENOMEM;
-	st->buf = buf;
-	st->cap = cap;
-	return 0;
-}
-
 /* KVM_SET_USER_MEMORY_REGION on A's slot 0, same memory and size. */
 static void adv_set_slot(struct __test_metadata *_metadata,
 			 struct _test_data_adv *self, bool present, __u64 gpa,
@@ -512,7 +495,7 @@ static int adv_seal(struct __test_metadata *_metadata,
 	if (drain)
 		buf_len = ADV_BATCH * ADV_REC_LEN;
 	do {
-		ASSERT_EQ(0, adv_reserve(&self->st, buf_len));
+		ASSERT_EQ(0, tmig_reserve(&self->st, buf_len));
 		s.out.buf = (unsigned long)(self->st.buf + self->st.len);
 		s.out.buf_len = buf_len;
 		err = ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s) ? -errno : 0;

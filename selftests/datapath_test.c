@@ -289,33 +289,55 @@ TEST_F(dp, wrong_role_and_bad_arguments)
 	EXPECT_EQ(0, dp_round(self, NULL));
 }
 
-/* A commit needs a round ended and every user memslot sealed. */
-TEST_F_TIMEOUT(dp, commit_needs_whole_vm, 120)
+/* Slot 1 of A: 1 MiB at 1 GiB, logging.  Its memory, or MAP_FAILED. */
+static void *dp_slot1_add(struct _test_data_dp *self,
+			  struct kvm_userspace_memory_region *r)
 {
-	struct kvm_userspace_memory_region extra = {
+	void *mem = mmap(NULL, 1UL << 20, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	*r = (struct kvm_userspace_memory_region) {
 		.slot = 1,
 		.flags = KVM_MEM_LOG_DIRTY_PAGES,
 		.guest_phys_addr = 1UL << 30,
 		.memory_size = 1UL << 20,
+		.userspace_addr = (unsigned long)mem,
 	};
+	if (mem != MAP_FAILED &&
+	    ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, r)) {
+		munmap(mem, 1UL << 20);
+		mem = MAP_FAILED;
+	}
+	return mem;
+}
+
+/* Harvests and seals all of slot 1: the records sealed, or -errno. */
+static int dp_slot1_seal(struct _test_data_dp *self)
+{
 	struct trustmig_seal s = { .slot = 1, .flags = TRUSTMIG_SEAL_HARVEST };
+	int err;
+
+	s.out.buf = (unsigned long)malloc(1 << 20);
+	s.out.buf_len = 1 << 20;
+	err = ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s) ? -errno : 0;
+	free((void *)(unsigned long)s.out.buf);
+	return err ?: (int)s.out.records;
+}
+
+/* A commit needs a round ended and every user memslot sealed. */
+TEST_F_TIMEOUT(dp, commit_needs_whole_vm, 120)
+{
+	struct kvm_userspace_memory_region extra;
 	void *mem;
 
 	/* Nothing sealed yet: no commit. */
 	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
-	mem = mmap(NULL, extra.memory_size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	mem = dp_slot1_add(self, &extra);
 	ASSERT_NE(MAP_FAILED, mem);
-	extra.userspace_addr = (unsigned long)mem;
-	ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, &extra));
 	ASSERT_EQ(0, dp_round(self, NULL));
 	/* Slot 1 was never sealed: still no commit. */
 	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
-	s.out.buf = (unsigned long)malloc(1 << 20);
-	s.out.buf_len = 1 << 20;
-	ASSERT_EQ(0, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
-	EXPECT_EQ(256, s.out.records);
-	free((void *)(unsigned long)s.out.buf);
+	EXPECT_EQ(256, dp_slot1_seal(self));
 	EXPECT_EQ(0, tmig_end_round(self->p.src.fd, &self->st));
 	EXPECT_EQ(0, tmig_commit(self->p.src.fd, &self->st));
 	munmap(mem, extra.memory_size);
@@ -613,26 +635,14 @@ TEST_F(dp, dirty_logging_toggled_fails_session)
 /* A memslot sealed and then deleted cannot be part of a whole VM. */
 TEST_F_TIMEOUT(dp, sealed_memslot_deleted_fails_commit, 120)
 {
-	struct kvm_userspace_memory_region extra = {
-		.slot = 1,
-		.flags = KVM_MEM_LOG_DIRTY_PAGES,
-		.guest_phys_addr = 1UL << 30,
-		.memory_size = 1UL << 20,
-	};
-	struct trustmig_seal s = { .slot = 1, .flags = TRUSTMIG_SEAL_HARVEST };
+	struct kvm_userspace_memory_region extra;
 	void *mem;
 
-	mem = mmap(NULL, extra.memory_size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	mem = dp_slot1_add(self, &extra);
 	ASSERT_NE(MAP_FAILED, mem);
-	extra.userspace_addr = (unsigned long)mem;
-	ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, &extra));
 	ASSERT_EQ(0, tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST,
 			       NULL, &self->st));
-	s.out.buf = (unsigned long)malloc(1 << 20);
-	s.out.buf_len = 1 << 20;
-	ASSERT_EQ(0, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
-	free((void *)(unsigned long)s.out.buf);
+	ASSERT_EQ(256, dp_slot1_seal(self));
 	ASSERT_EQ(0, tmig_end_round(self->p.src.fd, &self->st));
 	extra.memory_size = 0;
 	ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, &extra));

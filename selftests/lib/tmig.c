@@ -67,7 +67,7 @@ int tmig_attach(struct tmig_end *e, int vm_fd, const __u8 *ticket)
 	return ioctl(e->fd, TRUSTMIG_ATTACH, &a) ? -errno : 0;
 }
 
-static int tmig_reserve(struct tmig_stream *st, size_t more)
+int tmig_reserve(struct tmig_stream *st, size_t more)
 {
 	size_t cap = st->cap ? st->cap : 1 << 20;
 	__u8 *buf;

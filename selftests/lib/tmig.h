@@ -66,6 +66,8 @@ size_t tmig_record_size(const __u8 *rec);
 /* Offsets of the records in @st; returns how many. */
 size_t tmig_index(const struct tmig_stream *st, size_t *offs, size_t max);
 
+/* Room for @more bytes after st->len; 0 or -ENOMEM. */
+int tmig_reserve(struct tmig_stream *st, size_t more);
 void tmig_stream_free(struct tmig_stream *st);
 
 #endif /* _TMIG_H */
