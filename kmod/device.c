@@ -590,8 +590,12 @@ static long trustmig_ioc_confirm(struct trustmig_file *tf, void __user *argp)
 	    be16_to_cpu(hdr->len) != sizeof(*r) ||
 	    be64_to_cpu(hdr->seq) != s->seq)
 		goto out_unlock;
-	if (trustmig_aead_open(s->aead, s->seq, tf->rec, sizeof(*r)))
+	err = trustmig_aead_open(s->aead, s->seq, tf->rec, sizeof(*r));
+	if (err) {
+		err = err == -EBADMSG ? err : -EIO;
 		goto out_unlock;
+	}
+	err = -EBADMSG;
 	if (be64_to_cpu(r->records) != s->seq ||
 	    be64_to_cpu(r->pages) != s->stats.pages)
 		goto out_unlock;
@@ -752,8 +756,12 @@ static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
 	if (copy_from_user(tf->rec + TRUSTMIG_HDR_LEN, ubuf + TRUSTMIG_HDR_LEN,
 			   len + TRUSTMIG_TAG_LEN))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
-	if (trustmig_aead_open(s->aead, s->seq, tf->rec, len))
+	/* Only a tag mismatch is one: the cipher may also fail to run. */
+	err = trustmig_aead_open(s->aead, s->seq, tf->rec, len);
+	if (err == -EBADMSG)
 		return trustmig_session_fail(s, TRUSTMIG_REASON_AUTH, EBADMSG);
+	if (err)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_CRYPTO, EIO);
 	err = trustmig_apply(tf, hdr, ms, state_buf);
 	if (err)
 		return err;
