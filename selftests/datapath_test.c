@@ -289,26 +289,11 @@ TEST_F(dp, wrong_role_and_bad_arguments)
 	EXPECT_EQ(0, dp_round(self, NULL));
 }
 
-/* Slot 1 of A: 1 MiB at 1 GiB, logging.  Its memory, or MAP_FAILED. */
+/* Slot 1 of A: 1 MiB at 1 GiB, logging.  Its memory, or NULL. */
 static void *dp_slot1_add(struct _test_data_dp *self,
 			  struct kvm_userspace_memory_region *r)
 {
-	void *mem = mmap(NULL, 1UL << 20, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	*r = (struct kvm_userspace_memory_region) {
-		.slot = 1,
-		.flags = KVM_MEM_LOG_DIRTY_PAGES,
-		.guest_phys_addr = 1UL << 30,
-		.memory_size = 1UL << 20,
-		.userspace_addr = (unsigned long)mem,
-	};
-	if (mem != MAP_FAILED &&
-	    ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION, r)) {
-		munmap(mem, 1UL << 20);
-		mem = MAP_FAILED;
-	}
-	return mem;
+	return tvm_add_slot(&self->a, 1, 1UL << 30, 1UL << 20, r);
 }
 
 /* Harvests and seals all of slot 1: the records sealed, or -errno. */
@@ -333,7 +318,7 @@ TEST_F_TIMEOUT(dp, commit_needs_whole_vm, 120)
 	/* Nothing sealed yet: no commit. */
 	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
 	mem = dp_slot1_add(self, &extra);
-	ASSERT_NE(MAP_FAILED, mem);
+	ASSERT_NE(NULL, mem);
 	ASSERT_EQ(0, dp_round(self, NULL));
 	/* Slot 1 was never sealed: still no commit. */
 	EXPECT_EQ(-EBUSY, tmig_commit(self->p.src.fd, &self->st));
@@ -639,7 +624,7 @@ TEST_F_TIMEOUT(dp, sealed_memslot_deleted_fails_commit, 120)
 	void *mem;
 
 	mem = dp_slot1_add(self, &extra);
-	ASSERT_NE(MAP_FAILED, mem);
+	ASSERT_NE(NULL, mem);
 	ASSERT_EQ(0, tmig_seal(self->p.src.fd, &self->a, TRUSTMIG_SEAL_HARVEST,
 			       NULL, &self->st));
 	ASSERT_EQ(256, dp_slot1_seal(self));

@@ -105,6 +105,9 @@ int tmig_seal(int fd, struct tvm *vm, __u32 flags,
 		s.out.buf_len = TMIG_BATCH * TMIG_REC_MAX;
 		if (ioctl(fd, TRUSTMIG_SEAL, &s))
 			return -errno;
+		/* Pages left and none sealed: a VMM would spin forever. */
+		if (!s.out.records && s.pages_left)
+			return -ELOOP;
 		st->len += s.out.bytes;
 		s.flags = 0;
 		s.dirty_bitmap = 0;

@@ -301,6 +301,31 @@ err:
 	return ret;
 }
 
+void *tvm_add_slot(struct tvm *vm, __u32 slot, __u64 gpa, size_t size,
+		   struct kvm_userspace_memory_region *region)
+{
+	void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int err;
+
+	if (mem == MAP_FAILED)
+		return NULL;
+	*region = (struct kvm_userspace_memory_region) {
+		.slot = slot,
+		.flags = KVM_MEM_LOG_DIRTY_PAGES,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (unsigned long)mem,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, region)) {
+		err = errno;
+		munmap(mem, size);
+		errno = err;
+		return NULL;
+	}
+	return mem;
+}
+
 void tvm_destroy(struct tvm *vm)
 {
 	if (vm->run) {

@@ -69,6 +69,14 @@ int tvm_create_guest(struct tvm *vm, size_t mem_size, const void *code,
 void tvm_destroy(struct tvm *vm);
 
 /*
+ * Adds memslot @slot (dirty logging on) of @size bytes of fresh anonymous
+ * memory at @gpa, described in @region; returns the mapping, or NULL with
+ * errno set.  The caller unmaps it (region->userspace_addr).
+ */
+void *tvm_add_slot(struct tvm *vm, __u32 slot, __u64 gpa, size_t size,
+		   struct kvm_userspace_memory_region *region);
+
+/*
  * Completes a pending IN/OUT (KVM_RUN with immediate_exit) so that the
  * vCPU's state can be saved or the vCPU left alone; runs no guest code.
  */
