@@ -6,6 +6,8 @@
 #   make check        style + sparse + userspace tests + selftests in QEMU
 #   make check-debug  the guest selftests on the debug kernel (KASAN,
 #                     lockdep, kmemleak, ...; scripts/debug-kernel.sh)
+#   make fuzz-kernel  fuzz_test (SECONDS=N, default 3600; SEED=S replays)
+#                     then trinity on the debug kernel
 #   make demo         the README's main job: a live migration between
 #                     two attested hosts (scripts/twohost.sh)
 #   make style        checkpatch --no-tree --strict on every C file
@@ -29,6 +31,7 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 
 .PHONY: all module user vmm selftests ksrc plugin style sparse check \
 	check-user check-guest check-debug check-twohost check-proof proof \
+	fuzz-kernel \
 	demo bench clean
 
 all: module user vmm selftests plugin
@@ -70,6 +73,9 @@ check-guest: all
 # The same selftests on the debug kernel, trustmig.ko built against it.
 check-debug: all
 	scripts/check-debug.sh
+
+fuzz-kernel: all
+	SECONDS_TO_FUZZ=$(or $(SECONDS),3600) scripts/fuzz-kernel.sh
 
 # Two attested hosts (QEMU guests with their own swtpm) migrating a VM.
 check-twohost: all

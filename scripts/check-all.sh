@@ -1,9 +1,13 @@
 #!/bin/bash
 # check-all.sh: the test part of make check (style and sparse ran before
 # it). Runs the formal model's lint (scripts/proof.sh --lint), the
-# userspace tests and the guest selftests, each even when an earlier one
-# fails, then summarizes every TAP file in $BUILD/results; the exit status
-# is the summary's.
+# userspace tests, the guest selftests and the two-host tests on the
+# stock kernel, each even when an earlier one fails; beside them, from the
+# start, the guest selftests on the debug kernel (scripts/check-debug.sh,
+# which builds that kernel on first use); then summarizes every TAP file
+# in $BUILD/results; the exit status is the summary's.
+#
+# CHECK_DEBUG=0 leaves the debug kernel out (recorded as a skip).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,10 +41,42 @@ run() {
 	fi
 }
 
+# Everything is built once, before anything runs beside anything else.
+run all make.tap
+
+# Each guest mostly keeps one TCG thread busy: the debug kernel's run
+# goes beside the rest on a second core (and its first-time kernel build
+# on both).
+debug_log=$results/check-debug.log
+if [ "${CHECK_DEBUG:-1}" = 0 ]; then
+	echo "ok - debug kernel # SKIP CHECK_DEBUG=0" >"$results/guest-debug.tap"
+else
+	echo "== scripts/check-debug.sh, in the background (log: $debug_log)"
+	(
+		rc=0
+		SUMMARY=0 "$here/check-debug.sh" 7<&- || rc=$?
+		if [ "$rc" -ne 0 ] && ! grep -qs '^not ok' "$results/guest-debug.tap"; then
+			echo "not ok - check-debug: exit $rc (no failing test reported; see $debug_log)" \
+				>>"$results/guest-debug.tap"
+		fi
+	) >"$debug_log" 2>&1 7<&- &
+	debug_pid=$!
+fi
+
 run check-proof proof.tap
 run check-user user.tap
 run check-guest guest.tap
 run check-twohost twohost.tap
 
+if [ -n "${debug_pid:-}" ]; then
+	echo "== waiting for the debug kernel's run"
+	wait "$debug_pid" || true
+	cat "$debug_log"
+fi
+
+echo "== stock kernel (guest, two hosts)"
+"$here/summarize.sh" "$results/guest.tap" "$results/twohost.tap" | tail -n 1 || true
+echo "== debug kernel (guest)"
+"$here/summarize.sh" "$results/guest-debug.tap" | tail -n 1 || true
 echo "== summary"
 exec "$here/summarize.sh" "$results"/*.tap

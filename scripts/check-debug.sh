@@ -1,31 +1,29 @@
 #!/bin/bash
 # check-debug.sh: the guest selftests again, on the debug kernel
 # (scripts/debug-kernel.sh: KASAN, KFENCE, lockdep, kmemleak, UBSAN, KCOV,
-# fault injection), with trustmig.ko built against that kernel and any
-# warning turned into a panic.  TAP in $BUILD/results/guest-debug.tap.
+# fault injection), with trustmig.ko built against that kernel (and gcov,
+# for line coverage) and any warning turned into a panic.  TAP in
+# $BUILD/results/guest-debug.tap, ending with the line coverage of
+# kmod/*.c (scripts/coverage.sh; report in guest-debug/coverage.txt).
 # Builds the debug kernel on first use (cached outside the clone).
+# SUMMARY=0 skips the closing summary (check-all.sh prints its own).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 BUILD=${BUILD:-$repo/build}
-
-read -r kver kdir < <("$here/debug-kernel.sh")
-
-# Kbuild writes objects next to the sources: build a copy, so the stock
-# trustmig.ko in the checkout stays what it is.
-mod=$BUILD/debug/module
-mkdir -p "$mod"
-rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '*.mod*' \
-	--exclude '.*.cmd' --exclude modules.order --exclude Module.symvers \
-	"$repo/Kbuild" "$repo/kmod" "$repo/uapi" "$mod/"
-make -s -C "$kdir" M="$mod" modules
+# shellcheck source=scripts/debug-env.sh
+. "$here/debug-env.sh"
 
 # Instruction counts mean nothing on a kernel this noisy: no tmcount.
 # Everything runs several times slower: longer per-binary timeouts.
-# no5lvl: with -cpu max's LA57, an interrupt early in boot has been seen
-# to trip KASAN (wild-memory-access in the IRQ path, before trustmig).
+rc=0
 KVER=$kver TRUSTMIG_KO=$mod/trustmig.ko CHECK_NAME=guest-debug \
-	TRUSTMIG_VM_APPEND="panic_on_warn=1 kasan.fault=panic no5lvl" \
-	TRUSTMIG_VM_PLUGIN=0 TRUSTMIG_TEST_TIMEOUT=${TRUSTMIG_TEST_TIMEOUT:-900} \
-	exec "$here/check.sh"
+	TRUSTMIG_VM_APPEND=$debug_append TRUSTMIG_VM_PLUGIN=0 \
+	TRUSTMIG_TEST_TIMEOUT=${TRUSTMIG_TEST_TIMEOUT:-900} \
+	SUMMARY=0 "$here/check.sh" || rc=$?
+coverage "the suite" guest-debug || rc=1
+
+[ "${SUMMARY:-1}" = 0 ] && exit "$rc"
+echo "== guest-debug selftests"
+exec "$here/summarize.sh" "$BUILD/results/guest-debug.tap"

@@ -10,7 +10,8 @@
 #
 # The build lives outside the clone, in $TRUSTMIG_CACHE (default
 # /var/cache/trustmig), keyed on the source package's version, the config
-# fragment and this script, so later runs on the machine reuse it.
+# fragment and the recipe below, so later runs on the machine reuse it.
+# The build runs niced: make check runs the stock kernel's tests beside it.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +24,9 @@ tarball=$("$here/ksrc.sh" --tarball)
 srcpkg=$(basename "$tarball" .tar.xz)
 srcver=$(dpkg-query -W -f='${Version}' "$srcpkg" 2>/dev/null) ||
 	die "$srcpkg is not installed (run scripts/setup-deps.sh)"
-key=$(cat "$fragment" "$0" | sha256sum | cut -c1-16)
+# Bump when a change here changes what gets built.
+recipe="defconfig + fragment; bzImage modules; recipe 1"
+key=$( (cat "$fragment"; echo "$recipe") | sha256sum | cut -c1-16)
 dir=$cache/$srcpkg-$srcver-$key
 src=$cache/$srcpkg-$srcver/src
 out=$dir/build
@@ -59,7 +62,7 @@ if [ ! -f "$dir/.done" ]; then
 		esac
 	done <"$fragment"
 	log "building with $(nproc) jobs (log: $dir/build.log)"
-	if ! make -C "$src" O="$out" -j"$(nproc)" bzImage modules \
+	if ! nice -n 10 make -C "$src" O="$out" -j"$(nproc)" bzImage modules \
 		>"$dir/build.log" 2>&1; then
 		tail -n 30 "$dir/build.log" >&2
 		die "build failed"

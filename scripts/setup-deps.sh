@@ -14,6 +14,8 @@ PKGS=(
 	libglib2.0-dev dpkg-dev
 	# the debug kernel (scripts/debug-kernel.sh)
 	flex bison bc libelf-dev rsync
+	# make fuzz-kernel: trinity; the fault-injection test: objdump
+	trinity binutils
 )
 
 # QEMU's plugin API header (qemu-plugin.h) is in no binary package: the

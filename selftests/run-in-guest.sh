@@ -13,6 +13,9 @@
 #   TRUSTMIG_TESTS         dir of *_test binaries (default BUILD/selftests)
 #   TRUSTMIG_TEST_TIMEOUT  seconds per binary (default 300; TCG is slow)
 #   TRUSTMIG_RESULTS       results dir (default /run/trustmig-results)
+#   TRUSTMIG_HANDSHAKE=0   skip the handshake tests (make fuzz-kernel)
+#   TRUSTMIG_TRINITY_SECONDS  run trinity this long after the binaries
+#                          (default 0: not at all; make fuzz-kernel)
 set -euo pipefail
 
 repo=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -135,7 +138,7 @@ fi
 # the same ones by carrying a VM across with them.  Only the two tests
 # that install keys run here: under TCG each takes ~40 s, and the
 # refusals install nothing (they run on the host).
-if [ -n "$ko_loaded" ]; then
+if [ -n "$ko_loaded" ] && [ "${TRUSTMIG_HANDSHAKE:-1}" != 0 ]; then
 	mark "handshake tests"
 	ip link set lo up
 	echo "# ---- user/tests/run.sh keys (trustmig.ko loaded)" | tee -a "$tap"
@@ -154,6 +157,37 @@ if [ -n "$ko_loaded" ]; then
 	fi
 fi
 
+# --- trinity ---------------------------------------------------------------
+# Random system calls from outside: an unprivileged user in group kvm (so
+# KVM, and trustmig's hooks in it, are in reach), in a scratch dir on the
+# guest's tmpfs (the host's root is read-only here).  Passing means the
+# kernel survived it: the log, taint and leak checks below judge.
+trinity_secs=${TRUSTMIG_TRINITY_SECONDS:-0}
+if [ "$trinity_secs" -gt 0 ]; then
+	if ! command -v trinity >/dev/null; then
+		tap "not ok - trinity: not installed (scripts/setup-deps.sh installs it)"
+	else
+		mark "trinity"
+		scratch=$(mktemp -d /tmp/trinity.XXXXXX)
+		chmod 1777 "$scratch"
+		chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+		echo "# ---- trinity for ${trinity_secs}s as nobody:kvm" | tee -a "$tap"
+		set +e
+		(cd "$scratch" && exec timeout -k 30 "$trinity_secs" \
+			setpriv --reuid=nobody --regid=nogroup \
+			--groups="$(getent group kvm | cut -d: -f3)" \
+			trinity -q -l off -C 2 -V "$scratch") </dev/null >"$results/trinity.log" 2>&1
+		trc=$?
+		set -e
+		tail -n 5 "$results/trinity.log" | diag
+		if [ "$trc" -eq 124 ] || [ "$trc" -eq 0 ]; then
+			tap "ok - trinity: ${trinity_secs}s of random system calls, kernel alive"
+		else
+			tap "not ok - trinity: exit $trc before its ${trinity_secs}s (see $results/trinity.log)"
+		fi
+	fi
+fi
+
 # --- kernel log and taint ----------------------------------------------------
 # Signatures of kernel splats: warnings, BUGs, oopses, sanitizers,
 # refcount/lockdep/RCU reports, hung tasks, memory corruption.  Lockdep's
@@ -169,6 +203,10 @@ check_dmesg() {
 	if [ -n "$marker" ]; then
 		log=$(awk -v m="trustmig-selftest: $marker" 'index($0, m) { buf = ""; next } { buf = buf $0 "\n" } END { printf "%s", buf }' <<<"$log")
 	fi
+	# Fault injection's reports (faultinject_test) and the allocation
+	# warnings they cause carry a stack by design: not splats.
+	log=$(awk '/FAULT_INJECTION: forcing a failure|page allocation failure:|vmalloc error:/ { skip = 1 }
+		!skip { print } skip && /<\/TASK>/ { skip = 0 }' <<<"$log")
 	hits=$(grep -nE "$SPLAT" <<<"$log" || true)
 	if [ -z "$hits" ]; then
 		tap "ok - dmesg$label: no WARN/BUG/Oops/Call Trace/KASAN/refcount/lockdep splat"
@@ -223,6 +261,16 @@ if [ -w "$kmemleak" ]; then
 		tap "not ok - kmemleak: $(grep -c '^unreferenced object' <<<"$leaks") leak(s)"
 		head -n 80 <<<"$leaks" | diag
 	fi
+fi
+
+# Line coverage: a debug kernel has gcov, and check-debug.sh builds the
+# module with GCOV_PROFILE=y; its counters outlive rmmod.  The host
+# side (scripts/coverage.sh) turns them into lines.
+gcov=/sys/kernel/debug/gcov
+if [ -d "$gcov" ]; then
+	rm -rf "$results/gcov"
+	mkdir -p "$results/gcov"
+	(cd "$gcov" && find . -name '*.gcda' -exec cp --parents {} "$results/gcov/" \;)
 fi
 
 # The whole kernel log, for whoever debugs a failure on the host.
