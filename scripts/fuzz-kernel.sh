@@ -23,15 +23,15 @@ cp "$BUILD/selftests/fuzz_test" "$bin/"
 
 [ -z "${SEED:-}" ] || export TRUSTMIG_FUZZ_SEED=$SEED
 [ -z "${THREADS:-}" ] || export TRUSTMIG_FUZZ_THREADS=$THREADS
-rc=0
 KVER=$kver TRUSTMIG_KO=$mod/trustmig.ko CHECK_NAME=fuzz-kernel \
 	TRUSTMIG_VM_APPEND=$debug_append TRUSTMIG_VM_PLUGIN=0 \
 	TRUSTMIG_TESTS=$bin TRUSTMIG_HANDSHAKE=0 \
 	TRUSTMIG_FUZZ_SECONDS=$secs TRUSTMIG_TRINITY_SECONDS=$trinity_secs \
 	TRUSTMIG_TEST_TIMEOUT=$((secs + 600)) \
 	TRUSTMIG_VM_TIMEOUT=$((secs + trinity_secs + 1500)) \
-	SUMMARY=0 "$here/check.sh" || rc=$?
-coverage "the fuzzer" fuzz-kernel || rc=1
+	SUMMARY=0 "$here/check.sh" || true
+# Failures are in the TAP: the summary's exit status is the script's.
+coverage "the fuzzer" fuzz-kernel || true
 
 echo "== fuzz-kernel"
 exec "$here/summarize.sh" "$BUILD/results/fuzz-kernel.tap"

@@ -89,11 +89,11 @@ int tmig_reserve(struct tmig_stream *st, size_t more)
 #define TMIG_REC_MAX	(sizeof(struct trustmig_rec_hdr) + \
 			 TRUSTMIG_PAGE_SIZE + TRUSTMIG_TAG_LEN)
 
-int tmig_seal(int fd, struct tvm *vm, __u32 flags,
-	      const unsigned long *bitmap, struct tmig_stream *st)
+int tmig_seal_slot(int fd, __u32 slot, __u32 flags,
+		   const unsigned long *bitmap, struct tmig_stream *st)
 {
 	struct trustmig_seal s = {
-		.slot = vm->slot,
+		.slot = slot,
 		.flags = flags,
 		.dirty_bitmap = (unsigned long)bitmap,
 	};
@@ -113,6 +113,12 @@ int tmig_seal(int fd, struct tvm *vm, __u32 flags,
 		s.dirty_bitmap = 0;
 	} while (s.pages_left);
 	return 0;
+}
+
+int tmig_seal(int fd, struct tvm *vm, __u32 flags,
+	      const unsigned long *bitmap, struct tmig_stream *st)
+{
+	return tmig_seal_slot(fd, vm->slot, flags, bitmap, st);
 }
 
 int tmig_seal_state(int fd, const void *data, __u32 len,

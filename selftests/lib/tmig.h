@@ -46,6 +46,9 @@ int tmig_attach(struct tmig_end *e, int vm_fd, const __u8 *ticket);
  */
 int tmig_seal(int fd, struct tvm *vm, __u32 flags,
 	      const unsigned long *bitmap, struct tmig_stream *st);
+/* The same for memslot @slot ((address space << 16) | id). */
+int tmig_seal_slot(int fd, __u32 slot, __u32 flags,
+		   const unsigned long *bitmap, struct tmig_stream *st);
 int tmig_end_round(int fd, struct tmig_stream *st);
 int tmig_commit(int fd, struct tmig_stream *st);
 /* TRUSTMIG_SEAL_STATE of @len bytes at @data into @st. */

@@ -229,8 +229,10 @@ int tnl_send(struct tnl *t, struct nl_msg *msg, struct tnl_reply *r)
 		while (!ctx.done && nl_recvmsgs(t->sk, cb) >= 0)
 			;
 		fcntl(fd, F_SETFL, fl);
+		/* Otherwise ENOBUFS: the request arrived, a message to us did not. */
 		if (!ctx.done)
-			r->err = r->nr && !dump ? 0 : tnl_errno(err);
+			r->err = r->nr && !dump ? 0 :
+				 err == -NLE_NOMEM ? -ENOBUFS : tnl_errno(err);
 		break;
 	}
 out:
