@@ -32,6 +32,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/ftrace.h>
+#include <linux/kprobes.h>
 #include <linux/rculist.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
@@ -147,15 +148,20 @@ static struct ftrace_ops trustmig_memslot_ops = {
 	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_PERMANENT,
 };
 
-static int __init trustmig_hook(struct ftrace_ops *ops, const char *func)
+/*
+ * By address, not by name: when an allocation fails inside it, 6.1's
+ * ftrace_set_filter() can return 0 with the function left out of the
+ * filter, and an ops with an empty filter traces every kernel function.
+ * ftrace_set_filter_ip() reports that failure.
+ */
+static int __init trustmig_hook(struct ftrace_ops *ops, unsigned long addr,
+				const char *func)
 {
-	char name[KSYM_NAME_LEN];
 	int err;
 
-	strscpy(name, func, sizeof(name));
-	err = ftrace_set_filter(ops, name, strlen(name), 0);
+	err = ftrace_set_filter_ip(ops, addr, 0, 0);
 	if (err) {
-		pr_err("cannot trace %s (is kvm loaded?): %d\n", func, err);
+		pr_err("cannot trace %s: %d\n", func, err);
 		return err;
 	}
 	err = register_ftrace_function(ops);
@@ -165,6 +171,28 @@ static int __init trustmig_hook(struct ftrace_ops *ops, const char *func)
 		ftrace_free_filter(ops);
 	}
 	return err;
+}
+
+/*
+ * KVM does not export kvm_arch_commit_memory_region(): its address, from
+ * kallsyms by a kprobe that is registered disabled, so never armed.
+ */
+static int __init trustmig_lookup(const char *func, unsigned long *addr)
+{
+	struct kprobe kp = {
+		.symbol_name = func,
+		.flags = KPROBE_FLAG_DISABLED,
+	};
+	int err;
+
+	err = register_kprobe(&kp);
+	if (err) {
+		pr_err("cannot find %s: %d\n", func, err);
+		return err;
+	}
+	*addr = (unsigned long)kp.addr;
+	unregister_kprobe(&kp);
+	return 0;
 }
 
 static void trustmig_unhook(struct ftrace_ops *ops)
@@ -193,16 +221,22 @@ int trustmig_dirty_self_check(void)
 
 int __init trustmig_dirty_init(void)
 {
+	unsigned long commit_addr;
 	int err;
 
 	/* Zeroed: no users, so KVM ignores the probe's calls. */
 	trustmig_probe_kvm = kvzalloc(sizeof(*trustmig_probe_kvm), GFP_KERNEL);
 	if (!trustmig_probe_kvm)
 		return -ENOMEM;
-	err = trustmig_hook(&trustmig_mark_ops, "mark_page_dirty_in_slot");
+	err = trustmig_lookup("kvm_arch_commit_memory_region", &commit_addr);
 	if (err)
 		goto err_probe;
-	err = trustmig_hook(&trustmig_memslot_ops,
+	err = trustmig_hook(&trustmig_mark_ops,
+			    (unsigned long)mark_page_dirty_in_slot,
+			    "mark_page_dirty_in_slot");
+	if (err)
+		goto err_probe;
+	err = trustmig_hook(&trustmig_memslot_ops, commit_addr,
 			    "kvm_arch_commit_memory_region");
 	if (err)
 		goto err_mark;

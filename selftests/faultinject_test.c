@@ -8,7 +8,11 @@
  * not run) or cope; the sessions must then
  * either carry on to a byte-identical COMPLETE or fail closed; the
  * destination must never hold a byte the source did not seal; a failed
- * SESSION_NEW must leave no session behind.  The kernel reports most
+ * SESSION_NEW must leave no session behind.  Loading the module is
+ * replayed the same way, once per fault point from the end of a load
+ * back to the first one before the module's init: the load
+ * fails with ENOMEM and leaves nothing behind, or succeeds whole.
+ * The kernel reports most
  * injected failures with a stack (verbose=2): the test lists which
  * allocating calls in trustmig.ko's code (objdump) showed up there.
  * Leaks and splats are judged by run-in-guest.sh (kmemleak, dmesg).
@@ -22,6 +26,10 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/family.h>
+#include <netlink/genl/genl.h>
 
 #include "kselftest_harness.h"
 #include "tmig.h"
@@ -32,6 +40,7 @@
 #define FI_DST_FILL	0xee
 #define FI_MAX_POINTS	5000
 #define FI_DEBUGFS	"/sys/kernel/debug/"
+#define FI_COUNT_ALL	1000000000U	/* armed only to count fault points */
 
 /*
  * The calls in trustmig.ko that can reach an injectable allocation; the
@@ -40,8 +49,8 @@
 static const char *const fi_allocators[] = {
 	"__kmalloc", "kmalloc_trace", "kmalloc_large", "kvmalloc_node",
 	"__alloc_skb", "__xa_alloc_cyclic", "xa_store", "crypto_alloc_aead",
-	"ftrace_set_filter", "register_ftrace_function", "misc_register",
-	"genl_register_family",
+	"ftrace_set_filter_ip", "register_kprobe", "register_ftrace_function",
+	"misc_register", "genl_register_family",
 };
 
 /* Call sites as "function+0xoffset" of the return address, as in a stack. */
@@ -220,15 +229,21 @@ static void fi_arm(int nth_fd, unsigned int nth)
 		abort();
 }
 
-/* Disarms; true if the armed fault point was reached (and failed). */
-static bool fi_disarm(int nth_fd)
+/* Disarms; how many fault points were still to go (0: it failed). */
+static unsigned long fi_disarm_left(int nth_fd)
 {
 	char buf[16] = "";
 
 	if (pread(nth_fd, buf, sizeof(buf) - 1, 0) <= 0 ||
 	    pwrite(nth_fd, "0", 1, 0) != 1)
 		abort();
-	return strtoul(buf, NULL, 10) == 0;
+	return strtoul(buf, NULL, 10);
+}
+
+/* Disarms; true if the armed fault point was reached (and failed). */
+static bool fi_disarm(int nth_fd)
+{
+	return fi_disarm_left(nth_fd) == 0;
 }
 
 /* The steps of one migration, in order. */
@@ -314,6 +329,9 @@ FIXTURE_TEARDOWN(fi)
 	if (self->nth_fd < 0)
 		return;
 	fi_configure(false);
+	/* The tests after this one need the module, whatever happened here. */
+	if (access("/sys/module/trustmig", F_OK))
+		tmig_module_load(getenv("TRUSTMIG_KO"));
 	close(self->nth_fd);
 	tnl_close(&self->t);
 	if (self->a1_mem)
@@ -652,6 +670,174 @@ TEST_F_TIMEOUT(fi, every_allocation_fails_once, 1800)
 	/* The list above is only as good as the log it was read from. */
 	EXPECT_FALSE(self->kmsg.lost);
 	free(want.site);
+}
+
+static int fi_read_file(const char *path, void **data, size_t *len)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	*data = NULL;
+	if (!fstat(fd, &st))
+		*data = malloc(st.st_size);
+	n = *data ? read(fd, *data, st.st_size) : -1;
+	close(fd);
+	*len = n;
+	return n == st.st_size ? 0 : -EIO;
+}
+
+/* Is the trustmig family registered?  (A dump: resolving by name loads.) */
+static int fi_family_registered(void)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_cache *cache = NULL;
+	struct genl_family *fam;
+	int ret = -EIO;
+
+	if (!sk)
+		return -ENOMEM;
+	if (!genl_connect(sk) && !genl_ctrl_alloc_cache(sk, &cache)) {
+		fam = genl_ctrl_search_by_name(cache, TRUSTMIG_GENL_NAME);
+		ret = !!fam;
+		if (fam)
+			genl_family_put(fam);
+		nl_cache_free(cache);
+	}
+	nl_socket_free(sk);
+	return ret;
+}
+
+/* Is KVM's dirty logging hooked by ftrace (by anyone)? */
+static int fi_hooked(void)
+{
+	FILE *f = fopen(FI_DEBUGFS "tracing/enabled_functions", "r");
+	char line[512];
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		ret |= !strncmp(line, "mark_page_dirty_in_slot ", 24) ||
+		       !strncmp(line, "kvm_arch_commit_memory_region ", 30);
+	fclose(f);
+	return ret;
+}
+
+/*
+ * What a load leaves: 1 if all of the module is there, 0 if none of it
+ * is (no module, family, device node or hook), -1 if only some.
+ */
+static int fi_module_parts(void)
+{
+	int parts = !access("/sys/module/trustmig", F_OK) +
+		    (fi_family_registered() == 1) +
+		    !access("/dev/" TRUSTMIG_DEV_NAME, F_OK) +
+		    (fi_hooked() == 1);
+
+	return parts == 4 ? 1 : parts == 0 ? 0 : -1;
+}
+
+/*
+ * The kernel's module_load event: a load that emits it reached
+ * do_init_module, which runs the module's init.
+ */
+static int fi_load_events(bool on)
+{
+	return fi_write(FI_DEBUGFS "tracing/events/module/module_load/enable",
+			on ? "1" : "0");
+}
+
+/* Did trustmig's load reach its init since the last call? */
+static bool fi_reached_init(int pipe_fd)
+{
+	char buf[4096];
+	bool seen = false;
+	ssize_t n;
+
+	while ((n = read(pipe_fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		seen |= !!strstr(buf, "module_load: trustmig");
+	}
+	return seen;
+}
+
+/*
+ * Each fault point of a load of trustmig.ko failed in turn, from the
+ * last one back to the first one before the module's init (a failure
+ * there ends the load before the module_load event).  The image is in
+ * memory: reading the file would put the filesystem's allocations in
+ * the armed window.
+ */
+TEST_F_TIMEOUT(fi, module_load_fails_cleanly, 1800)
+{
+	const char *ko = getenv("TRUSTMIG_KO");
+	unsigned int nth, total, tried = 0, failed = 0, whole = 0;
+	bool injected, reached_init = true;
+	size_t len = 0;
+	void *image = NULL;
+	int err, pipe_fd;
+
+	if (self->nth_fd < 0)
+		SKIP(return, "no fault injection here (a debug kernel has it: make check-debug)");
+	ASSERT_NE(NULL, ko) TH_LOG("TRUSTMIG_KO: the module's path (run-in-guest.sh sets it)");
+	ASSERT_EQ(0, fi_read_file(ko, &image, &len));
+	ASSERT_EQ(1, fi_module_parts())
+		TH_LOG("the loaded module, its family, /dev/%s and its hooks (%s) must show",
+		       TRUSTMIG_DEV_NAME, FI_DEBUGFS "tracing/enabled_functions");
+	ASSERT_EQ(0, fi_load_events(true));
+	pipe_fd = open(FI_DEBUGFS "tracing/trace_pipe", O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, pipe_fd);
+
+	/* How many fault points one whole load passes. */
+	ASSERT_EQ(0, tmig_module_unload("trustmig"));
+	ASSERT_EQ(0, fi_module_parts());
+	fi_arm(self->nth_fd, FI_COUNT_ALL);
+	err = syscall(SYS_init_module, image, len, "") ? -errno : 0;
+	total = FI_COUNT_ALL - fi_disarm_left(self->nth_fd);
+	ASSERT_EQ(0, err);
+	ASSERT_TRUE(fi_reached_init(pipe_fd))
+		TH_LOG("no module_load event: the test cannot tell where init starts");
+
+	for (nth = total; nth > 0 && reached_init; nth--) {
+		ASSERT_EQ(0, tmig_module_unload("trustmig"));
+		fi_arm(self->nth_fd, nth);
+		err = syscall(SYS_init_module, image, len, "") ? -errno : 0;
+		injected = fi_disarm(self->nth_fd);
+		reached_init = fi_reached_init(pipe_fd);
+		fi_kmsg_drain(&self->kmsg);
+		tried++;
+		if (!err) {
+			EXPECT_EQ(1, fi_module_parts())
+				TH_LOG("fault %u of %u: loaded, but not all of it", nth, total);
+			whole++;
+			continue;
+		}
+		ASSERT_TRUE(injected) TH_LOG("load failed without a fault: %s",
+					     strerror(-err));
+		EXPECT_EQ(-ENOMEM, err) TH_LOG("fault %u of %u: %s", nth, total,
+					       strerror(-err));
+		ASSERT_EQ(0, fi_module_parts())
+			TH_LOG("fault %u of %u: a failed load left parts behind",
+			       nth, total);
+		failed++;
+		/* A hook left on freed code would run here. */
+		self->a1.flags ^= KVM_MEM_LOG_DIRTY_PAGES;
+		ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION,
+				   &self->a1));
+		ASSERT_EQ(0, tmig_module_load(ko));
+		fi_reached_init(pipe_fd);
+	}
+	TH_LOG("a load passes %u fault points; the last %u failed in turn:",
+	       total, tried);
+	TH_LOG("%u loads failed cleanly, %u loaded whole", failed, whole);
+	EXPECT_LT(0, failed);
+	EXPECT_FALSE(reached_init) TH_LOG("every fault point was in or after init?");
+	fi_load_events(false);
+	close(pipe_fd);
+	free(image);
 }
 
 TEST_HARNESS_MAIN

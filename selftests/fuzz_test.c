@@ -45,7 +45,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
 
 #include "kselftest.h"
 #include "tmig.h"
@@ -902,17 +901,6 @@ static int fz_vm_recreate(struct fz_thread *t, const struct fz_input *in)
 	return fz_vm_create(&fz.vms[i], i == 0);
 }
 
-static int fz_load(void)
-{
-	int fd = open(fz.ko, O_RDONLY | O_CLOEXEC), err;
-
-	if (fd < 0)
-		return -errno;
-	err = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
-	close(fd);
-	return err;
-}
-
 /*
  * Under the world lock held for writing.  One time in eight every file
  * is closed first, so the unload can succeed; then the module is loaded
@@ -927,10 +915,10 @@ static int fz_rmmod(struct fz_thread *t, const struct fz_input *in)
 	if (in->n[0] % 8 == 0)
 		for (i = 0; i < FZ_FILES; i++)
 			fz_file_reset(&fz.files[i], -1, 0);
-	err = syscall(SYS_delete_module, "trustmig", O_NONBLOCK) ? -errno : 0;
+	err = tmig_module_unload("trustmig");
 	if (err)
 		return err;
-	err = fz_load();
+	err = tmig_module_load(fz.ko);
 	if (err) {
 		fz_violation(t, in, "the module does not load again after rmmod");
 		return err;

@@ -7,31 +7,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <sys/syscall.h>
 #include <netlink/genl/genl.h>
 
 #include "kselftest_harness.h"
 #include "tmig.h"
-
-static int unload(void)
-{
-	return syscall(SYS_delete_module, "trustmig", O_NONBLOCK) ? -errno : 0;
-}
-
-static int load(void)
-{
-	const char *ko = getenv("TRUSTMIG_KO");
-	int fd, err;
-
-	if (!ko)
-		return -ENOENT;
-	fd = open(ko, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	err = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
-	close(fd);
-	return err;
-}
 
 static int count_sessions(struct tnl *t)
 {
@@ -59,9 +38,9 @@ TEST(unload_with_sessions_alive)
 	ASSERT_EQ(0, tnl_set_key(&t, id, 1, key, salt));
 	tnl_close(&t);
 
-	ASSERT_EQ(0, unload());
+	ASSERT_EQ(0, tmig_module_unload("trustmig"));
 	ASSERT_EQ(-ENOENT, access("/sys/module/trustmig", F_OK) ? -errno : 0);
-	ASSERT_EQ(0, load());
+	ASSERT_EQ(0, tmig_module_load(getenv("TRUSTMIG_KO")));
 	ASSERT_EQ(0, tnl_open(&t));
 	EXPECT_EQ(0, count_sessions(&t));
 	tnl_close(&t);
@@ -84,15 +63,15 @@ TEST(unload_refused_while_vm_attached)
 	tnl_close(&t);
 
 	/* Attached files pin the module: unloading must not pull it away. */
-	err = unload();
+	err = tmig_module_unload("trustmig");
 	EXPECT_TRUE(err == -EWOULDBLOCK || err == -EBUSY);
 	EXPECT_EQ(0, access("/sys/module/trustmig", F_OK));
 
 	/* Once the VMM lets go, it unloads, and the VM lives on. */
 	tmig_pair_close(NULL, &p);
-	ASSERT_EQ(0, unload());
+	ASSERT_EQ(0, tmig_module_unload("trustmig"));
 	tvm_fill(&vm, 1);
-	ASSERT_EQ(0, load());
+	ASSERT_EQ(0, tmig_module_load(getenv("TRUSTMIG_KO")));
 	tvm_destroy(&vm);
 }
 
@@ -145,17 +124,17 @@ TEST(load_refused_while_ftrace_off)
 		SKIP(return, "TRUSTMIG_KO not set: cannot reload the module");
 	if (access(FTRACE_ENABLED, F_OK))
 		SKIP(return, "no %s", FTRACE_ENABLED);
-	ASSERT_EQ(0, unload());
+	ASSERT_EQ(0, tmig_module_unload("trustmig"));
 	err = set_ftrace("0");
 	if (!err)
-		err = load();
+		err = tmig_module_load(getenv("TRUSTMIG_KO"));
 	else
 		err = -EALREADY;
 	/* Whatever happened, leave ftrace on and the module loaded. */
 	ASSERT_EQ(0, set_ftrace("1"));
 	if (!err)
-		unload();
-	ASSERT_EQ(0, load());
+		tmig_module_unload("trustmig");
+	ASSERT_EQ(0, tmig_module_load(getenv("TRUSTMIG_KO")));
 	EXPECT_EQ(-EBUSY, err);
 }
 

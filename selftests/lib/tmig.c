@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 
 #include "tmig.h"
 
@@ -205,4 +206,23 @@ void tmig_stream_free(struct tmig_stream *st)
 {
 	free(st->buf);
 	memset(st, 0, sizeof(*st));
+}
+
+int tmig_module_load(const char *ko)
+{
+	int fd, err;
+
+	if (!ko)
+		return -ENOENT;
+	fd = open(ko, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+int tmig_module_unload(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
 }

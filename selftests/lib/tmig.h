@@ -73,4 +73,9 @@ size_t tmig_index(const struct tmig_stream *st, size_t *offs, size_t max);
 int tmig_reserve(struct tmig_stream *st, size_t more);
 void tmig_stream_free(struct tmig_stream *st);
 
+/* finit_module of the trustmig.ko at @ko (NULL: -ENOENT); 0 or -errno. */
+int tmig_module_load(const char *ko);
+/* delete_module(@name) without waiting for users; 0 or -errno. */
+int tmig_module_unload(const char *name);
+
 #endif /* _TMIG_H */
