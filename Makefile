@@ -53,6 +53,7 @@ vmm:
 
 selftests: ksrc
 	$(MAKE) -C selftests
+	$(MAKE) -C selftests modules
 
 # tmcount, the instruction-counting QEMU plugin; make check-guest loads it.
 plugin:

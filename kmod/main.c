@@ -38,8 +38,9 @@ static int __init trustmig_init(void)
 	err = trustmig_nl_init();
 	if (err)
 		goto err_device;
-	pr_info("loaded: netlink family %s v%d, /dev/%s\n",
-		TRUSTMIG_GENL_NAME, TRUSTMIG_GENL_VERSION, TRUSTMIG_DEV_NAME);
+	pr_info("%s loaded: netlink family %s v%d, /dev/%s\n",
+		TRUSTMIG_VERSION, TRUSTMIG_GENL_NAME, TRUSTMIG_GENL_VERSION,
+		TRUSTMIG_DEV_NAME);
 	return 0;
 
 err_device:
@@ -64,4 +65,5 @@ module_init(trustmig_init);
 module_exit(trustmig_exit);
 
 MODULE_LICENSE("GPL");
+MODULE_VERSION(TRUSTMIG_VERSION);
 MODULE_DESCRIPTION("Attested, kernel-sealed live migration of KVM guests");

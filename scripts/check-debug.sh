@@ -18,7 +18,7 @@ BUILD=${BUILD:-$repo/build}
 # Instruction counts mean nothing on a kernel this noisy: no tmcount.
 # Everything runs several times slower: longer per-binary timeouts.
 rc=0
-KVER=$kver TRUSTMIG_KO=$mod/trustmig.ko CHECK_NAME=guest-debug \
+KVER=$kver TRUSTMIG_KO=$mod/trustmig.ko TRUSTMIG_NEXT_KO=$next_ko CHECK_NAME=guest-debug \
 	TRUSTMIG_VM_APPEND=$debug_append TRUSTMIG_VM_PLUGIN=0 \
 	TRUSTMIG_TEST_TIMEOUT=${TRUSTMIG_TEST_TIMEOUT:-900} \
 	SUMMARY=0 "$here/check.sh" || rc=$?

@@ -39,6 +39,8 @@ rm -f "$tap"
 
 # run-in-guest.sh finds the build dir through this (vm.sh forwards it).
 export TRUSTMIG_BUILD=$BUILD
+# version_test's module of the next netlink version, for the same kernel.
+export TRUSTMIG_NEXT_KO=${TRUSTMIG_NEXT_KO:-$BUILD/selftests/modules/trustmig_next.ko}
 # The guest runs under tmcount, the benchmarks' plugin, so that
 # count_test checks it; the test reads its windows at this guest path.
 plugin=()

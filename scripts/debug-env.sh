@@ -2,8 +2,9 @@
 # debug-env.sh: sourced by check-debug.sh and fuzz-kernel.sh (which set
 # here, repo and BUILD).  Builds or reuses the debug kernel
 # (debug-kernel.sh) and builds trustmig.ko against it, with gcov (line
-# coverage) and debug info (addr2line); sets kver, mod (the module's build
-# dir) and debug_append (the guest's extra command line).
+# coverage) and debug info (addr2line), and the selftests' modules; sets
+# kver, mod (the module's build dir), next_ko (version_test's module) and
+# debug_append (the guest's extra command line).
 
 read -r kver kdir < <("$here/debug-kernel.sh")
 
@@ -14,8 +15,13 @@ mkdir -p "$mod"
 rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '*.mod*' \
 	--exclude '.*.cmd' --exclude '*.gcno' --exclude '*.gcda' \
 	--exclude modules.order --exclude Module.symvers \
-	"$repo/Kbuild" "$repo/kmod" "$repo/uapi" "$mod/"
+	"$repo/Kbuild" "$repo/VERSION" "$repo/kmod" "$repo/uapi" "$mod/"
 make -s -C "$kdir" M="$mod" GCOV_PROFILE=y KCFLAGS=-g modules
+# The selftests' own modules, for this kernel too.
+make -s -C "$repo/selftests" modules KDIR="$kdir" MODOUT="$BUILD/debug/selftests-modules"
+
+# shellcheck disable=SC2034
+next_ko=$BUILD/debug/selftests-modules/trustmig_next.ko
 
 # Any warning is a panic.  no5lvl: with -cpu max's LA57, an interrupt
 # early in boot has been seen to trip KASAN (wild-memory-access in the

@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include <netlink/genl/ctrl.h>
+#include <netlink/genl/family.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 #include <openssl/crypto.h>
 
+#include "cli.h"
 #include "module.h"
 #include "util.h"
 
@@ -19,8 +21,31 @@ struct tm_nl {
 	int family;
 };
 
+/*
+ * The registered family's version, from the controller's list (a dump:
+ * unlike resolving the name, it never loads the module); -1 if absent.
+ */
+static int tm_nl_family_version(struct nl_sock *sk)
+{
+	struct nl_cache *cache;
+	struct genl_family *fam;
+	int version = -1;
+
+	if (genl_ctrl_alloc_cache(sk, &cache))
+		return -1;
+	fam = genl_ctrl_search_by_name(cache, TRUSTMIG_GENL_NAME);
+	if (fam) {
+		version = genl_family_get_version(fam);
+		genl_family_put(fam);
+	}
+	nl_cache_free(cache);
+	return version;
+}
+
 static int tm_nl_open(struct tm_nl *n)
 {
+	int version;
+
 	n->sk = nl_socket_alloc();
 	if (!n->sk)
 		return tm_fail(TM_EXIT_ERROR, "out of memory");
@@ -29,6 +54,7 @@ static int tm_nl_open(struct tm_nl *n)
 		return tm_fail(TM_EXIT_NO_MODULE,
 			       TM_NOT_LOADED " (no generic netlink)");
 	}
+	/* By name: the kernel loads trustmig.ko if it is installed. */
 	n->family = genl_ctrl_resolve(n->sk, TRUSTMIG_GENL_NAME);
 	if (n->family < 0) {
 		nl_socket_free(n->sk);
@@ -36,7 +62,41 @@ static int tm_nl_open(struct tm_nl *n)
 			       " (no generic netlink family \"%s\")",
 			       TRUSTMIG_GENL_NAME);
 	}
+	version = tm_nl_family_version(n->sk);
+	if (version != TRUSTMIG_GENL_VERSION) {
+		nl_socket_free(n->sk);
+		return tm_fail(TM_EXIT_MODULE_VERSION,
+			       "trustmig.ko speaks netlink family \"%s\" version %d, this %s speaks version %d: install the tools and the module of one release",
+			       TRUSTMIG_GENL_NAME, version, tm_prog,
+			       TRUSTMIG_GENL_VERSION);
+	}
 	return 0;
+}
+
+void tm_module_print_versions(FILE *f, const char *tool)
+{
+	char release[64] = "";
+	struct nl_sock *sk = nl_socket_alloc();
+	FILE *sys = fopen("/sys/module/trustmig/version", "r");
+	int version = -1;
+
+	fprintf(f, "%s %s (netlink family %s v%d)\n", tool, TRUSTMIG_VERSION,
+		TRUSTMIG_GENL_NAME, TRUSTMIG_GENL_VERSION);
+	if (sys) {
+		if (!fgets(release, sizeof(release), sys))
+			release[0] = '\0';
+		release[strcspn(release, "\n")] = '\0';
+		fclose(sys);
+	}
+	if (sk && !genl_connect(sk))
+		version = tm_nl_family_version(sk);
+	nl_socket_free(sk);
+	if (version < 0)
+		fputs("trustmig.ko not loaded\n", f);
+	else
+		fprintf(f, "trustmig.ko %s (netlink family %s v%d)\n",
+			release[0] ? release : "(no version)",
+			TRUSTMIG_GENL_NAME, version);
 }
 
 int tm_module_probe(void)

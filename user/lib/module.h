@@ -18,8 +18,17 @@ struct tm_session {
 	unsigned char ticket[TRUSTMIG_TICKET_LEN];
 };
 
-/* 0 if the family exists, else TM_EXIT_NO_MODULE with the reason. */
+/*
+ * 0 if the family exists (resolving it loads trustmig.ko through its
+ * alias), else TM_EXIT_NO_MODULE, or TM_EXIT_MODULE_VERSION if it is
+ * not the netlink version this build speaks, with the reason.
+ */
 int tm_module_probe(void);
+/*
+ * "@tool VERSION (netlink family trustmig vN)", then the same of the
+ * running trustmig.ko, or that it is not loaded (never loads it).
+ */
+void tm_module_print_versions(FILE *f, const char *tool);
 /*
  * SESSION_NEW(@s->role) then SESSION_SET_KEY(@s->stream, @key, @salt):
  * fills s->id and s->ticket. On failure no session is left behind.

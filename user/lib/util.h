@@ -59,6 +59,7 @@ enum tm_exit {
 	TM_EXIT_CONFIRM = 55,		/* key confirmation failed */
 	TM_EXIT_NO_MODULE = 56,		/* trustmig.ko not loaded: no keys */
 	TM_EXIT_NETLINK = 57,		/* trustmig.ko refused the keys */
+	TM_EXIT_MODULE_VERSION = 58,	/* trustmig.ko of another netlink version */
 };
 
 /* Record why the current operation failed; returns @code. */

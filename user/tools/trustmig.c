@@ -34,7 +34,7 @@ static const char manual[] =
 "\n"
 "SYNOPSIS\n"
 "    trustmig COMMAND [OPTIONS]\n"
-"    trustmig --help | trustmig COMMAND --help\n"
+"    trustmig --help | trustmig COMMAND --help | trustmig --version\n"
 "\n"
 "DESCRIPTION\n"
 "    Runs on a KVM host that is to receive migrating VMs. It enrols the\n"
@@ -74,7 +74,8 @@ static const char manual[] =
 "    51 malformed message, 52 the peer refused, 53 bad or unknown policy,\n"
 "    54 the peer's baseline is not in the policy, 55 key confirmation\n"
 "    failed or the destination's RESULT is not authentic, 56 trustmig.ko\n"
-"    not loaded (keys not installed), 57 trustmig.ko refused the keys.\n"
+"    not loaded (keys not installed), 57 trustmig.ko refused the keys,\n"
+"    58 trustmig.ko speaks another netlink version than this tool.\n"
 "\n"
 "COMMANDS\n";
 
@@ -138,6 +139,12 @@ static const char help_status[] =
 "    state, whether keyed and attached, stream id, records, bytes, pages\n"
 "    (and zero pages) carried, rounds, failures, and the reason and errno\n"
 "    of a failure. Never a key. Status 56 if trustmig.ko is not loaded.\n\n";
+
+static const char help_version[] =
+"  --version\n"
+"    Print this tool's release and netlink version, then the running\n"
+"    trustmig.ko's (/sys/module/trustmig/version), or that it is not\n"
+"    loaded; never loads it.\n\n";
 
 static const char help_config[] =
 "  config [--config FILE] [--tcti CONF] [--state DIR]\n"
@@ -943,6 +950,14 @@ static int cmd_status(int argc, char **argv)
 	return tm_module_status(stdout);
 }
 
+static int cmd_version(int argc, char **argv)
+{
+	if (argc != 1)
+		return tm_usage(argv[0], "no arguments expected");
+	tm_module_print_versions(stdout, tm_prog);
+	return 0;
+}
+
 static const struct tm_cmd cmds[] = {
 	{ "ek", cmd_ek, help_ek },
 	{ "enrol-request", cmd_request, help_request },
@@ -953,6 +968,7 @@ static const struct tm_cmd cmds[] = {
 	{ "handshake", cmd_handshake, help_handshake },
 	{ "status", cmd_status, help_status },
 	{ "config", cmd_config, help_config },
+	{ "--version", cmd_version, help_version },
 	{ NULL, NULL, NULL }
 };
 

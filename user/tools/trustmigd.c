@@ -32,6 +32,7 @@ static const char manual[] =
 "              [--policy-dir DIR] [--session-dir DIR | --once]\n"
 "              [--state DIR] [--tcti CONF] [--timeout SEC]\n"
 "              [--debug-fingerprint]\n"
+"    trustmigd --help | --version\n"
 "\n"
 "DESCRIPTION\n"
 "    Runs on a host that receives migrating VMs. For each connection from\n"
@@ -68,6 +69,8 @@ static const char manual[] =
 "    --session-dir DIR   default " TM_SESSION_DIR_DEFAULT "\n"
 "    --state DIR, --tcti CONF   as for trustmig (token, AK, migration key)\n"
 "    --debug-fingerprint log a fingerprint of the keys (tests only)\n"
+"    --version           this daemon's release and netlink version, then\n"
+"                        the running trustmig.ko's (never loads it)\n"
 "\n"
 "LOGS\n"
 "    stderr, one line per handshake with a syslog priority prefix:\n"
@@ -180,7 +183,8 @@ static int run(struct daemon *d, const char *listen_addr)
 }
 
 enum { OPT_LISTEN = 0x100, OPT_TCTI, OPT_STATE, OPT_POLDIR, OPT_SESSDIR,
-	OPT_CRL, OPT_TIMEOUT, OPT_ONCE, OPT_DEBUG, OPT_CONFIG, OPT_HELP };
+	OPT_CRL, OPT_TIMEOUT, OPT_ONCE, OPT_DEBUG, OPT_CONFIG, OPT_HELP,
+	OPT_VERSION };
 
 /* What the command line set; the configuration file fills the rest. */
 struct flags {
@@ -233,6 +237,7 @@ int main(int argc, char **argv)
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "debug-fingerprint", no_argument, NULL, OPT_DEBUG },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 }
 	};
 	struct tm_config conf = { 0 };
@@ -246,6 +251,9 @@ int main(int argc, char **argv)
 	while (!ret && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == OPT_HELP) {
 			fputs(manual, stdout);
+			return 0;
+		} else if (opt == OPT_VERSION) {
+			tm_module_print_versions(stdout, tm_prog);
 			return 0;
 		} else if (opt == OPT_LISTEN) {
 			f.listen = optarg;

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The tools and the module say which release and netlink version they
+ * are, and a tool refuses a module of another netlink version with one
+ * line naming both (trustmig_next.ko stands in for that module).  Runs
+ * the tools built beside the selftests ($TRUSTMIG_BUILD/user); unloads
+ * and reloads trustmig.ko ($TRUSTMIG_KO).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "tmig.h"
+
+/* Runs "$TRUSTMIG_BUILD/user/@tool @args"; its exit status, or -1. */
+static int run_tool(const char *tool, const char *args, char *out,
+		    size_t len, bool want_stderr)
+{
+	const char *build = getenv("TRUSTMIG_BUILD");
+	char cmd[1024];
+	size_t n;
+	FILE *f;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "'%s/user/%s' %s %s", build, tool, args,
+		 want_stderr ? "2>&1 >/dev/null" : "2>/dev/null");
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	status = pclose(f);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	bool ok = f && fgets(buf, len, f);
+
+	if (f)
+		fclose(f);
+	if (!ok)
+		return -1;
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+TEST(versions_of_tools_and_module)
+{
+	char out[1024], want[512], release[64];
+
+	if (!getenv("TRUSTMIG_BUILD"))
+		SKIP(return, "TRUSTMIG_BUILD not set: no tools to run");
+	ASSERT_EQ(0, read_line("/sys/module/trustmig/version", release,
+			       sizeof(release)));
+	ASSERT_STRNE("", release);
+	snprintf(want, sizeof(want),
+		 "trustmig %s (netlink family trustmig v%d)\n"
+		 "trustmig.ko %s (netlink family trustmig v%d)\n",
+		 release, TRUSTMIG_GENL_VERSION, release,
+		 TRUSTMIG_GENL_VERSION);
+	EXPECT_EQ(0, run_tool("trustmig", "--version", out, sizeof(out),
+			      false));
+	EXPECT_STREQ(want, out);
+	EXPECT_EQ(0, run_tool("trustmigd", "--version", out, sizeof(out),
+			      false));
+	EXPECT_STREQ(want + strlen("trustmig"), out + strlen("trustmigd"));
+}
+
+TEST(tools_refuse_a_module_of_another_netlink_version)
+{
+	const char *ko = getenv("TRUSTMIG_KO"), *next = getenv("TRUSTMIG_NEXT_KO");
+	char out[1024], want[512];
+	int rc;
+
+	if (!ko || !next || !getenv("TRUSTMIG_BUILD"))
+		SKIP(return, "TRUSTMIG_KO, TRUSTMIG_NEXT_KO or TRUSTMIG_BUILD not set");
+	ASSERT_EQ(0, tmig_module_unload("trustmig"));
+	ASSERT_EQ(0, tmig_module_load(next));
+	rc = run_tool("trustmig", "status", out, sizeof(out), true);
+	snprintf(want, sizeof(want),
+		 "trustmig: trustmig.ko speaks netlink family \"trustmig\" version %d, this trustmig speaks version %d: install the tools and the module of one release\n",
+		 TRUSTMIG_GENL_VERSION + 1, TRUSTMIG_GENL_VERSION);
+	EXPECT_EQ(58, rc);
+	EXPECT_STREQ(want, out);
+	EXPECT_EQ(0, tmig_module_unload("trustmig_next"));
+	ASSERT_EQ(0, tmig_module_load(ko));
+}
+
+TEST_HARNESS_MAIN
