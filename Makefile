@@ -12,6 +12,10 @@
 #                     two attested hosts (scripts/twohost.sh)
 #   make style        checkpatch --no-tree --strict on every C file
 #   make sparse       sparse over the module (C=2, all files)
+#   make install      module (/lib/modules/KVER/updates), tools, uapi
+#                     header, /etc/trustmig/trustmig.conf if absent;
+#                     DESTDIR, PREFIX (default /usr/local), SYSCONFDIR
+#   make uninstall    removes exactly that (a changed config stays)
 #   make bench        benchmarks in instruction counts (docs/benchmarks.md)
 #   make proof        Tamarin proofs of docs/proof (needs tamarin-prover)
 #   make check-proof  the proofs' lint: model, script and README agree
@@ -22,6 +26,10 @@ KVER ?= $(shell scripts/kver.sh)
 KDIR ?= /usr/src/linux-headers-$(KVER)
 export KVER KDIR
 
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+export DESTDIR PREFIX SYSCONFDIR
+
 BUILD := $(CURDIR)/build
 KSRC := $(BUILD)/ksrc
 export BUILD KSRC
@@ -31,7 +39,7 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 
 .PHONY: all module user vmm selftests ksrc plugin style sparse check \
 	check-user check-guest check-debug check-twohost check-proof proof \
-	fuzz-kernel \
+	fuzz-kernel check-install install uninstall \
 	demo bench clean
 
 all: module user vmm selftests plugin
@@ -82,6 +90,11 @@ fuzz-kernel: all
 check-twohost: all
 	scripts/twohost.sh suite
 
+# make install and uninstall into a staging root, checked file by file.
+check-install: module user vmm
+	@mkdir -p $(BUILD)/results
+	scripts/install-test.sh $(BUILD)/results/install.tap
+
 check-proof:
 	@mkdir -p $(BUILD)/results
 	scripts/proof.sh --lint $(BUILD)/results/proof.tap
@@ -91,6 +104,12 @@ proof:
 
 check: style sparse
 	@scripts/check-all.sh
+
+install: module user vmm
+	scripts/install.sh install
+
+uninstall:
+	scripts/install.sh uninstall
 
 demo: all
 	scripts/twohost.sh demo

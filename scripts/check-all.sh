@@ -1,7 +1,8 @@
 #!/bin/bash
 # check-all.sh: the test part of make check (style and sparse ran before
 # it). Runs the formal model's lint (scripts/proof.sh --lint), the
-# userspace tests, the guest selftests and the two-host tests on the
+# userspace tests, make install's test (scripts/install-test.sh), the
+# guest selftests and the two-host tests on the
 # stock kernel, each even when an earlier one fails; beside the guest
 # tests, the guest selftests on the debug kernel (scripts/check-debug.sh,
 # which builds that kernel on first use); then summarizes every TAP file
@@ -48,6 +49,7 @@ run all make.tap
 # within timeouts that a loaded machine has been seen to miss.
 run check-proof proof.tap
 run check-user user.tap
+run check-install install.tap
 
 # Each guest mostly keeps one TCG thread busy: the debug kernel's run
 # goes beside the rest on a second core (and its first-time kernel build
