@@ -77,9 +77,15 @@ printf '%s\n' "${order[@]}" >"$root/etc/modules"
 
 # Called by the kernel (request_module, e.g. for "gcm(aes)") with the
 # initramfs as its root, where no useful modules live: run the host's
-# modprobe inside the host root instead.
+# modprobe inside the host root instead.  A test that installs modules
+# into a staging root (modprobe_test) has the kernel's requests resolved
+# there.
 cat >"$root/sbin/host-modprobe" <<'EOF'
 #!/bin/sh
+staged=/run/trustmig-modroot
+if [ -d "/host$staged/lib/modules" ]; then
+	exec /usr/sbin/chroot /host /sbin/modprobe -d "$staged" "$@"
+fi
 exec /usr/sbin/chroot /host /sbin/modprobe "$@"
 EOF
 chmod 755 "$root/sbin/host-modprobe"
