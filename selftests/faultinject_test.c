@@ -632,46 +632,6 @@ static void fi_every_step(struct __test_metadata *_metadata,
 	}
 }
 
-TEST_F_TIMEOUT(fi, every_allocation_fails_once, 1800)
-{
-	const char *ko = getenv("TRUSTMIG_KO");
-	struct fi_sites want = { 0 };
-	unsigned int points = 0, missing = 0;
-	size_t i;
-
-	if (self->nth_fd < 0)
-		SKIP(return, "no fault injection here (a debug kernel has it: make check-debug)");
-	ASSERT_NE(NULL, ko) TH_LOG("TRUSTMIG_KO: the module's path (run-in-guest.sh sets it)");
-	fi_every_step(_metadata, self, TRUSTMIG_CIPHER_AES256GCM, &points);
-	fi_every_step(_metadata, self, TRUSTMIG_CIPHER_CHACHA20POLY1305,
-		      &points);
-
-	/*
-	 * Which allocating calls failed, from the kernel's reports.  A
-	 * failure under __GFP_NOWARN prints none (kvmalloc's first try,
-	 * xarray nodes, ...): this is a guide, the line coverage of the
-	 * error paths (scripts/coverage.sh) is the measure.
-	 */
-	ASSERT_EQ(0, fi_static_sites(ko, &want));
-	ASSERT_LT(0, want.n);
-	for (i = 0; i < want.n; i++) {
-		if (fi_sites_has(&self->kmsg.hit, want.site[i]))
-			continue;
-		TH_LOG("no report for: the allocation at %s", want.site[i]);
-		missing++;
-	}
-	for (i = 0; i < self->kmsg.hit.n; i++)
-		if (!fi_sites_has(&want, self->kmsg.hit.site[i]))
-			TH_LOG("also failed, below: %s", self->kmsg.hit.site[i]);
-	TH_LOG("%u fault points failed one at a time (%zu reports, %u lost ACKs)",
-	       points, self->kmsg.reports, self->lost_acks);
-	TH_LOG("%zu of the %zu allocating calls in trustmig.ko reported",
-	       want.n - missing, want.n);
-	/* The list above is only as good as the log it was read from. */
-	EXPECT_FALSE(self->kmsg.lost);
-	free(want.site);
-}
-
 static int fi_read_file(const char *path, void **data, size_t *len)
 {
 	struct stat st;
@@ -771,18 +731,15 @@ static bool fi_reached_init(int pipe_fd)
  * memory: reading the file would put the filesystem's allocations in
  * the armed window.
  */
-TEST_F_TIMEOUT(fi, module_load_fails_cleanly, 1800)
+static void fi_every_load_point(struct __test_metadata *_metadata,
+				struct _test_data_fi *self, const char *ko)
 {
-	const char *ko = getenv("TRUSTMIG_KO");
 	unsigned int nth, total, tried = 0, failed = 0, whole = 0;
 	bool injected, reached_init = true;
 	size_t len = 0;
 	void *image = NULL;
 	int err, pipe_fd;
 
-	if (self->nth_fd < 0)
-		SKIP(return, "no fault injection here (a debug kernel has it: make check-debug)");
-	ASSERT_NE(NULL, ko) TH_LOG("TRUSTMIG_KO: the module's path (run-in-guest.sh sets it)");
 	ASSERT_EQ(0, fi_read_file(ko, &image, &len));
 	ASSERT_EQ(1, fi_module_parts())
 		TH_LOG("the loaded module, its family, /dev/%s and its hooks (%s) must show",
@@ -838,6 +795,47 @@ TEST_F_TIMEOUT(fi, module_load_fails_cleanly, 1800)
 	fi_load_events(false);
 	close(pipe_fd);
 	free(image);
+}
+
+TEST_F_TIMEOUT(fi, every_allocation_fails_once, 2700)
+{
+	const char *ko = getenv("TRUSTMIG_KO");
+	struct fi_sites want = { 0 };
+	unsigned int points = 0, missing = 0;
+	size_t i;
+
+	if (self->nth_fd < 0)
+		SKIP(return, "no fault injection here (a debug kernel has it: make check-debug)");
+	ASSERT_NE(NULL, ko) TH_LOG("TRUSTMIG_KO: the module's path (run-in-guest.sh sets it)");
+	fi_every_step(_metadata, self, TRUSTMIG_CIPHER_AES256GCM, &points);
+	fi_every_step(_metadata, self, TRUSTMIG_CIPHER_CHACHA20POLY1305,
+		      &points);
+	fi_every_load_point(_metadata, self, ko);
+
+	/*
+	 * Which allocating calls failed, from the kernel's reports.  A
+	 * failure under __GFP_NOWARN prints none (kvmalloc's first try,
+	 * xarray nodes, ...): this is a guide, the line coverage of the
+	 * error paths (scripts/coverage.sh) is the measure.
+	 */
+	ASSERT_EQ(0, fi_static_sites(ko, &want));
+	ASSERT_LT(0, want.n);
+	for (i = 0; i < want.n; i++) {
+		if (fi_sites_has(&self->kmsg.hit, want.site[i]))
+			continue;
+		TH_LOG("no report for: the allocation at %s", want.site[i]);
+		missing++;
+	}
+	for (i = 0; i < self->kmsg.hit.n; i++)
+		if (!fi_sites_has(&want, self->kmsg.hit.site[i]))
+			TH_LOG("also failed, below: %s", self->kmsg.hit.site[i]);
+	TH_LOG("%u fault points failed one at a time (%zu reports, %u lost ACKs)",
+	       points, self->kmsg.reports, self->lost_acks);
+	TH_LOG("%zu of the %zu allocating calls in trustmig.ko reported",
+	       want.n - missing, want.n);
+	/* The list above is only as good as the log it was read from. */
+	EXPECT_FALSE(self->kmsg.lost);
+	free(want.site);
 }
 
 TEST_HARNESS_MAIN
