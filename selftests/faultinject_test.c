@@ -330,8 +330,7 @@ FIXTURE_TEARDOWN(fi)
 		return;
 	fi_configure(false);
 	/* The tests after this one need the module, whatever happened here. */
-	if (access("/sys/module/trustmig", F_OK))
-		tmig_module_load(getenv("TRUSTMIG_KO"));
+	tmig_module_restore(getenv("TRUSTMIG_KO"));
 	close(self->nth_fd);
 	tnl_close(&self->t);
 	if (self->a1_mem)
@@ -692,7 +691,7 @@ static int fi_hooked(void)
  */
 static int fi_module_parts(void)
 {
-	int parts = !access("/sys/module/trustmig", F_OK) +
+	int parts = tmig_module_loaded() +
 		    (fi_family_registered() == 1) +
 		    !access("/dev/" TRUSTMIG_DEV_NAME, F_OK) +
 		    (fi_hooked() == 1);

@@ -17,38 +17,12 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "tmig.h"
 
 #define MP_ROOT		"/run/trustmig-modroot"
 #define MP_STAGING	MP_ROOT ".staging"
-
-/* Runs @cmd in a shell; its exit status (-1 if it did not exit). */
-static int mp_sh(const char *cmd, char *out, size_t len)
-{
-	FILE *f = popen(cmd, "r");
-	size_t n = 0;
-	int status;
-
-	if (!f)
-		return -1;
-	if (out) {
-		n = fread(out, 1, len - 1, f);
-		out[n] = '\0';
-	} else {
-		while (fgetc(f) != EOF)
-			;
-	}
-	status = pclose(f);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static bool mp_loaded(void)
-{
-	return !access("/sys/module/trustmig", F_OK);
-}
 
 FIXTURE(mp) {
 	bool ready;
@@ -76,11 +50,11 @@ FIXTURE_SETUP(mp)
 		return;
 	ASSERT_EQ(0, uname(&u));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", MP_ROOT, MP_STAGING);
-	ASSERT_EQ(0, mp_sh(cmd, NULL, 0));
+	ASSERT_EQ(0, tmig_sh(cmd, NULL, 0));
 	snprintf(dir, sizeof(dir), MP_STAGING "/lib/modules/%s", u.release);
 	snprintf(cmd, sizeof(cmd), "mkdir -p %s/updates && cp '%s' %s/updates/",
 		 dir, ko, dir);
-	ASSERT_EQ(0, mp_sh(cmd, NULL, 0));
+	ASSERT_EQ(0, tmig_sh(cmd, NULL, 0));
 	for (i = 0; i < ARRAY_SIZE(lists); i++) {
 		snprintf(src, sizeof(src), "/lib/modules/%s/%s", u.release,
 			 lists[i]);
@@ -92,27 +66,26 @@ FIXTURE_SETUP(mp)
 	snprintf(cmd, sizeof(cmd),
 		 "for d in $(modinfo -F depends '%s' | tr , ' '); do modprobe --show-depends \"$d\"; done | awk '$1 == \"insmod\" { print $2 }'",
 		 ko);
-	ASSERT_EQ(0, mp_sh(cmd, deps, sizeof(deps)));
+	ASSERT_EQ(0, tmig_sh(cmd, deps, sizeof(deps)));
 	for (path = strtok_r(deps, "\n", &save); path;
 	     path = strtok_r(NULL, "\n", &save)) {
 		snprintf(dst, sizeof(dst), MP_STAGING "%s", path);
 		snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", dst);
-		ASSERT_EQ(0, mp_sh(cmd, NULL, 0));
+		ASSERT_EQ(0, tmig_sh(cmd, NULL, 0));
 		ASSERT_EQ(0, symlink(path, dst));
 	}
 	snprintf(cmd, sizeof(cmd), "depmod -b %s %s 2>&1", MP_STAGING,
 		 u.release);
-	ASSERT_EQ(0, mp_sh(cmd, NULL, 0));
+	ASSERT_EQ(0, tmig_sh(cmd, NULL, 0));
 	ASSERT_EQ(0, rename(MP_STAGING, MP_ROOT));
 	self->ready = true;
 }
 
 FIXTURE_TEARDOWN(mp)
 {
-	mp_sh("rm -rf " MP_ROOT " " MP_STAGING, NULL, 0);
+	tmig_sh("rm -rf " MP_ROOT " " MP_STAGING, NULL, 0);
 	/* The tests after this one need the module, whatever happened. */
-	if (!mp_loaded())
-		tmig_module_load(getenv("TRUSTMIG_KO"));
+	tmig_module_restore(getenv("TRUSTMIG_KO"));
 }
 
 TEST_F_TIMEOUT(mp, modprobe_loads_it_with_its_dependencies, 300)
@@ -121,22 +94,22 @@ TEST_F_TIMEOUT(mp, modprobe_loads_it_with_its_dependencies, 300)
 
 	if (!self->ready)
 		SKIP(return, "TRUSTMIG_KO or TRUSTMIG_BUILD not set");
-	ASSERT_EQ(0, mp_sh("modprobe -d " MP_ROOT " --show-depends trustmig",
-			   out, sizeof(out)));
+	ASSERT_EQ(0, tmig_sh("modprobe -d " MP_ROOT " --show-depends trustmig",
+			     out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "/updates/trustmig.ko")) TH_LOG("%s", out);
-	ASSERT_EQ(0, mp_sh("modinfo -b " MP_ROOT " -F depends trustmig", deps,
-			   sizeof(deps)));
+	ASSERT_EQ(0, tmig_sh("modinfo -b " MP_ROOT " -F depends trustmig", deps,
+			     sizeof(deps)));
 	/* kvm, unless this kernel has it built in. */
 	if (strstr(deps, "kvm"))
 		EXPECT_NE(NULL, strstr(out, "/kvm.ko")) TH_LOG("%s", out);
 
 	ASSERT_EQ(0, tmig_module_unload("trustmig"));
-	EXPECT_EQ(0, mp_sh("modprobe -d " MP_ROOT " trustmig 2>&1", out,
-			   sizeof(out))) TH_LOG("%s", out);
-	EXPECT_TRUE(mp_loaded());
-	EXPECT_EQ(0, mp_sh("modprobe -d " MP_ROOT " -r trustmig 2>&1", out,
-			   sizeof(out))) TH_LOG("%s", out);
-	EXPECT_FALSE(mp_loaded());
+	EXPECT_EQ(0, tmig_sh("modprobe -d " MP_ROOT " trustmig 2>&1", out,
+			     sizeof(out))) TH_LOG("%s", out);
+	EXPECT_TRUE(tmig_module_loaded());
+	EXPECT_EQ(0, tmig_sh("modprobe -d " MP_ROOT " -r trustmig 2>&1", out,
+			     sizeof(out))) TH_LOG("%s", out);
+	EXPECT_FALSE(tmig_module_loaded());
 }
 
 TEST_F_TIMEOUT(mp, resolving_the_family_loads_it, 300)
@@ -147,18 +120,18 @@ TEST_F_TIMEOUT(mp, resolving_the_family_loads_it, 300)
 	if (!self->ready)
 		SKIP(return, "TRUSTMIG_KO or TRUSTMIG_BUILD not set");
 	ASSERT_EQ(0, tmig_module_unload("trustmig"));
-	ASSERT_FALSE(mp_loaded());
+	ASSERT_FALSE(tmig_module_loaded());
 
 	/* --version only looks. */
 	snprintf(cmd, sizeof(cmd), "'%s/user/trustmig' --version", build);
-	EXPECT_EQ(0, mp_sh(cmd, out, sizeof(out)));
+	EXPECT_EQ(0, tmig_sh(cmd, out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "\ntrustmig.ko not loaded\n")) TH_LOG("%s", out);
-	EXPECT_FALSE(mp_loaded());
+	EXPECT_FALSE(tmig_module_loaded());
 
 	/* status resolves the family: the kernel loads the module. */
 	snprintf(cmd, sizeof(cmd), "'%s/user/trustmig' status 2>&1", build);
-	EXPECT_EQ(0, mp_sh(cmd, out, sizeof(out))) TH_LOG("%s", out);
-	EXPECT_TRUE(mp_loaded());
+	EXPECT_EQ(0, tmig_sh(cmd, out, sizeof(out))) TH_LOG("%s", out);
+	EXPECT_TRUE(tmig_module_loaded());
 }
 
 TEST_HARNESS_MAIN

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "tmig.h"
@@ -19,21 +18,12 @@
 static int run_tool(const char *tool, const char *args, char *out,
 		    size_t len, bool want_stderr)
 {
-	const char *build = getenv("TRUSTMIG_BUILD");
 	char cmd[1024];
-	size_t n;
-	FILE *f;
-	int status;
 
-	snprintf(cmd, sizeof(cmd), "'%s/user/%s' %s %s", build, tool, args,
+	snprintf(cmd, sizeof(cmd), "'%s/user/%s' %s %s",
+		 getenv("TRUSTMIG_BUILD"), tool, args,
 		 want_stderr ? "2>&1 >/dev/null" : "2>/dev/null");
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	n = fread(out, 1, len - 1, f);
-	out[n] = '\0';
-	status = pclose(f);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return tmig_sh(cmd, out, len);
 }
 
 static int read_line(const char *path, char *buf, size_t len)

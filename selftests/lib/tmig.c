@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "tmig.h"
 
@@ -225,4 +227,34 @@ int tmig_module_load(const char *ko)
 int tmig_module_unload(const char *name)
 {
 	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+bool tmig_module_loaded(void)
+{
+	return !access("/sys/module/trustmig", F_OK);
+}
+
+void tmig_module_restore(const char *ko)
+{
+	if (!tmig_module_loaded())
+		tmig_module_load(ko);
+}
+
+int tmig_sh(const char *cmd, char *out, size_t len)
+{
+	FILE *f = popen(cmd, "r");
+	size_t n;
+	int status;
+
+	if (!f)
+		return -1;
+	if (out) {
+		n = fread(out, 1, len - 1, f);
+		out[n] = '\0';
+	} else {
+		while (fgetc(f) != EOF)
+			;
+	}
+	status = pclose(f);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -7,6 +7,7 @@
 #ifndef _TMIG_H
 #define _TMIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include <linux/trustmig.h>
@@ -77,5 +78,14 @@ void tmig_stream_free(struct tmig_stream *st);
 int tmig_module_load(const char *ko);
 /* delete_module(@name) without waiting for users; 0 or -errno. */
 int tmig_module_unload(const char *name);
+bool tmig_module_loaded(void);
+/* For a test's teardown: loads @ko again if trustmig is not loaded. */
+void tmig_module_restore(const char *ko);
+
+/*
+ * Runs @cmd in a shell, its stdout into @out (@len bytes, NUL-ended;
+ * NULL: read and dropped); its exit status, or -1 if it did not exit.
+ */
+int tmig_sh(const char *cmd, char *out, size_t len);
 
 #endif /* _TMIG_H */
