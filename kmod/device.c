@@ -894,7 +894,7 @@ static const struct file_operations trustmig_fops = {
 };
 
 static struct miscdevice trustmig_misc = {
-	.minor = MISC_DYNAMIC_MINOR,
+	.minor = TRUSTMIG_DEV_MINOR,
 	.name = TRUSTMIG_DEV_NAME,
 	.fops = &trustmig_fops,
 	/* The ticket authorises an attach; the node itself stays root's. */
@@ -903,10 +903,19 @@ static struct miscdevice trustmig_misc = {
 
 int __init trustmig_device_init(void)
 {
-	return misc_register(&trustmig_misc);
+	int err = misc_register(&trustmig_misc);
+
+	if (err == -EBUSY)
+		pr_err("misc device 10:%d is another driver's: /dev/%s cannot be created\n",
+		       TRUSTMIG_DEV_MINOR, TRUSTMIG_DEV_NAME);
+	return err;
 }
 
 void trustmig_device_exit(void)
 {
 	misc_deregister(&trustmig_misc);
 }
+
+/* /dev/trustmig before the first load; opening it loads the module. */
+MODULE_ALIAS_MISCDEV(TRUSTMIG_DEV_MINOR);
+MODULE_ALIAS("devname:" TRUSTMIG_DEV_NAME);

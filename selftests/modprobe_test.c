@@ -6,7 +6,9 @@
  * resolving the netlink family by name, as the tools do first, loads it
  * through its alias.  The guest's modprobe helper for the kernel
  * (mkinitramfs.sh) resolves requests in the staging root while it
- * exists.  Unloads and reloads trustmig.ko ($TRUSTMIG_KO).
+ * exists.  Its device node, made from depmod's devname index as kmod
+ * does at boot, loads it when opened.  Unloads and reloads trustmig.ko
+ * ($TRUSTMIG_KO).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 
 #include "kselftest_harness.h"
@@ -23,6 +26,7 @@
 
 #define MP_ROOT		"/run/trustmig-modroot"
 #define MP_STAGING	MP_ROOT ".staging"
+#define MP_NODE		"/run/trustmig-node"
 
 FIXTURE(mp) {
 	bool ready;
@@ -132,6 +136,38 @@ TEST_F_TIMEOUT(mp, resolving_the_family_loads_it, 300)
 	snprintf(cmd, sizeof(cmd), "'%s/user/trustmig' status 2>&1", build);
 	EXPECT_EQ(0, tmig_sh(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	EXPECT_TRUE(tmig_module_loaded());
+}
+
+/*
+ * kmod-static-nodes reads modules.devname at boot and systemd-tmpfiles
+ * makes the nodes in /dev; the test makes the same node elsewhere (this
+ * root's index is not the staging root's) and opens it.
+ */
+TEST_F_TIMEOUT(mp, opening_the_device_node_loads_it, 300)
+{
+	char cmd[PATH_MAX], out[256];
+	int fd;
+
+	if (!self->ready)
+		SKIP(return, "TRUSTMIG_KO or TRUSTMIG_BUILD not set");
+	snprintf(cmd, sizeof(cmd),
+		 "grep '^trustmig ' " MP_ROOT "/lib/modules/$(uname -r)/modules.devname");
+	ASSERT_EQ(0, tmig_sh(cmd, out, sizeof(out)));
+	snprintf(cmd, sizeof(cmd), "trustmig %s c10:%d\n", TRUSTMIG_DEV_NAME,
+		 TRUSTMIG_DEV_MINOR);
+	ASSERT_STREQ(cmd, out);
+
+	ASSERT_EQ(0, tmig_module_unload("trustmig"));
+	ASSERT_FALSE(tmig_module_loaded());
+	unlink(MP_NODE);
+	ASSERT_EQ(0, mknod(MP_NODE, S_IFCHR | 0600,
+			   makedev(10, TRUSTMIG_DEV_MINOR)));
+	fd = open(MP_NODE, O_RDWR | O_CLOEXEC);
+	EXPECT_LE(0, fd) TH_LOG("open %s: %s", MP_NODE, strerror(errno));
+	EXPECT_TRUE(tmig_module_loaded());
+	if (fd >= 0)
+		close(fd);
+	unlink(MP_NODE);
 }
 
 TEST_HARNESS_MAIN

@@ -312,6 +312,13 @@ struct trustmig_resumed {
  * receipt.
  */
 #define TRUSTMIG_DEV_NAME		"trustmig"
+/*
+ * /dev/trustmig is misc device 10:248 (devices.txt: 243-254 "reserved for
+ * local use"), fixed so that depmod's devname index lets kmod create the
+ * node at boot, before the module is loaded, and opening it loads the
+ * module.  A host where another driver holds 10:248 refuses to load it.
+ */
+#define TRUSTMIG_DEV_MINOR		248
 
 struct trustmig_attach {
 	__u32	session_id;
