@@ -3,6 +3,7 @@
  * trustmig.ko control over generic netlink (libnl-genl-3).
  */
 #include <string.h>
+#include <sys/utsname.h>
 
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/family.h>
@@ -57,10 +58,13 @@ static int tm_nl_open(struct tm_nl *n)
 	/* By name: the kernel loads trustmig.ko if it is installed. */
 	n->family = genl_ctrl_resolve(n->sk, TRUSTMIG_GENL_NAME);
 	if (n->family < 0) {
+		struct utsname uts;
+
 		nl_socket_free(n->sk);
+		uname(&uts);
 		return tm_fail(TM_EXIT_NO_MODULE, TM_NOT_LOADED
-			       " (no generic netlink family \"%s\")",
-			       TRUSTMIG_GENL_NAME);
+			       " (no generic netlink family \"%s\"): is it installed for kernel %s? 'modprobe trustmig' says why not",
+			       TRUSTMIG_GENL_NAME, uts.release);
 	}
 	version = tm_nl_family_version(n->sk);
 	if (version != TRUSTMIG_GENL_VERSION) {
