@@ -27,6 +27,8 @@ skipped=0
 # The host's own configuration file must not leak into the tests.
 export TRUSTMIG_CONFIG=$WORK/none.conf
 : >"$TRUSTMIG_CONFIG"
+# Nor a service manager's notification socket (a runner under systemd).
+unset NOTIFY_SOCKET
 
 cleanup() {
 	local d
@@ -1000,6 +1002,186 @@ t_hs_enrol_oracle() {
 	[ -z "$(ls sess)" ] || fail "a session was handed out: $(ls sess)"
 }
 
+# --- trustmigd as a service: readiness, reload, no TPM ---------------------
+
+# notify_listen: tm-notify.py plays systemd's notification socket,
+# notify.sock; what it receives goes to notify.log
+notify_listen() {
+	local try
+
+	"$HERE/tm-notify.py" "$PWD/notify.sock" notify.log &
+	echo $! >>proxy.pids
+	for try in $(seq 50); do
+		[ -S notify.sock ] && return
+		sleep 0.1
+	done
+	fail "tm-notify.py did not bind notify.sock"
+}
+
+# wait_for FILE PATTERN [N]: FILE gets its N-th (default first) line
+# matching PATTERN within 10 s
+wait_for() {
+	local try n
+
+	for try in $(seq 100); do
+		n=$(grep -c -- "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "${3:-1}" ] && return
+		sleep 0.1
+	done
+	fail "no line ${3:-1} \"$2\" in $1: $(cat "$1" 2>/dev/null)"
+}
+
+# hup [N]: SIGHUP to trustmigd, then wait for its N-th reload line
+hup() {
+	kill -HUP "$(cat d.pid)" || fail "trustmigd is gone"
+	wait_for d.log "]: reload: " "${1:-1}"
+}
+
+t_d_notify() {
+	local pid
+
+	hs_hosts
+	notify_listen
+	NOTIFY_SOCKET=$PWD/notify.sock start_d
+	wait_for notify.log READY=1
+	# the port took a connection the moment READY=1 arrived
+	[ "$(cat notify.log)" = "READY=1 STATUS=listening on 127.0.0.1:$DPORT connect=ok" ] ||
+		fail "notification: $(cat notify.log)"
+	# that connection was the daemon's first (silent, closed) peer
+	dest_refused 1 50 "the peer closed the connection mid-handshake"
+	hs_done
+	log_line d.log 2 "${HS_LOG[@]}"
+	kill "$(cat d.pid)"
+	# without $NOTIFY_SOCKET: no message, the daemon serves as ever
+	start_d
+	hs_done
+	[ "$(wc -l <notify.log)" -eq 1 ] || fail "notified without NOTIFY_SOCKET"
+	grep -q notify d.log && fail "d.log: $(cat d.log)"
+	kill "$(cat d.pid)"
+	# a socket nobody listens on: one warning, and it serves
+	NOTIFY_SOCKET=$PWD/nobody.sock start_d
+	pid=$(cat d.pid)
+	wait_for d.log "warning: cannot notify"
+	grep -qxF "<4>trustmigd[$pid]: warning: cannot notify systemd at \$NOTIFY_SOCKET: No such file or directory" d.log ||
+		fail "warning: $(cat d.log)"
+	[ "$(grep -c notify d.log)" -eq 1 ] || fail "$(cat d.log)"
+	hs_done
+}
+
+# the source's token is revoked: trustmigd refuses it only after SIGHUP
+t_d_reload_crl() {
+	local pid
+
+	hs_hosts
+	cp ttp/crl.pem d-crl.pem
+	notify_listen
+	NOTIFY_SOCKET=$PWD/notify.sock start_d --listen 127.0.0.1:0 \
+		--tcti "$(tcti d)" --state d --policy-dir pol --crl d-crl.pem \
+		--session-dir sess --timeout 5
+	pid=$(cat d.pid)
+	# tm-notify.py connects first (line 1 of d.log), then the source
+	wait_for notify.log READY=1
+	hs_done
+	must "$TTP" revoke --dir ttp --token s.pem --crl-days 3650
+	cp ttp/crl.pem d-crl.pem
+	# the CRL is read at start and on SIGHUP, not per handshake
+	hs_done
+	log_line d.log 3 "${HS_LOG[@]}"
+	hup
+	grep -qx "<6>trustmigd\[$pid\]: reload: configuration $TRUSTMIG_CONFIG: 0 TTP anchor file(s), 1 CRL(s), policies in pol" d.log ||
+		fail "reload line: $(cat d.log)"
+	wait_for notify.log READY=1 2
+	diff notify.log - <<-EOF || fail "notifications: $(cat notify.log)"
+		READY=1 STATUS=listening on 127.0.0.1:$DPORT connect=ok
+		RELOADING=1 MONOTONIC_USEC=$(sed -n 2p notify.log | sed 's/.*MONOTONIC_USEC=\([0-9]*\) .*/\1/') STATUS=reloading
+		READY=1 STATUS=listening on 127.0.0.1:$DPORT connect=ok
+	EOF
+	# the connection tm-notify.py made on each READY=1, then the refusal
+	dest_refused 1 50 "the peer closed the connection mid-handshake"
+	dest_refused 4 50 "the peer closed the connection mid-handshake"
+	rm -f sess/*
+	hs_refused 52 "its code 33.*peer token: token rejected: certificate revoked"
+	dest_refused 5 33 "peer token: token rejected: certificate revoked"
+}
+
+# SIGHUP while a handshake waits for M3 (tm-proxy.py holds it 2 s): the
+# handshake completes under the old CRL, the reload follows it
+t_d_reload_busy() {
+	local port hup_pid
+
+	hs_hosts
+	cp ttp/crl.pem d-crl.pem
+	start_d --listen 127.0.0.1:0 --tcti "$(tcti d)" --state d \
+		--policy-dir pol --crl d-crl.pem --session-dir sess --timeout 5
+	must "$TTP" revoke --dir ttp --token s.pem --crl-days 3650
+	port=$(proxy m3:delay=2,relay)
+	(
+		wait_for delayed m3
+		cp ttp/crl.pem d-crl.pem
+		kill -HUP "$(cat d.pid)"
+	) >hup.log 2>&1 &
+	hup_pid=$!
+	hs_done_port "$port"
+	wait $hup_pid || fail "SIGHUP during the handshake: $(cat hup.log)"
+	wait_for d.log "]: reload: configuration "
+	log_line d.log 1 "${HS_LOG[@]}"
+	# the reload came after the handshake's line, not before
+	[ "$(grep -o ']: \(handshake peer\|reload: configuration\)' d.log | tr '\n' ,)" = \
+		"]: handshake peer,]: reload: configuration," ] ||
+		fail "order: $(cat d.log)"
+	rm -f sess/*
+	hs_refused 52 "its code 33.*certificate revoked" "$port"
+	dest_refused 2 33 "peer token: token rejected: certificate revoked"
+}
+
+# an invalid configuration on SIGHUP: one line why, the old one serves;
+# then a valid one, the command line still winning over the file
+t_d_reload_bad() {
+	local pid good
+
+	hs_hosts
+	conf d d "anchor = ../ttp/ttp.pem" "crl = ../ttp/crl.pem"
+	cp etc/d.conf good.conf
+	start_d --config etc/d.conf --policy-dir pol
+	pid=$(cat d.pid)
+	good="<6>trustmigd[$pid]: reload: configuration etc/d.conf: 1 TTP anchor file(s), 1 CRL(s), policies in pol"
+	echo "frobnicate = 1" >>etc/d.conf
+	hup 1
+	grep -qxF "<3>trustmigd[$pid]: reload: etc/d.conf:$(wc -l <etc/d.conf): unknown key \"frobnicate\"; keeping the previous configuration" d.log ||
+		fail "reload error line: $(grep reload: d.log)"
+	hs_done
+	log_line d.log 1 "${HS_LOG[@]}"
+	sed 's|^crl = .*|crl = ../missing.pem|' good.conf >etc/d.conf
+	hup 2
+	grep -qxF "<3>trustmigd[$pid]: reload: cannot read a PEM CRL from etc/../missing.pem: error:80000002:system library::No such file or directory; keeping the previous configuration" d.log ||
+		fail "reload error line: $(grep reload: d.log)"
+	sed 's|^tcti = .*|tcti = swtpm:host=127.0.0.1,port=1|' good.conf >etc/d.conf
+	hup 3
+	grep -qxF "<3>trustmigd[$pid]: reload: cannot reach the TPM at \"swtpm:host=127.0.0.1,port=1\": tcti:IO failure; keeping the previous configuration" d.log ||
+		fail "reload error line: $(grep reload: d.log)"
+	hs_done
+	log_line d.log 2 "${HS_LOG[@]}"
+	# valid again; --policy-dir on the command line wins over the file's
+	sed 's|^policy-dir = .*|policy-dir = ../nowhere|' good.conf >etc/d.conf
+	hup 4
+	grep -qxF "$good" d.log || fail "reload line: $(grep reload: d.log)"
+	[ "$(grep -c 'reload: ' d.log)" -eq 4 ] || fail "$(cat d.log)"
+	hs_done
+	log_line d.log 3 "${HS_LOG[@]}"
+}
+
+t_d_no_tpm() {
+	local rc
+
+	ttp_init
+	timeout 10 "$BIN/trustmigd" --tcti device:/dev/nonexistent-tpm \
+		--crl ttp/crl.pem --listen 127.0.0.1:0 >out.log 2>err.log
+	rc=$?
+	[ $rc -eq 1 ] || fail "exit $rc, not 1: $(cat err.log)"
+	[ "$(cat err.log)" = 'trustmigd: cannot reach the TPM at "device:/dev/nonexistent-tpm": tcti:IO failure' ] ||
+		fail "stderr: $(cat err.log)"
+}
+
 missing=
 for tool in swtpm swtpm_setup tpm2_pcrextend tpm2_checkquote openssl python3; do
 	command -v "$tool" >/dev/null || missing="$missing $tool"
@@ -1055,6 +1237,11 @@ run "configuration file: the example parses and states the defaults" t_config_ex
 run "configuration file: trustmigd and handshake from it alone" t_config_hs
 run "configuration file: its anchors narrow the policy's TTPs" t_config_anchors
 run "configuration file: enrolment; FILE:LINE errors; flags win" t_config_host
+run "trustmigd: READY=1 to \$NOTIFY_SOCKET once it listens, none without" t_d_notify
+run "trustmigd: SIGHUP reloads the CRLs; a revoked source is refused" t_d_reload_crl
+run "trustmigd: SIGHUP during a handshake: it completes, then the reload" t_d_reload_busy
+run "trustmigd: SIGHUP with an invalid configuration keeps the old one" t_d_reload_bad
+run "trustmigd: no TPM: exit 1 at start, naming the TCTI" t_d_no_tpm
 
 tap "1..$n"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -30,12 +30,16 @@ H2 = SHA-256(frame(M1) || Hello2)), or STEP:FAULT, acting on frame STEP:
   silent     send the header and half the body, then relay nothing
              more until the receiver of that frame closes
   drop       close both ends instead of sending the frame
+  delay=SEC  hold the frame SEC seconds, then relay it: a handshake
+             in progress that long; the file "delayed" gets STEP when
+             the hold begins
 """
 import hashlib
 import select
 import socket
 import ssl
 import sys
+import time
 
 from tmwire import G, der, frame, make, tlv
 
@@ -117,6 +121,11 @@ def fault(step, how, f, previous):
         return f[:6 + len(body) // 2], how
     if how == "drop":
         return b"", "truncated"
+    if how.startswith("delay="):
+        with open("delayed", "w") as d:
+            print(step, file=d)
+        time.sleep(float(how[6:]))
+        return f, "relay"
     sys.exit("tm-proxy: unknown fault " + how)
 
 

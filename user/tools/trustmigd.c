@@ -6,15 +6,20 @@
  * the session id and ticket for the destination VMM.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <systemd/sd-daemon.h>
 
 #include "cli.h"
 #include "config.h"
@@ -52,6 +57,12 @@ static const char manual[] =
 "    Handshakes are served one at a time (the TPM is one resource); every\n"
 "    read times out after SEC seconds (default 30).\n"
 "\n"
+"    At start, before it listens, it reads the configuration, its CRLs\n"
+"    and anchors, and opens the TPM (--tcti) once: without a TPM there it\n"
+"    exits 1 with one line naming the TCTI, e.g.\n"
+"      trustmigd: cannot reach the TPM at \"device:/dev/tpmrm0\": ...\n"
+"    rather than listen and refuse every handshake.\n"
+"\n"
 "    Every option but --config, --once and --debug-fingerprint can be set\n"
 "    in the configuration file (key = value, the option's name without\n"
 "    '--'; docs/trustmig.conf.example); an option on the command line\n"
@@ -72,20 +83,65 @@ static const char manual[] =
 "    --version           this daemon's release and netlink version, then\n"
 "                        the running trustmig.ko's (never loads it)\n"
 "\n"
+"SIGNALS AND SYSTEMD\n"
+"    SIGHUP reloads: the configuration file is read again, with the CRL\n"
+"    and anchor files it or --crl names, by the same code and with the\n"
+"    same precedence as at start (the command line still wins). Policies\n"
+"    are read from --policy-dir at every handshake anyway. A handshake in\n"
+"    progress is not interrupted and finishes under the configuration it\n"
+"    began with; the reload follows it, before the next connection. If\n"
+"    the new configuration is invalid, or names another TPM (--tcti)\n"
+"    that cannot be reached, the daemon logs why and keeps serving with\n"
+"    the previous one:\n"
+"      <3>trustmigd[PID]: reload: REASON; keeping the previous configuration\n"
+"    The listen address changes only with a restart.\n"
+"\n"
+"    Started by systemd with Type=notify ($NOTIFY_SOCKET set), it sends\n"
+"    READY=1 and STATUS=listening on ADDR once its socket listens, and\n"
+"    RELOADING=1, then READY=1, around a reload; without $NOTIFY_SOCKET\n"
+"    it sends nothing. Its unit is trustmigd.service (in the source:\n"
+"    user/systemd/); 'systemctl reload trustmigd' sends SIGHUP.\n"
+"\n"
 "LOGS\n"
-"    stderr, one line per handshake with a syslog priority prefix:\n"
+"    stderr, one line per handshake with a syslog priority prefix, which\n"
+"    the journal reads as the line's priority under systemd:\n"
 "      <6>trustmigd[PID]: handshake peer=ADDR host=NAME policy=ID\n"
 "          result=ok code=0 reason=\"keys agreed\" ms=N\n"
+"    and at start, and after each reload with \"reload: \" before it:\n"
+"      <6>trustmigd[PID]: configuration FILE: N TTP anchor file(s),\n"
+"          N CRL(s), policies in DIR\n"
 "\n"
 "EXIT STATUS\n"
 "    As trustmig (see trustmig --help); the daemon itself exits 0 only on\n"
-"    a signal, 1 if it cannot listen, 2 on a usage error, 5 if the\n"
-"    configuration file is invalid (FILE:LINE: reason).\n";
+"    a signal, 1 if it cannot listen or reach its TPM at start, 2 on a\n"
+"    usage error, 5 if the configuration file is invalid at start\n"
+"    (FILE:LINE: reason).\n";
 
-struct daemon {
+/* What the command line set; the configuration file fills the rest. */
+struct flags {
+	const char *config, *listen, *tcti, *state, *policy_dir, *session_dir;
+	char *crl[TM_CONFIG_LIST_MAX];
+	unsigned int ncrls;
+	unsigned long timeout;
+};
+
+/*
+ * Everything the configuration decides, built whole by load() at start
+ * and again on SIGHUP; the strings point into conf or the command line.
+ */
+struct settings {
+	struct tm_config conf;
 	struct tm_hs_config c;
 	const char *tcti;
 	const char *session_dir;
+	const char *listen;
+};
+
+struct daemon {
+	struct settings s;
+	const struct flags *f;
+	char *listen;		/* the address asked for at start */
+	char bound[TM_ADDR_MAX];
 	int once;
 	int debug;
 };
@@ -108,7 +164,7 @@ static int emit_session(const struct daemon *d, const struct tm_session *s)
 	fclose(f);
 	snprintf(name, sizeof(name), "%08x.session", s->stream);
 	if (!ret)
-		ret = tm_path(path, sizeof(path), d->session_dir, name);
+		ret = tm_path(path, sizeof(path), d->s.session_dir, name);
 	if (!ret)
 		ret = tm_write_file(path, line, len, 0600, 0);
 	OPENSSL_cleanse(line, len);
@@ -119,7 +175,7 @@ static int emit_session(const struct daemon *d, const struct tm_session *s)
 static int serve(const struct daemon *d, int fd)
 {
 	long long start = tm_now_ms();
-	struct tm_hs_config c = d->c;
+	struct tm_hs_config c = d->s.c;
 	struct tm_hs_keys k = { 0 };
 	char peer[TM_ADDR_MAX];
 	struct tm_session s;
@@ -127,7 +183,7 @@ static int serve(const struct daemon *d, int fd)
 	int ret, sent;
 
 	tm_wire_peer(fd, peer, sizeof(peer));
-	ret = tm_tpm_open(&t, d->tcti);
+	ret = tm_tpm_open(&t, d->s.tcti);
 	if (ret)
 		goto log;
 	c.tpm = &t;
@@ -150,23 +206,173 @@ log:
 	return ret;
 }
 
-static int run(struct daemon *d, const char *listen_addr)
+static void settings_free(struct settings *s)
 {
-	char bound[TM_ADDR_MAX];
-	int lfd, fd, ret;
+	sk_X509_CRL_pop_free(s->c.crls, X509_CRL_free);
+	X509_STORE_free(s->c.trusted);
+	tm_config_free(&s->conf);
+	memset(s, 0, sizeof(*s));
+}
 
-	ret = tm_wire_listen(listen_addr, &lfd, bound, sizeof(bound));
+/* The TPM at @tcti answers: its TCTI and ESAPI initialise. */
+static int tpm_probe(const char *tcti)
+{
+	struct tm_tpm t;
+	int ret;
+
+	ret = tm_tpm_open(&t, tcti);
+	if (!ret)
+		tm_tpm_close(&t);
+	return ret;
+}
+
+/*
+ * Build @s from the configuration file and @f, the command line, which
+ * wins: at start (@old NULL) and on SIGHUP alike. The TPM is opened once
+ * when its TCTI is new, so that a daemon without its TPM stops at start;
+ * a reload that keeps the TCTI does not depend on the TPM (a new CRL
+ * must not wait for it). On failure @s is empty and the reason recorded.
+ */
+static int load(const struct flags *f, const struct settings *old,
+		struct settings *s)
+{
+	unsigned long secs;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	ret = tm_config_load(f->config, &s->conf);
 	if (ret)
 		return ret;
+	secs = f->timeout ? f->timeout : s->conf.timeout;
+	s->tcti = tm_setting(f->tcti, TM_TCTI_ENV, s->conf.tcti,
+			     TM_TCTI_DEFAULT);
+	s->c.state = tm_setting(f->state, TM_STATE_ENV, s->conf.state,
+				TM_STATE_DEFAULT);
+	s->c.policy_dir = tm_setting(f->policy_dir, NULL, s->conf.policy_dir,
+				     TM_POLICY_DIR_DEFAULT);
+	s->session_dir = tm_setting(f->session_dir, NULL, s->conf.session_dir,
+				    TM_SESSION_DIR_DEFAULT);
+	s->listen = tm_setting(f->listen, NULL, s->conf.listen,
+			       TM_LISTEN_DEFAULT);
+	s->c.timeout_ms = (secs ? secs : TM_TIMEOUT_DEFAULT) * 1000;
+	ret = tm_config_crls(&s->conf, f->crl, f->ncrls, &s->c.crls);
+	if (!ret)
+		ret = tm_config_anchors(&s->conf, &s->c.trusted);
+	if (!ret && (!old || strcmp(s->tcti, old->tcti)))
+		ret = tpm_probe(s->tcti);
+	if (ret) {
+		settings_free(s);
+		return ret;
+	}
+	fprintf(stderr,
+		"<6>%s[%ld]: %sconfiguration %s: %u TTP anchor file(s), %d CRL(s), policies in %s\n",
+		tm_prog, (long)getpid(), old ? "reload: " : "",
+		s->conf.file ? s->conf.file : "(none, built-in defaults)",
+		s->conf.nanchors, sk_X509_CRL_num(s->c.crls),
+		s->c.policy_dir);
+	return 0;
+}
+
+/*
+ * Tell systemd (Type=notify) how we are, if it started us: only with
+ * $NOTIFY_SOCKET set. A failure is logged and otherwise ignored.
+ */
+static __printf(1, 2) void notify(const char *fmt, ...)
+{
+	char msg[TM_ADDR_MAX + 512];
+	va_list ap;
+	int rc;
+
+	if (!getenv("NOTIFY_SOCKET"))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rc = sd_notify(0, msg);
+	if (rc < 0)
+		fprintf(stderr,
+			"<4>%s[%ld]: warning: cannot notify systemd at $NOTIFY_SOCKET: %s\n",
+			tm_prog, (long)getpid(), strerror(-rc));
+}
+
+/*
+ * SIGHUP: a new configuration, or the old one and one line saying why
+ * not. Runs between handshakes only (see run()).
+ */
+static void on_sighup(struct daemon *d)
+{
+	struct settings s;
+
+	/* MONOTONIC_USEC: what systemd >= 253 wants with RELOADING=1 */
+	notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
+	       tm_now_ms() * 1000);
+	if (load(d->f, &d->s, &s)) {
+		fprintf(stderr,
+			"<3>%s[%ld]: reload: %s; keeping the previous configuration\n",
+			tm_prog, (long)getpid(), tm_last_error());
+		notify("READY=1\nSTATUS=listening on %s; reload failed",
+		       d->bound);
+		return;
+	}
+	if (strcmp(s.listen, d->listen))
+		fprintf(stderr,
+			"<4>%s[%ld]: reload: listen = %s takes a restart; still listening on %s\n",
+			tm_prog, (long)getpid(), s.listen, d->bound);
+	settings_free(&d->s);
+	d->s = s;
+	notify("READY=1\nSTATUS=listening on %s", d->bound);
+}
+
+/*
+ * One connection at a time. SIGHUP is blocked for the whole life of the
+ * daemon (main()) and only read from @sfd, a signalfd, when poll() says
+ * so between connections: a SIGHUP during a handshake interrupts no call
+ * of it (TPM, netlink, socket, files) and waits, pending, until the
+ * handshake is over; one during poll() reloads at once.
+ */
+static int run(struct daemon *d, int sfd)
+{
+	struct pollfd p[2] = {
+		{ .events = POLLIN },
+		{ .fd = sfd, .events = POLLIN },
+	};
+	struct signalfd_siginfo si;
+	int lfd, fd, ret;
+
+	ret = tm_wire_listen(d->s.listen, &lfd, d->bound, sizeof(d->bound));
+	if (ret)
+		return ret;
+	/* a connection gone before accept() must not block the loop */
+	if (fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK)) {
+		close(lfd);
+		return tm_fail(TM_EXIT_ERROR, "fcntl: %s", strerror(errno));
+	}
+	p[0].fd = lfd;
 	fprintf(stderr, "<6>%s[%ld]: listening on %s\n", tm_prog,
-		(long)getpid(), bound);
+		(long)getpid(), d->bound);
 	if (tm_module_probe())
 		fprintf(stderr,
 			"<4>%s[%ld]: warning: %s; handshakes will be refused at key installation\n",
 			tm_prog, (long)getpid(), tm_last_error());
+	notify("READY=1\nSTATUS=listening on %s", d->bound);
 	for (;;) {
+		if (poll(p, ARRAY_SIZE(p), -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = tm_fail(TM_EXIT_ERROR, "poll: %s",
+				      strerror(errno));
+			break;
+		}
+		/* before a waiting connection: it gets the new CRLs */
+		if (p[1].revents) {
+			/* pending SIGHUPs are one signal: one read takes it */
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				on_sighup(d);
+			continue;
+		}
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0 && errno == EINTR)
+		if (fd < 0 && (errno == EINTR || errno == EAGAIN ||
+			       errno == ECONNABORTED))
 			continue;
 		if (fd < 0) {
 			ret = tm_fail(TM_EXIT_ERROR, "accept: %s",
@@ -186,43 +392,6 @@ enum { OPT_LISTEN = 0x100, OPT_TCTI, OPT_STATE, OPT_POLDIR, OPT_SESSDIR,
 	OPT_CRL, OPT_TIMEOUT, OPT_ONCE, OPT_DEBUG, OPT_CONFIG, OPT_HELP,
 	OPT_VERSION };
 
-/* What the command line set; the configuration file fills the rest. */
-struct flags {
-	const char *config, *listen, *tcti, *state, *policy_dir, *session_dir;
-	char *crl[TM_CONFIG_LIST_MAX];
-	unsigned int ncrls;
-	unsigned long timeout;
-};
-
-static int configure(struct daemon *d, const struct flags *f,
-		     const struct tm_config *conf, const char **listen_addr)
-{
-	unsigned long secs = f->timeout ? f->timeout : conf->timeout;
-	int ret;
-
-	d->tcti = tm_setting(f->tcti, TM_TCTI_ENV, conf->tcti, NULL);
-	d->c.state = tm_setting(f->state, TM_STATE_ENV, conf->state,
-				TM_STATE_DEFAULT);
-	d->c.policy_dir = tm_setting(f->policy_dir, NULL, conf->policy_dir,
-				     TM_POLICY_DIR_DEFAULT);
-	d->session_dir = tm_setting(f->session_dir, NULL, conf->session_dir,
-				    TM_SESSION_DIR_DEFAULT);
-	*listen_addr = tm_setting(f->listen, NULL, conf->listen,
-				  TM_LISTEN_DEFAULT);
-	d->c.timeout_ms = (secs ? secs : TM_TIMEOUT_DEFAULT) * 1000;
-	ret = tm_config_crls(conf, f->crl, f->ncrls, &d->c.crls);
-	if (!ret)
-		ret = tm_config_anchors(conf, &d->c.trusted);
-	if (!ret)
-		fprintf(stderr,
-			"<6>%s[%ld]: configuration %s: %u TTP anchor file(s), %d CRL(s), policies in %s\n",
-			tm_prog, (long)getpid(),
-			conf->file ? conf->file : "(none, built-in defaults)",
-			conf->nanchors, sk_X509_CRL_num(d->c.crls),
-			d->c.policy_dir);
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -240,14 +409,18 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 }
 	};
-	struct tm_config conf = { 0 };
 	struct daemon d = { 0 };
 	struct flags f = { 0 };
-	const char *listen_addr;
-	int opt, ret = 0;
+	int opt, sfd = -1, ret = 0;
+	sigset_t hup;
 
 	tm_prog = "trustmigd";
 	signal(SIGPIPE, SIG_IGN);
+	/* from the start: a SIGHUP while starting reloads once it listens */
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	sigprocmask(SIG_BLOCK, &hup, NULL);
+	d.f = &f;
 	while (!ret && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == OPT_HELP) {
 			fputs(manual, stdout);
@@ -284,13 +457,19 @@ int main(int argc, char **argv)
 		ret = tm_fail(TM_EXIT_USAGE, "unexpected argument \"%s\"",
 			      argv[optind]);
 	if (!ret)
-		ret = tm_config_load(f.config, &conf);
+		ret = load(&f, NULL, &d.s);
+	if (!ret) {
+		d.listen = strdup(d.s.listen);
+		sfd = signalfd(-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
+		if (!d.listen || sfd < 0)
+			ret = tm_fail(TM_EXIT_ERROR, "cannot set up: %s",
+				      strerror(errno));
+	}
 	if (!ret)
-		ret = configure(&d, &f, &conf, &listen_addr);
-	if (!ret)
-		ret = run(&d, listen_addr);
-	sk_X509_CRL_pop_free(d.c.crls, X509_CRL_free);
-	X509_STORE_free(d.c.trusted);
-	tm_config_free(&conf);
+		ret = run(&d, sfd);
+	if (sfd >= 0)
+		close(sfd);
+	free(d.listen);
+	settings_free(&d.s);
 	return tm_report(tm_prog, ret);
 }
