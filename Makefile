@@ -15,16 +15,26 @@
 #   make install      module (/lib/modules/KVER/updates), tools, uapi
 #                     header, /etc/trustmig/trustmig.conf if absent;
 #                     DESTDIR, PREFIX (default /usr/local), SYSCONFDIR
+#                     (with man pages, bash completion, systemd unit)
 #   make uninstall    removes exactly that (a changed config stays)
+#   make deb          trustmig_VERSION_amd64.deb (tools) and
+#                     trustmig-dkms_VERSION_all.deb (module source, DKMS)
+#                     in build/deb, checked by lintian
 #   make bench        benchmarks in instruction counts (docs/benchmarks.md)
 #   make proof        Tamarin proofs of docs/proof (needs tamarin-prover)
 #   make check-proof  the proofs' lint: model, script and README agree
 #
-# KVER/KDIR default to the kernel Debian's linux-image-amd64 pulls in.
+# KVER/KDIR: the module is built for the running kernel, the one modprobe
+# loads it into.  The QEMU harness's targets build it for the kernel
+# their guests boot, the one Debian's linux-image-amd64 pulls in.
 
-KVER ?= $(shell scripts/kver.sh)
-KDIR ?= /usr/src/linux-headers-$(KVER)
+KVER ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KVER)/build
 export KVER KDIR
+
+HARNESS_TARGETS := check check-guest check-debug check-twohost \
+	check-install check-deb fuzz-kernel demo bench
+$(HARNESS_TARGETS): KVER = $(shell scripts/kver.sh)
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -39,13 +49,19 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 
 .PHONY: all module user vmm selftests ksrc plugin style sparse check \
 	check-user check-guest check-debug check-twohost check-proof proof \
-	fuzz-kernel check-install install uninstall \
+	fuzz-kernel check-install check-deb check-man check-systemd install install-tools install-dkms \
+	uninstall deb man \
 	demo bench clean
 
-all: module user vmm selftests plugin
+all: module user vmm man selftests plugin
 
 module:
+	@test -e $(KDIR)/Makefile || { echo "trustmig: no headers for kernel $(KVER) in $(KDIR): apt-get install linux-headers-$(KVER), or make KVER=... for another kernel" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# Man pages from docs/man/*.scd, in $(BUILD)/man.
+man:
+	scripts/man.sh build $(BUILD)/man
 
 ksrc: $(KSRC)/.stamp
 
@@ -91,7 +107,7 @@ check-twohost: all
 	scripts/twohost.sh suite
 
 # make install and uninstall into a staging root, checked file by file.
-check-install: module user vmm
+check-install: module user vmm man
 	@mkdir -p $(BUILD)/results
 	scripts/install-test.sh $(BUILD)/results/install.tap
 
@@ -105,8 +121,33 @@ proof:
 check: style sparse
 	@scripts/check-all.sh
 
-install: module user vmm
+install: module user vmm man
 	scripts/install.sh install
+
+# The halves of make install that the Debian packages hold.
+install-tools: user vmm man
+	scripts/install.sh install-tools
+
+install-dkms:
+	scripts/install.sh install-dkms
+
+deb:
+	scripts/deb.sh $(BUILD)/deb
+
+# The man pages render cleanly and name every option; the completion too.
+check-man: user vmm man
+	@mkdir -p $(BUILD)/results
+	scripts/man.sh check $(BUILD)/man $(BUILD)/user $(BUILD)/results/man.tap
+
+# trustmigd.service: systemd-analyze verify and its security exposure.
+check-systemd: user man
+	@mkdir -p $(BUILD)/results
+	scripts/systemd-check.sh $(BUILD)/results/systemd.tap
+
+# The packages built, linted, and DKMS's build of the module checked.
+check-deb:
+	@mkdir -p $(BUILD)/results
+	scripts/deb-test.sh $(BUILD)/results/deb.tap
 
 uninstall:
 	scripts/install.sh uninstall
@@ -119,7 +160,7 @@ bench: all
 	bench/run.sh
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	if test -e $(KDIR)/Makefile; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
 	$(MAKE) -C user clean
 	$(MAKE) -C user/vmm clean
 	$(MAKE) -C selftests clean

@@ -50,6 +50,9 @@ run all make.tap
 run check-proof proof.tap
 run check-user user.tap
 run check-install install.tap
+run check-man man.tap
+run check-systemd systemd.tap
+run check-deb deb.tap
 
 # Each guest mostly keeps one TCG thread busy: the debug kernel's run
 # goes beside the rest on a second core (and its first-time kernel build

@@ -30,13 +30,18 @@ tree() {
 	(cd "$root" && find . -type f -printf '%m %P\n' | LC_ALL=C sort | tr '\n' ';')
 }
 
-want="644 etc/trustmig/trustmig.conf;644 lib/modules/$KVER/updates/trustmig.ko;644 usr/include/linux/trustmig.h;755 usr/bin/trustmig-vm;755 usr/sbin/trustmig;755 usr/sbin/trustmig-ttp;755 usr/sbin/trustmigd;"
+want="644 etc/trustmig/trustmig.conf;644 lib/modules/$KVER/updates/trustmig.ko;644 lib/systemd/system/trustmigd.service;644 usr/include/linux/trustmig.h;644 usr/share/bash-completion/completions/trustmig;644 usr/share/man/man1/trustmig-vm.1;644 usr/share/man/man5/trustmig.conf.5;644 usr/share/man/man8/trustmig-ttp.8;644 usr/share/man/man8/trustmig.8;644 usr/share/man/man8/trustmigd.8;755 usr/bin/trustmig-vm;755 usr/sbin/trustmig;755 usr/sbin/trustmig-ttp;755 usr/sbin/trustmigd;"
 conf=$root/etc/trustmig/trustmig.conf
 
 if mk install; then ok "make install DESTDIR=... PREFIX=/usr"; else fail "make install: $(tail -n 3 "$log")"; fi
 check "installed files and modes" "$(tree)" "$want"
 check "the configuration is the example" \
 	"$(cmp -s "$conf" "$repo/docs/trustmig.conf.example" && echo same)" same
+check "the completion serves every tool by a link" \
+	"$(cd "$root/usr/share/bash-completion/completions" && find . -type l -printf '%P>%l\n' | LC_ALL=C sort | tr '\n' ' ')" \
+	"trustmig-ttp>trustmig trustmig-vm>trustmig trustmigd>trustmig "
+check "the unit starts the installed daemon" \
+	"$(grep '^ExecStart=' "$root/lib/systemd/system/trustmigd.service")" "ExecStart=/usr/sbin/trustmigd"
 check "the module is this build's" \
 	"$(cmp -s "$root/lib/modules/$KVER/updates/trustmig.ko" "$repo/trustmig.ko" && echo same)" same
 
@@ -50,6 +55,7 @@ check "a second install changes no file list" "$(tree)" "$want"
 
 if mk uninstall; then ok "make uninstall"; else fail "make uninstall: $(tail -n 3 "$log")"; fi
 check "uninstall leaves only the changed configuration" "$(tree)" "644 etc/trustmig/trustmig.conf;"
+check "and no link" "$(cd "$root" && find . -type l)" ""
 check "uninstall says why it kept it" \
 	"$(grep -c "uninstall: kept $conf (changed since install)" "$log")" 1
 

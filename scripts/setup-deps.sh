@@ -16,6 +16,10 @@ PKGS=(
 	flex bison bc libelf-dev rsync
 	# make fuzz-kernel: trinity; the fault-injection test: objdump
 	trinity binutils
+	# trustmigd's readiness notification; man pages and their check
+	libsystemd-dev scdoc man-db groff-base
+	# make deb and its checks
+	debhelper dh-dkms dkms lintian
 )
 
 # QEMU's plugin API header (qemu-plugin.h) is in no binary package: the
