@@ -57,6 +57,8 @@ for f in ./usr/sbin/trustmig ./usr/sbin/trustmigd ./usr/sbin/trustmig-ttp \
 	./usr/share/man/man5/trustmig.conf.5.gz; do
 	has "trustmig holds ${f#.}" "$contents" " ${f//./\\.} "
 done
+check "trustmig holds nothing of the module's source (trustmig-dkms does)" \
+	"$(grep -o ' \./usr/src/[^ ]*' <<<" $contents")" ""
 check "the configuration is a conffile (dpkg -r keeps it)" \
 	"$(dpkg-deb --ctrl-tarfile "$tools" | tar -xOf - ./conffiles 2>/dev/null)" \
 	/etc/trustmig/trustmig.conf
