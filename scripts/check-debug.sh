@@ -22,7 +22,6 @@ BUILD=${BUILD:-$repo/build}
 rc=0
 KVER=$kver TRUSTMIG_KO=$mod/trustmig.ko TRUSTMIG_NEXT_KO=$next_ko CHECK_NAME=guest-debug \
 	TRUSTMIG_VM_APPEND=$debug_append TRUSTMIG_VM_PLUGIN=0 TRUSTMIG_HANDSHAKE=0 \
-	TRUSTMIG_TEST_TIMEOUT=${TRUSTMIG_TEST_TIMEOUT:-900} \
 	SUMMARY=0 "$here/check.sh" || rc=$?
 coverage "the suite" guest-debug || rc=1
 

@@ -51,8 +51,10 @@ fi
 
 # The VM's deadline must not cut the per-binary timeouts short, or a hung
 # test would cost us the dmesg and rmmod checks that follow it.
+# Per binary: kselftest's settings file, unless the caller says otherwise.
 nbins=$(find "${TRUSTMIG_TESTS:-$BUILD/selftests}" -maxdepth 1 -type f -name '*_test' 2>/dev/null | wc -l)
-vm_timeout=${TRUSTMIG_VM_TIMEOUT:-$((300 + nbins * ${TRUSTMIG_TEST_TIMEOUT:-300}))}
+export TRUSTMIG_TEST_TIMEOUT=${TRUSTMIG_TEST_TIMEOUT:-$(sed -n 's/^timeout=//p' "$repo/selftests/settings")}
+vm_timeout=${TRUSTMIG_VM_TIMEOUT:-$((300 + nbins * TRUSTMIG_TEST_TIMEOUT))}
 
 vmrc=0
 "$here/vm.sh" --run "$repo/selftests/run-in-guest.sh" --out "$out" --arg "$repo" \

@@ -11,7 +11,8 @@
 #   TRUSTMIG_BUILD         build dir (default REPO/build)
 #   TRUSTMIG_KO            module to test (default REPO/trustmig.ko)
 #   TRUSTMIG_TESTS         dir of *_test binaries (default BUILD/selftests)
-#   TRUSTMIG_TEST_TIMEOUT  seconds per binary (default 300; TCG is slow)
+#   TRUSTMIG_TEST_TIMEOUT  seconds per binary (default: selftests/settings,
+#                          kselftest's per-test timeout; TCG is slow)
 #   TRUSTMIG_RESULTS       results dir (default /run/trustmig-results)
 #   TRUSTMIG_HANDSHAKE=0   skip the handshake tests (make fuzz-kernel,
 #                          make check-debug)
@@ -23,7 +24,7 @@ repo=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${TRUSTMIG_BUILD:-$repo/build}
 ko=${TRUSTMIG_KO:-$repo/trustmig.ko}
 tests=${TRUSTMIG_TESTS:-$build/selftests}
-per_test_timeout=${TRUSTMIG_TEST_TIMEOUT:-300}
+per_test_timeout=${TRUSTMIG_TEST_TIMEOUT:-$(sed -n 's/^timeout=//p' "$repo/selftests/settings")}
 results=${TRUSTMIG_RESULTS:-/run/trustmig-results}
 tap=$results/guest.tap
 
