@@ -612,6 +612,29 @@ TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
 	expect_kept(_metadata, self, VMM_EXIT_UNCONFIRMED);
 }
 
+/*
+ * Once the operator has decided, the resumed VM is an ordinary one again:
+ * SIGTERM, refused while undecided, stops it.
+ */
+TEST_F_TIMEOUT(vmm, resumed_after_unconfirmed_commit_stops_on_sigterm, 150)
+{
+	int port, st;
+
+	start_dst(self, self->dst_port);
+	port = start_proxy(self, PROXY_KILL_AT_COMMIT, 0);
+	ASSERT_LT(0, port);
+	start_src(self, port, "8", "300", "3", "3");
+
+	ASSERT_TRUE(tlog_wait(self->src_log, "NOT destroyed", 90));
+	kill(self->src, SIGUSR1);
+	ASSERT_TRUE(tlog_wait(self->src_log, "resuming the VM here", 30));
+	kill(self->src, SIGTERM);
+	ASSERT_EQ(0, wait_for(&self->src, 30, &st));
+	EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM) {
+		TH_LOG("source status 0x%x, expected killed by SIGTERM", st);
+	}
+}
+
 /* A forged confirmation must not make the source let its VM go. */
 TEST_F_TIMEOUT(vmm, forged_resume_confirmation, 150)
 {

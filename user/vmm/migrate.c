@@ -353,8 +353,8 @@ static int src_unconfirmed(struct src *s, int why)
 	__u8 msg[TRUSTMIG_RESUMED_REC_LEN + 64];
 	struct timespec ts = { .tv_sec = 0, .tv_nsec = 500000000 };
 	__u32 type, len;
-	sigset_t set;
-	int sig;
+	sigset_t set, old;
+	int sig, ret = 0;
 
 	fprintf(stderr,
 		"trustmig-vm: commit sent but the destination did not confirm resume (%s)\n",
@@ -371,20 +371,22 @@ static int src_unconfirmed(struct src *s, int why)
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigprocmask(SIG_BLOCK, &set, &old);
 	/* Commands sent before this state meant nothing: drop them. */
 	ts.tv_nsec = 0;
 	while (sigtimedwait(&set, NULL, &ts) > 0)
 		;
 	ts.tv_nsec = 500000000;
-	for (;;) {
+	while (!ret) {
 		if (s->sock >= 0) {
 			len = sizeof(msg);
 			/* A late confirmation still counts. */
 			if (!net_recv_frame(s->sock, &type, msg, &len, 0.5)) {
 				if (type == TMVM_F_RESUMED &&
-				    src_receipt_ok(s, msg, len))
-					return SRC_CONFIRMED;
+				    src_receipt_ok(s, msg, len)) {
+					ret = SRC_CONFIRMED;
+					break;
+				}
 			} else {
 				close(s->sock);
 				s->sock = -1;
@@ -395,18 +397,20 @@ static int src_unconfirmed(struct src *s, int why)
 			fprintf(stderr,
 				"trustmig-vm: operator: resuming the VM here\n");
 			vmm_resume(s->v);
-			return TMVM_EXIT_UNCONFIRMED;
-		}
-		if (sig == SIGUSR2) {
+			ret = TMVM_EXIT_UNCONFIRMED;
+		} else if (sig == SIGUSR2) {
 			fprintf(stderr,
 				"trustmig-vm: operator: releasing this copy\n");
-			return SRC_RELEASED;
-		}
-		if (sig == SIGINT || sig == SIGTERM)
+			ret = SRC_RELEASED;
+		} else if (sig == SIGINT || sig == SIGTERM) {
 			fprintf(stderr,
 				"trustmig-vm: refusing to exit on signal %d: this may be the only copy of the VM (USR1 resume, USR2 release)\n",
 				sig);
+		}
 	}
+	/* Decided: the resumed VM stops on SIGTERM again. */
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
 }
 
 int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o)
