@@ -115,12 +115,13 @@ out_nokvm=$(make -C "$nokvm" M="$src" modules 2>&1)
 has "make says the kernel lacks KVM" "$out_nokvm" \
 	"trustmig: kernel $KVER is built without KVM \(CONFIG_KVM\), which trustmig.ko hooks"
 
-# A kernel without headers.
+# A kernel without headers (KDIR from its default: make check exports
+# the harness kernel's).
 dk build -k 0.0.0-noheaders >"$work/nohdr.log" 2>&1
 has "dkms refuses a kernel without headers" "$(cat "$work/nohdr.log")" \
 	"Your kernel headers for kernel 0.0.0-noheaders cannot be found"
 has "make says which headers to install" \
-	"$(make -C "$repo" --no-print-directory module KVER=0.0.0-noheaders 2>&1)" \
+	"$(env -u KDIR make -C "$repo" --no-print-directory module KVER=0.0.0-noheaders 2>&1)" \
 	"trustmig: no headers for kernel 0.0.0-noheaders in /lib/modules/0.0.0-noheaders/build: apt-get install linux-headers-0.0.0-noheaders"
 
 ! grep -q '^not ok' "$tap"
