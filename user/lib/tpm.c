@@ -10,6 +10,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "tpm.h"
+#include "tpmsw.h"
 #include "util.h"
 
 #define TM_EK_CERT_RSA	0x01c00002
@@ -321,13 +322,19 @@ out:
 }
 
 /* Hand over ESAPI's results and free them. */
-static void tm_take_attest(TPM2B_ATTEST *in, TPMT_SIGNATURE *isig,
-			   TPM2B_ATTEST *attest, TPMT_SIGNATURE *sig)
+/* The TPM's attestation and signature, the signature in canonical form. */
+static int tm_take_attest(TPM2B_ATTEST *in, TPMT_SIGNATURE *isig,
+			  TPM2B_ATTEST *attest, TPMT_SIGNATURE *sig)
 {
 	*attest = *in;
 	*sig = *isig;
 	Esys_Free(in);
 	Esys_Free(isig);
+	if (sig->sigAlg != TPM2_ALG_ECDSA)
+		return tm_fail(TM_EXIT_ERROR,
+			       "the AK signed with algorithm 0x%x, not ECDSA",
+			       sig->sigAlg);
+	return tm_ecdsa_canonicalize(&sig->signature.ecdsa);
 }
 
 int tm_tpm_quote(struct tm_tpm *t, ESYS_TR ak, const TPM2B_DATA *nonce,
@@ -342,8 +349,7 @@ int tm_tpm_quote(struct tm_tpm *t, ESYS_TR ak, const TPM2B_DATA *nonce,
 			ESYS_TR_NONE, nonce, &tm_scheme_key, sel, &out, &osig);
 	if (rc)
 		return tm_fail_tss(rc, "Quote");
-	tm_take_attest(out, osig, attest, sig);
-	return 0;
+	return tm_take_attest(out, osig, attest, sig);
 }
 
 int tm_tpm_certify(struct tm_tpm *t, ESYS_TR obj, ESYS_TR ak,
@@ -358,8 +364,7 @@ int tm_tpm_certify(struct tm_tpm *t, ESYS_TR obj, ESYS_TR ak,
 			  ESYS_TR_NONE, nonce, &tm_scheme_key, &out, &osig);
 	if (rc)
 		return tm_fail_tss(rc, "Certify");
-	tm_take_attest(out, osig, attest, sig);
-	return 0;
+	return tm_take_attest(out, osig, attest, sig);
 }
 
 int tm_tpm_policy_pcr(struct tm_tpm *t, const TPML_PCR_SELECTION *sel,

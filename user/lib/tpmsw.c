@@ -562,6 +562,88 @@ int tm_pcr_selection_equal(const TPML_PCR_SELECTION *a,
 	return oa == ob && !memcmp(ba, bb, oa);
 }
 
+/*
+ * One signature, one encoding.  ECDSA accepts (r, n - s) as well as
+ * (r, s), and a TPM2B scalar takes any number of leading zero bytes, while
+ * the handshake hashes a signature's bytes into its transcript: anyone
+ * could re-encode a signature seen on the wire into another one that
+ * verifies.  Signers send 32-byte r and s with s <= n/2 (P-256, the one
+ * curve of AKs: tm_check_ak_public), verifiers accept nothing else.
+ */
+#define TM_P256_BYTES	32
+
+struct tm_ecdsa_nums {
+	BIGNUM *r, *s, *n, *half_n;
+};
+
+static void tm_ecdsa_nums_free(struct tm_ecdsa_nums *x)
+{
+	BN_free(x->r);
+	BN_free(x->s);
+	BN_free(x->n);
+	BN_free(x->half_n);
+}
+
+static int tm_ecdsa_nums(const TPMS_SIGNATURE_ECDSA *e,
+			 struct tm_ecdsa_nums *x)
+{
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+
+	x->r = BN_bin2bn(e->signatureR.buffer, e->signatureR.size, NULL);
+	x->s = BN_bin2bn(e->signatureS.buffer, e->signatureS.size, NULL);
+	x->n = g ? BN_dup(EC_GROUP_get0_order(g)) : NULL;
+	x->half_n = BN_new();
+	EC_GROUP_free(g);
+	if (!x->r || !x->s || !x->n || !x->half_n ||
+	    !BN_rshift1(x->half_n, x->n)) {
+		tm_ecdsa_nums_free(x);
+		return tm_fail_ssl(TM_EXIT_ERROR, "cannot read signature");
+	}
+	return 0;
+}
+
+int tm_ecdsa_canonicalize(TPMS_SIGNATURE_ECDSA *e)
+{
+	struct tm_ecdsa_nums x;
+	int ret;
+
+	ret = tm_ecdsa_nums(e, &x);
+	if (ret)
+		return ret;
+	if (BN_cmp(x.s, x.half_n) > 0 && !BN_sub(x.s, x.n, x.s))
+		ret = tm_fail_ssl(TM_EXIT_ERROR, "cannot normalise signature");
+	if (!ret &&
+	    (BN_bn2binpad(x.r, e->signatureR.buffer, TM_P256_BYTES) < 0 ||
+	     BN_bn2binpad(x.s, e->signatureS.buffer, TM_P256_BYTES) < 0))
+		ret = tm_fail(TM_EXIT_ERROR, "signature scalar too long for P-256");
+	e->signatureR.size = TM_P256_BYTES;
+	e->signatureS.size = TM_P256_BYTES;
+	tm_ecdsa_nums_free(&x);
+	return ret;
+}
+
+static int tm_ecdsa_canonical(const TPMS_SIGNATURE_ECDSA *e, int code)
+{
+	struct tm_ecdsa_nums x;
+	int ret;
+
+	if (e->signatureR.size != TM_P256_BYTES ||
+	    e->signatureS.size != TM_P256_BYTES)
+		return tm_fail(code,
+			       "attestation signature is not in canonical form: r and s must be %d bytes, not %u and %u",
+			       TM_P256_BYTES, e->signatureR.size,
+			       e->signatureS.size);
+	ret = tm_ecdsa_nums(e, &x);
+	if (ret)
+		return ret;
+	if (BN_is_zero(x.r) || BN_is_zero(x.s) || BN_cmp(x.r, x.n) >= 0 ||
+	    BN_cmp(x.s, x.half_n) > 0)
+		ret = tm_fail(code,
+			      "attestation signature is not in canonical form: 0 < r < n and 0 < s <= n/2 required");
+	tm_ecdsa_nums_free(&x);
+	return ret;
+}
+
 static int tm_ecdsa_der(const TPMS_SIGNATURE_ECDSA *e, unsigned char **der,
 			int *len)
 {
@@ -597,7 +679,9 @@ int tm_attest_verify(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
 	if (sig->sigAlg != TPM2_ALG_ECDSA ||
 	    sig->signature.ecdsa.hash != TPM2_ALG_SHA256)
 		return tm_fail(code, "attestation is not signed with ECDSA-SHA256");
-	ret = tm_ecdsa_der(&sig->signature.ecdsa, &der, &len);
+	ret = tm_ecdsa_canonical(&sig->signature.ecdsa, code);
+	if (!ret)
+		ret = tm_ecdsa_der(&sig->signature.ecdsa, &der, &len);
 	if (ret)
 		return ret;
 	ctx = EVP_MD_CTX_new();

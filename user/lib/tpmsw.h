@@ -55,8 +55,14 @@ int tm_pcr_selection_equal(const TPML_PCR_SELECTION *a,
 			   const TPML_PCR_SELECTION *b);
 
 /*
+ * Put the TPM's ECDSA signature @e in the one form verifiers accept:
+ * 32-byte r and s, s <= n/2 (the other of s and n - s verifies as well).
+ */
+int tm_ecdsa_canonicalize(TPMS_SIGNATURE_ECDSA *e);
+
+/*
  * Verify that @sig is @signer's signature over the attestation structure
- * @attest (ECDSA or RSASSA with SHA-256), and unmarshal it; checks that it
+ * @attest (ECDSA-SHA256 in canonical form), and unmarshal it; checks that it
  * is TPM-generated (magic) and of type @type. Returns @code on any failure.
  */
 int tm_attest_verify(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,

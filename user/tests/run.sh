@@ -252,6 +252,24 @@ t_quote_nonce() {
 		"$TTP" certify --dir ttp --response h.resp --out h.pem
 }
 
+# The TPM's quote signature re-encoded: still valid ECDSA, but not the
+# one encoding a signer sends, so the TTP (and every handshake peer, the
+# same verifier) refuses it.
+t_quote_sig_reencoded() {
+	local how
+
+	start_tpm h
+	ttp_init
+	request h
+	for how in high-s padded; do
+		challenge h "$BASELINES/swtpm-fresh.json"
+		must "$FORGE" respond --tcti "$(tcti h)" --state h --challenge h.chal \
+			--out h.resp --quote-sig-$how
+		refuse 14 "attestation signature is not in canonical form" \
+			"$TTP" certify --dir ttp --response h.resp --out h.pem
+	done
+}
+
 t_mk_user_with_auth() {
 	start_tpm h
 	ttp_init
@@ -1204,6 +1222,7 @@ run "token for another baseline rejected" t_wrong_baseline
 run "edited token extension rejected" t_tampered
 run "PCR extended before the quote: certify refused" t_pcr_changed
 run "quote over a wrong nonce: certify refused" t_quote_nonce
+run "quote signature re-encoded (high s, padded r): certify refused" t_quote_sig_reencoded
 run "migration key with userWithAuth: certify refused" t_mk_user_with_auth
 run "migration key with a wrong policy: certify refused" t_mk_wrong_policy
 run "AK from another TPM than the EK: certify refused" t_ak_other_tpm

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/rand.h>
 
 #include "baseline.h"
@@ -29,14 +30,16 @@ static const char help_mix[] =
 static const char help_respond[] =
 "  respond --state DIR --challenge FILE --out FILE [--tcti CONF]\n"
 "          [--wrong-credential] [--wrong-quote-nonce] [--mk-user-with-auth]\n"
-"          [--mk-wrong-policy]\n"
+"          [--mk-wrong-policy] [--quote-sig-high-s] [--quote-sig-padded]\n"
 "    Answer a challenge like 'trustmig enrol-respond', but cheating as\n"
 "    asked: a guessed credential instead of ActivateCredential, a quote\n"
 "    over another nonce, a migration key usable with its authValue, or one\n"
-"    bound to other PCR values.\n\n";
+"    bound to other PCR values; or the TPM's quote signature re-encoded,\n"
+"    still valid ECDSA: s replaced by n - s, or r with a leading zero.\n\n";
 
 enum { OPT_EK = 0x100, OPT_AK, OPT_OUT, OPT_STATE, OPT_CHAL, OPT_TCTI,
-	OPT_WRONG_CRED, OPT_WRONG_NONCE, OPT_UWA, OPT_WRONG_POLICY };
+	OPT_WRONG_CRED, OPT_WRONG_NONCE, OPT_UWA, OPT_WRONG_POLICY,
+	OPT_HIGH_S, OPT_PADDED };
 
 static int cmd_mix(int argc, char **argv)
 {
@@ -75,8 +78,32 @@ static int cmd_mix(int argc, char **argv)
 }
 
 struct cheat {
-	int wrong_cred, wrong_nonce, uwa, wrong_policy;
+	int wrong_cred, wrong_nonce, uwa, wrong_policy, high_s, padded;
 };
+
+/* The same signature, encoded otherwise: (r, n - s), or r with a 0 byte. */
+static int reencode(TPMS_SIGNATURE_ECDSA *e, const struct cheat *x)
+{
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	BIGNUM *s = BN_bin2bn(e->signatureS.buffer, e->signatureS.size, NULL);
+	int ret = 0;
+
+	if (!g || !s)
+		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+	if (!ret && x->high_s &&
+	    (!BN_sub(s, EC_GROUP_get0_order(g), s) ||
+	     BN_bn2binpad(s, e->signatureS.buffer, e->signatureS.size) < 0))
+		ret = tm_fail(TM_EXIT_ERROR, "cannot negate s");
+	if (!ret && x->padded) {
+		memmove(e->signatureR.buffer + 1, e->signatureR.buffer,
+			e->signatureR.size);
+		e->signatureR.buffer[0] = 0;
+		e->signatureR.size++;
+	}
+	BN_free(s);
+	EC_GROUP_free(g);
+	return ret;
+}
 
 static int forge(struct tm_tpm *t, const char *state,
 		 const struct tm_challenge *c, const struct tm_baseline *b,
@@ -112,6 +139,8 @@ static int forge(struct tm_tpm *t, const char *state,
 	if (!ret)
 		ret = tm_enrol_attest(t, srk, ak, &tpl, &b->sel, &qnonce,
 				      &c->nonce, r, &priv);
+	if (!ret && (x->high_s || x->padded))
+		ret = reencode(&r->quote_sig.signature.ecdsa, x);
 	OPENSSL_cleanse(&priv, sizeof(priv));
 	tm_tpm_flush(t, &ak);
 	tm_tpm_flush(t, &srk);
@@ -129,6 +158,8 @@ static int cmd_respond(int argc, char **argv)
 		{ "wrong-quote-nonce", no_argument, NULL, OPT_WRONG_NONCE },
 		{ "mk-user-with-auth", no_argument, NULL, OPT_UWA },
 		{ "mk-wrong-policy", no_argument, NULL, OPT_WRONG_POLICY },
+		{ "quote-sig-high-s", no_argument, NULL, OPT_HIGH_S },
+		{ "quote-sig-padded", no_argument, NULL, OPT_PADDED },
 		{ 0 }
 	};
 	const char *state = NULL, *chal = NULL, *out = NULL, *tcti = NULL;
@@ -156,6 +187,10 @@ static int cmd_respond(int argc, char **argv)
 			x.uwa = 1;
 		else if (opt == OPT_WRONG_POLICY)
 			x.wrong_policy = 1;
+		else if (opt == OPT_HIGH_S)
+			x.high_s = 1;
+		else if (opt == OPT_PADDED)
+			x.padded = 1;
 		else
 			return tm_usage(argv[0], "bad option");
 	}
