@@ -506,6 +506,35 @@ t_hs_ok() {
 	log_line d.log 1 "${HS_LOG[@]}"
 }
 
+# --session-out: refused before any connection when it exists or cannot
+# be made; removed when the handshake fails; new and 0600 (whatever the
+# umask) when it succeeds, which needs trustmig.ko (the test guest).
+t_hs_session_out() {
+	local args
+
+	hs_hosts
+	start_d
+	args=(--tcti "$(tcti s)" --state s --policy pol/vm.json
+		--crl ttp/crl.pem --timeout 5)
+	echo old >exists.session
+	refuse 1 "exists.session exists: the session file holds the ticket and is made new (mode 0600); remove it or name another" \
+		hs "$DPORT" "${args[@]}" --session-out exists.session
+	[ "$(cat exists.session)" = old ] || fail "the existing file changed"
+	refuse 1 "cannot create nodir/s.session: No such file or directory" \
+		hs "$DPORT" "${args[@]}" --session-out nodir/s.session
+	grep -q "handshake peer" d.log && fail "trustmigd was contacted: $(cat d.log)"
+	umask 022
+	hs_done_port "$DPORT" "${args[@]}" --session-out new.session
+	if [ -f skip ]; then
+		[ ! -e new.session ] || fail "failed handshake left new.session"
+	else
+		[ "$(stat -c %a new.session)" = 600 ] ||
+			fail "new.session has mode $(stat -c %a new.session)"
+		grep -q "^trustmig-session v1 role=source " new.session ||
+			fail "new.session: $(cat new.session)"
+	fi
+}
+
 t_hs_fresh() {
 	local a b
 
@@ -1233,6 +1262,7 @@ run "existing CA imported as the TTP" t_import_ca
 run "handshake: both ends derive the same keys" t_hs_ok
 run "handshake: four frames, the TPM commands of protocol.md section 10" t_hs_cost
 run "handshake: two handshakes give different keys" t_hs_fresh
+run "handshake: the session file is new and 0600, made before the keys" t_hs_session_out
 run "handshake: destination baseline not in the policy" t_hs_baseline
 run "handshake: destination PCR extended after certification" t_hs_pcr
 run "handshake: destination token revoked" t_hs_revoked

@@ -4,6 +4,7 @@
  * offline TTP, baseline recording and the migration key self-check.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,10 @@ static const char help_handshake[] =
 "    RESULT is authenticated with a key of this handshake. On success one\n"
 "    line for the VMM goes to FILE (default stdout):\n"
 "      trustmig-session v1 role=source id=ID stream=HEX8 ticket=HEX64\n"
+"    It holds the one-time ticket: FILE is created new, mode 0600, before\n"
+"    the handshake starts (an existing file or an unusable path is refused\n"
+"    before any connection) and removed if the handshake fails; an\n"
+"    existing FIFO, which a VMM reads, is written once the line exists.\n"
 "    Every read times out after SEC seconds (default 30). Any refusal\n"
 "    prints its reason, logs one line and installs nothing; status 52\n"
 "    means the destination refused (its reason follows), 56 that\n"
@@ -776,35 +781,91 @@ out:
 	return ret;
 }
 
+/*
+ * --session-out: the line holds the one-time ticket.  A path names a new
+ * file, mode 0600, made before the handshake so that a path it cannot
+ * use fails it before any key exists, and removed if the handshake
+ * fails; an existing FIFO (a VMM reading it) is opened once there is a
+ * line.  Sets @fd to the new file, or -1 (stdout, FIFO).
+ */
+static int session_out_create(const char *out, int *fd)
+{
+	struct stat st;
+
+	*fd = -1;
+	if (!strcmp(out, "-"))
+		return 0;
+	*fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (*fd >= 0)
+		return 0;
+	if (errno != EEXIST)
+		return tm_fail(TM_EXIT_ERROR, "cannot create %s: %s", out,
+			       strerror(errno));
+	if (!stat(out, &st) && S_ISFIFO(st.st_mode))
+		return 0;
+	return tm_fail(TM_EXIT_ERROR,
+		       "%s exists: the session file holds the ticket and is made new (mode 0600); remove it or name another",
+		       out);
+}
+
+/* Write the line to stdout, the new file @fd (closed here) or the FIFO. */
+static int session_out_write(const char *out, int fd,
+			     const struct tm_session *s)
+{
+	FILE *f = stdout;
+	int ret;
+
+	if (strcmp(out, "-")) {
+		if (fd < 0)
+			fd = open(out, O_WRONLY | O_CLOEXEC);
+		f = fd < 0 ? NULL : fdopen(fd, "w");
+		if (!f) {
+			ret = tm_fail(TM_EXIT_ERROR, "cannot open %s: %s", out,
+				      strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return ret;
+		}
+	}
+	ret = tm_session_print(f, s);
+	if (f != stdout && fclose(f) && !ret)
+		ret = tm_fail(TM_EXIT_ERROR, "cannot write %s: %s", out,
+			      strerror(errno));
+	return ret;
+}
+
 static int handshake(const struct tm_hs_config *c, const char *peer,
 		     const char *out, int debug)
 {
 	long long start = tm_now_ms();
 	struct tm_hs_keys k = { 0 };
 	struct tm_session s;
-	int fd, ret;
-	FILE *f;
+	int fd, out_fd, ret;
 
 	snprintf(k.policy, sizeof(k.policy), "%s", c->policy->id);
-	ret = tm_wire_connect(peer, c->timeout_ms, &fd);
+	ret = session_out_create(out, &out_fd);
 	if (ret)
 		goto log;
-	ret = tm_hs_source(fd, c, &k);
-	if (!ret && debug)
-		tm_hs_print_fingerprint(&k);
-	if (!ret)
-		ret = tm_hs_result_recv(fd, c, &k);
-	close(fd);
+	ret = tm_wire_connect(peer, c->timeout_ms, &fd);
+	if (!ret) {
+		ret = tm_hs_source(fd, c, &k);
+		if (!ret && debug)
+			tm_hs_print_fingerprint(&k);
+		if (!ret)
+			ret = tm_hs_result_recv(fd, c, &k);
+		close(fd);
+	}
 	if (!ret)
 		ret = tm_hs_install(&k, TRUSTMIG_ROLE_SOURCE, &s);
 	if (!ret) {
-		f = strcmp(out, "-") ? fopen(out, "we") : stdout;
-		ret = f ? tm_session_print(f, &s) :
-			  tm_fail(TM_EXIT_ERROR, "cannot open %s", out);
-		if (f && f != stdout)
-			fclose(f);
+		ret = session_out_write(out, out_fd, &s);
 		OPENSSL_cleanse(&s, sizeof(s));
+	} else if (out_fd >= 0) {
+		close(out_fd);
 	}
+	/* no session line: no file that looks like one */
+	if (ret && out_fd >= 0)
+		unlink(out);
 log:
 	tm_hs_keys_wipe(&k);
 	tm_hs_log(peer, &k, ret, start);
