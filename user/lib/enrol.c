@@ -173,6 +173,9 @@ static int tm_req_from_asn(const struct tm_asn_request *a, struct tm_request *r)
 	if (!ret)
 		ret = tm_str_dup(a->host, TM_HOST_MAX, &r->host);
 	if (!ret)
+		ret = tm_host_name_check(r->host, strlen(r->host), TM_EXIT_INPUT,
+					 "enrolment request");
+	if (!ret)
 		ret = tm_os_get_public(a->ek, &r->ek);
 	if (!ret)
 		ret = tm_os_get_public(a->ak, &r->ak);

@@ -19,7 +19,6 @@
  *   Result   ::= SEQUENCE { outcome Status,
  *                           mac OCTET STRING (32) }           -- RESULT
  */
-#include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,16 +261,6 @@ static int tm_hs_refuse(struct tm_hs *h, int code)
 	return tm_fail(code, "%s", reason);
 }
 
-/* Printable, bounded copy of the peer's reason. */
-static void tm_hs_reason(const ASN1_UTF8STRING *s, char *buf, size_t size)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < (size_t)s->length && n + 1 < size; i++)
-		buf[n++] = isprint(s->data[i]) ? s->data[i] : '?';
-	buf[n] = '\0';
-}
-
 static int tm_hs_status(const unsigned char *body, size_t len, long *code,
 			char *reason, size_t size)
 {
@@ -284,8 +273,8 @@ static int tm_hs_status(const unsigned char *body, size_t len, long *code,
 		return ret;
 	if (!ASN1_INTEGER_get_int64((int64_t *)code, st->code))
 		*code = -1;
-	tm_hs_reason(st->reason, reason, size > TM_HS_REASON ? TM_HS_REASON :
-			     size);
+	tm_printable(st->reason->data, st->reason->length, reason,
+		     size > TM_HS_REASON ? TM_HS_REASON : size);
 	ASN1_item_free((ASN1_VALUE *)st, ASN1_ITEM_rptr(TM_STATUS));
 	return 0;
 }
@@ -858,7 +847,8 @@ int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k)
 	if (!ret && m1->policy->length > TM_POLICY_ID_MAX)
 		ret = tm_fail(TM_EXIT_POLICY, "policy id too long");
 	if (!ret) {
-		tm_hs_reason(m1->policy, id, sizeof(id));
+		tm_printable(m1->policy->data, m1->policy->length, id,
+			     sizeof(id));
 		snprintf(k->policy, sizeof(k->policy), "%s", id);
 		ret = tm_policy_find(c->policy_dir, id, &pol);
 	}

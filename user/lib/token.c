@@ -354,6 +354,10 @@ static int tm_ext_decode(const struct tm_asn_ext *e, struct tm_token_info *i)
 	    tm_ext_pcrs(e->pcrs, i))
 		return tm_fail(TM_EXIT_TOKEN_EXT,
 			       "malformed trustmig token extension");
+	/* it is printed and logged wherever the token goes */
+	if (tm_host_name_check(i->host, strlen(i->host), TM_EXIT_TOKEN_EXT,
+			       "token"))
+		return TM_EXIT_TOKEN_EXT;
 	i->ek_name.size = e->platform->ek_name->length;
 	memcpy(i->ek_name.name, e->platform->ek_name->data, i->ek_name.size);
 	i->baseline_version = ASN1_INTEGER_get(e->baseline->version);

@@ -2,6 +2,7 @@
 /*
  * trustmig userspace: exit codes, error reporting, files and hex.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -271,4 +272,40 @@ long long tm_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+void tm_printable(const void *in, size_t len, char *buf, size_t size)
+{
+	const unsigned char *p = in;
+	size_t i, n = 0;
+
+	for (i = 0; i < len && n + 1 < size; i++)
+		buf[n++] = isprint(p[i]) ? p[i] : '?';
+	buf[n] = '\0';
+}
+
+int tm_host_name_check(const char *name, size_t len, int code,
+		       const char *what)
+{
+	size_t i, label = 0;
+	char shown[TM_HOST_NAME_MAX + 1];
+	int ok = len > 0 && len <= TM_HOST_NAME_MAX;
+
+	for (i = 0; ok && i < len; i++) {
+		if (name[i] == '.') {
+			ok = label > 0 && name[i - 1] != '-';
+			label = 0;
+			continue;
+		}
+		ok = isalnum((unsigned char)name[i]) ||
+		     (name[i] == '-' && label > 0);
+		label++;
+	}
+	if (ok && label > 0 && name[len - 1] != '-')
+		return 0;
+	tm_printable(name, len, shown, sizeof(shown));
+	return tm_fail(code,
+		       "%s: host name \"%s%s\" is not an RFC 1123 name of at most %d characters (letters, digits, '-' inside labels, dots between them)",
+		       what, shown, len > TM_HOST_NAME_MAX ? "..." : "",
+		       TM_HOST_NAME_MAX);
 }

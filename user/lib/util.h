@@ -74,6 +74,22 @@ int tm_fail_prefix(int code, const char *prefix);
 /* Print "prog: msg" for the last failure to stderr and return @code. */
 int tm_report(const char *prog, int code);
 
+/*
+ * Bounded copy of @len bytes of untrusted text (a peer's reason, a name
+ * from a file or token) for printing: non-printable bytes become '?'.
+ */
+void tm_printable(const void *in, size_t len, char *buf, size_t size);
+
+/* X.509's upper bound for the common name a host name becomes. */
+#define TM_HOST_NAME_MAX	64
+/*
+ * @name (@len bytes) is an RFC 1123 host name of at most TM_HOST_NAME_MAX
+ * characters: labels of 1-63 letters, digits and '-' (not first or
+ * last), joined by dots.  Otherwise fails with @code, naming @what.
+ */
+int tm_host_name_check(const char *name, size_t len, int code,
+		       const char *what);
+
 /* Read a whole (small) file; "-" is stdin. Caller frees *data. */
 int tm_read_file(const char *path, unsigned char **data, size_t *len);
 /*

@@ -270,6 +270,33 @@ t_quote_sig_reencoded() {
 	done
 }
 
+# Host names become a token's CN and appear in every log line about the
+# host: RFC 1123 only, at enrol-request and at the TTP; the name in the
+# refusal is printed with '?' for what is not printable.
+t_host_name() {
+	local name why="is not an RFC 1123 name of at most 64 characters (letters, digits, '-' inside labels, dots between them)"
+
+	start_tpm h
+	ttp_init
+	for name in "$(printf 'evil\nhandshake peer=1.2.3.4 result=ok')" \
+		-lead.example trail-.example a..b "$(printf 'a%.0s' {1..65})"; do
+		refuse 2 "^trustmig: --host-name (default: this host's name): host name \"$(printf '%s' "$name" | tr -c '[:print:]' '?' | cut -c1-64)$([ ${#name} -gt 64 ] && echo '\.\.\.')\" $why\$" \
+			"$HOST" enrol-request --tcti "$(tcti h)" --state h \
+			--host-name "$name" --out h.req
+		[ "$(wc -l <err.log)" = 1 ] || fail "not one line: $(cat err.log)"
+		[ ! -e h.req ] || fail "a request was written for [$name]"
+	done
+	request h
+	must "$FORGE" rename-request --from h.req --out bad.req \
+		--host-name "$(printf 'x\ny')"
+	refuse 4 "enrolment request: host name \"x?y\" $why" \
+		"$TTP" challenge --dir ttp --request bad.req \
+		--baseline "$BASELINES/swtpm-fresh.json" --ek-pin "$(pin_of h)" \
+		--out bad.chal
+	must "$HOST" enrol-request --tcti "$(tcti h)" --state h \
+		--host-name Host-1.rack-2.example --out ok.req
+}
+
 t_mk_user_with_auth() {
 	start_tpm h
 	ttp_init
@@ -1252,6 +1279,7 @@ run "edited token extension rejected" t_tampered
 run "PCR extended before the quote: certify refused" t_pcr_changed
 run "quote over a wrong nonce: certify refused" t_quote_nonce
 run "quote signature re-encoded (high s, padded r): certify refused" t_quote_sig_reencoded
+run "host names: RFC 1123 only, printed safely" t_host_name
 run "migration key with userWithAuth: certify refused" t_mk_user_with_auth
 run "migration key with a wrong policy: certify refused" t_mk_wrong_policy
 run "AK from another TPM than the EK: certify refused" t_ak_other_tpm

@@ -27,6 +27,10 @@ static const char help_mix[] =
 "  mix-request --ek-from REQ --ak-from REQ --out FILE\n"
 "    A request naming the EK of one host and the AK of another.\n\n";
 
+static const char help_rename[] =
+"  rename-request --from REQ --host-name NAME --out FILE\n"
+"    The request REQ with any host name, unchecked (newlines included).\n\n";
+
 static const char help_respond[] =
 "  respond --state DIR --challenge FILE --out FILE [--tcti CONF]\n"
 "          [--wrong-credential] [--wrong-quote-nonce] [--mk-user-with-auth]\n"
@@ -39,7 +43,7 @@ static const char help_respond[] =
 
 enum { OPT_EK = 0x100, OPT_AK, OPT_OUT, OPT_STATE, OPT_CHAL, OPT_TCTI,
 	OPT_WRONG_CRED, OPT_WRONG_NONCE, OPT_UWA, OPT_WRONG_POLICY,
-	OPT_HIGH_S, OPT_PADDED };
+	OPT_HIGH_S, OPT_PADDED, OPT_FROM, OPT_HOST };
 
 static int cmd_mix(int argc, char **argv)
 {
@@ -74,6 +78,41 @@ static int cmd_mix(int argc, char **argv)
 		tm_request_free(&b);
 	}
 	tm_request_free(&a);
+	return ret;
+}
+
+static int cmd_rename(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "host-name", required_argument, NULL, OPT_HOST },
+		{ "out", required_argument, NULL, OPT_OUT }, { 0 }
+	};
+	const char *from = NULL, *host = NULL, *out = NULL;
+	struct tm_request r;
+	char *own;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_FROM)
+			from = optarg;
+		else if (opt == OPT_HOST)
+			host = optarg;
+		else if (opt == OPT_OUT)
+			out = optarg;
+		else
+			return tm_usage(argv[0], "bad option");
+	}
+	if (!from || !host || !out)
+		return tm_usage(argv[0], "missing option");
+	ret = tm_request_load(from, &r);
+	if (ret)
+		return ret;
+	own = r.host;
+	r.host = (char *)host;
+	ret = tm_request_save(out, &r);
+	r.host = own;
+	tm_request_free(&r);
 	return ret;
 }
 
@@ -215,6 +254,7 @@ static int cmd_respond(int argc, char **argv)
 
 static const struct tm_cmd cmds[] = {
 	{ "mix-request", cmd_mix, help_mix },
+	{ "rename-request", cmd_rename, help_rename },
 	{ "respond", cmd_respond, help_respond },
 	{ NULL, NULL, NULL }
 };

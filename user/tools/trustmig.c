@@ -335,6 +335,10 @@ static int cmd_request(int argc, char **argv)
 		return tm_usage(argv[0], "--out is required");
 	if (!host[0] && gethostname(host, sizeof(host) - 1))
 		return tm_fail(TM_EXIT_ERROR, "cannot get the host name");
+	ret = tm_host_name_check(host, strlen(host), TM_EXIT_USAGE,
+				 "--host-name (default: this host's name)");
+	if (ret)
+		return ret;
 	req.host = host;
 	ret = mkdir_private(o.state);
 	if (!ret)
