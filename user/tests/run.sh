@@ -467,9 +467,10 @@ keys_match() {
 	local src stream dst
 
 	[ -n "${SESSION_CHECK:-}" ] || fail "keys installed but SESSION_CHECK unset"
-	src=$(grep '^trustmig-session v1 role=source' out.log | tail -n 1)
+	# the source's line: in out.log, or in $SRC_SESSION (--session-out)
+	src=$(grep '^trustmig-session v1 role=source' "${SRC_SESSION:-out.log}" | tail -n 1)
 	stream=$(sed -n 's/.* stream=\([0-9a-f]*\) .*/\1/p' <<<"$src")
-	[ -n "$stream" ] || fail "no source session line: $(cat out.log)"
+	[ -n "$stream" ] || fail "no source session line: $(cat "${SRC_SESSION:-out.log}")"
 	dst=$(cat "sess/$stream.session" 2>/dev/null) ||
 		fail "no destination session file for stream $stream"
 	"$SESSION_CHECK" "$src" "$dst" >>out.log 2>>err.log ||
@@ -551,7 +552,7 @@ t_hs_session_out() {
 		hs "$DPORT" "${args[@]}" --session-out nodir/s.session
 	grep -q "handshake peer" d.log && fail "trustmigd was contacted: $(cat d.log)"
 	umask 022
-	hs_done_port "$DPORT" "${args[@]}" --session-out new.session
+	SRC_SESSION=new.session hs_done_port "$DPORT" "${args[@]}" --session-out new.session
 	if [ -f skip ]; then
 		[ ! -e new.session ] || fail "failed handshake left new.session"
 	else
