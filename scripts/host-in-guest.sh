@@ -261,6 +261,8 @@ source_vm() {
 # goes to the VMM; sets hs_rc and leaves the log in $run/hs.err
 hand_over() {
 	hs_rc=0
+	# the session file is made new: the last test's goes first
+	rm -f "$run/session"
 	handshake "$1" "$run/session" 2>"$run/hs.err" || hs_rc=$?
 	sed "s/^/$name: /" "$run/hs.err"
 	if [ "$hs_rc" -eq 0 ]; then
