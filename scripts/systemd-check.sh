@@ -51,14 +51,22 @@ verify() {
 	systemd-analyze verify "$@" "$copy" >"$tmp/verify.out" 2>&1
 }
 
-if [ ! -x "$daemon" ]; then
-	fail "verify: no daemon at $daemon (make -C user BUILD=$BUILD)"
-elif verify --man=no && [ ! -s "$tmp/verify.out" ]; then
-	ok "systemd-analyze verify: no complaint"
-else
-	fail "systemd-analyze verify complains"
-	diag <"$tmp/verify.out"
-fi
+# verified WHAT VERIFY-ARGS...: one test line, verify silent or not
+verified() {
+	local what=$1
+
+	shift
+	if [ ! -x "$daemon" ]; then
+		fail "$what: no daemon at $daemon (make -C user BUILD=$BUILD)"
+	elif verify "$@" && [ ! -s "$tmp/verify.out" ]; then
+		ok "$what: systemd-analyze verify says nothing"
+	else
+		fail "$what: systemd-analyze verify complains"
+		diag <"$tmp/verify.out"
+	fi
+}
+
+verified "the unit" --man=no
 
 # Documentation=: every man page it names, from the pages built, which
 # scripts/man.sh leaves as $BUILD/man/NAME.SECTION: man(1) wants them in
@@ -79,13 +87,8 @@ if [ -z "$pages" ]; then
 	fail "Documentation= names no man page"
 elif [ -n "$missing" ]; then
 	skip "Documentation= man pages" "not built in $mandir:$missing (make man)"
-elif [ ! -x "$daemon" ]; then
-	fail "Documentation= man pages: no daemon at $daemon"
-elif verify --man=yes && [ ! -s "$tmp/verify.out" ]; then
-	ok "Documentation= man pages exist"
 else
-	fail "Documentation= man pages: verify complains"
-	diag <"$tmp/verify.out"
+	verified "Documentation= man pages" --man=yes
 fi
 
 # ExecStart= is where make install PREFIX=/usr (the Debian package) puts

@@ -1112,6 +1112,14 @@ hup() {
 	wait_for d.log "]: reload: " "${1:-1}"
 }
 
+# reload_refused N REASON: the N-th SIGHUP logs exactly that it keeps
+# the previous configuration, for REASON
+reload_refused() {
+	hup "$1"
+	grep -qxF "<3>trustmigd[$(cat d.pid)]: reload: $2; keeping the previous configuration" d.log ||
+		fail "reload error line: $(grep reload: d.log)"
+}
+
 t_d_notify() {
 	local pid
 
@@ -1221,19 +1229,13 @@ t_d_reload_bad() {
 	pid=$(cat d.pid)
 	good="<6>trustmigd[$pid]: reload: configuration etc/d.conf: 1 TTP anchor file(s), 1 CRL(s), policies in pol"
 	echo "frobnicate = 1" >>etc/d.conf
-	hup 1
-	grep -qxF "<3>trustmigd[$pid]: reload: etc/d.conf:$(wc -l <etc/d.conf): unknown key \"frobnicate\"; keeping the previous configuration" d.log ||
-		fail "reload error line: $(grep reload: d.log)"
+	reload_refused 1 "etc/d.conf:$(wc -l <etc/d.conf): unknown key \"frobnicate\""
 	hs_done
 	log_line d.log 1 "${HS_LOG[@]}"
 	sed 's|^crl = .*|crl = ../missing.pem|' good.conf >etc/d.conf
-	hup 2
-	grep -qxF "<3>trustmigd[$pid]: reload: cannot read a PEM CRL from etc/../missing.pem: error:80000002:system library::No such file or directory; keeping the previous configuration" d.log ||
-		fail "reload error line: $(grep reload: d.log)"
+	reload_refused 2 "cannot read a PEM CRL from etc/../missing.pem: error:80000002:system library::No such file or directory"
 	sed 's|^tcti = .*|tcti = swtpm:host=127.0.0.1,port=1|' good.conf >etc/d.conf
-	hup 3
-	grep -qxF "<3>trustmigd[$pid]: reload: cannot reach the TPM at \"swtpm:host=127.0.0.1,port=1\": tcti:IO failure; keeping the previous configuration" d.log ||
-		fail "reload error line: $(grep reload: d.log)"
+	reload_refused 3 "cannot reach the TPM at \"swtpm:host=127.0.0.1,port=1\": tcti:IO failure"
 	hs_done
 	log_line d.log 2 "${HS_LOG[@]}"
 	# valid again; --policy-dir on the command line wins over the file's
