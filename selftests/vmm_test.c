@@ -584,16 +584,27 @@ TEST_F_TIMEOUT(vmm, flipped_byte_refused, 120)
 		  session_state(self, self->p.src.id, NULL));
 }
 
-TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
+/*
+ * A migration whose destination the proxy kills at the commit: the
+ * source is left committed, unconfirmed, its VM paused.
+ */
+static bool source_left_unconfirmed(struct _test_data_vmm *self)
 {
-	int port, st;
+	int port;
 
 	start_dst(self, self->dst_port);
 	port = start_proxy(self, PROXY_KILL_AT_COMMIT, 0);
-	ASSERT_LT(0, port);
+	if (port <= 0)
+		return false;
 	start_src(self, port, "8", "300", "3", "3");
+	return tlog_wait(self->src_log, "NOT destroyed", 90);
+}
 
-	ASSERT_TRUE(tlog_wait(self->src_log, "NOT destroyed", 90));
+TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
+{
+	int st;
+
+	ASSERT_TRUE(source_left_unconfirmed(self));
 	EXPECT_TRUE(self->px.killed);
 	/* The commit was sealed: the source session is complete... */
 	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
@@ -618,14 +629,9 @@ TEST_F_TIMEOUT(vmm, destination_killed_after_commit, 150)
  */
 TEST_F_TIMEOUT(vmm, resumed_after_unconfirmed_commit_stops_on_sigterm, 150)
 {
-	int port, st;
+	int st;
 
-	start_dst(self, self->dst_port);
-	port = start_proxy(self, PROXY_KILL_AT_COMMIT, 0);
-	ASSERT_LT(0, port);
-	start_src(self, port, "8", "300", "3", "3");
-
-	ASSERT_TRUE(tlog_wait(self->src_log, "NOT destroyed", 90));
+	ASSERT_TRUE(source_left_unconfirmed(self));
 	kill(self->src, SIGUSR1);
 	ASSERT_TRUE(tlog_wait(self->src_log, "resuming the VM here", 30));
 	kill(self->src, SIGTERM);
