@@ -32,7 +32,7 @@ KVER ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KVER)/build
 export KVER KDIR
 
-HARNESS_TARGETS := check check-guest check-debug check-twohost \
+HARNESS_TARGETS := check sparse check-guest check-debug check-twohost \
 	check-install check-deb fuzz-kernel demo bench
 $(HARNESS_TARGETS): KVER = $(shell scripts/kver.sh)
 
