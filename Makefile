@@ -75,8 +75,10 @@ user:
 vmm:
 	$(MAKE) -C user/vmm
 
+# The kselftests, laid out for run_kselftest.sh in $(BUILD)/kselftest
+# (the QEMU harness runs them from there), and their test-only modules.
 selftests: ksrc
-	$(MAKE) -C selftests
+	$(MAKE) -C selftests kselftest-install INSTALL_PATH=$(BUILD)/kselftest
 	$(MAKE) -C selftests modules
 
 # tmcount, the instruction-counting QEMU plugin; make check-guest loads it.
@@ -92,7 +94,8 @@ sparse:
 check-user: user
 	$(MAKE) -C user check
 
-check-guest: all
+# The stock kernel's suite runs on the installed packages.
+check-guest: all deb
 	scripts/check.sh
 
 # The same selftests on the debug kernel, trustmig.ko built against it.

@@ -16,16 +16,12 @@ trinity_secs=${TRINITY_SECONDS:-600}
 # shellcheck source=scripts/debug-env.sh
 . "$here/debug-env.sh"
 
-# The fuzzer alone, as the suite's runner runs every *_test it finds.
-bin=$BUILD/fuzz/bin
-mkdir -p "$bin"
-cp "$BUILD/selftests/fuzz_test" "$bin/"
-
+# The fuzzer alone, of the kselftests.
 [ -z "${SEED:-}" ] || export TRUSTMIG_FUZZ_SEED=$SEED
 [ -z "${THREADS:-}" ] || export TRUSTMIG_FUZZ_THREADS=$THREADS
 KVER=$kver TRUSTMIG_KO=$mod/trustmig.ko CHECK_NAME=fuzz-kernel \
 	TRUSTMIG_VM_APPEND=$debug_append TRUSTMIG_VM_PLUGIN=0 \
-	TRUSTMIG_TESTS=$bin TRUSTMIG_HANDSHAKE=0 \
+	TRUSTMIG_TESTS=fuzz_test TRUSTMIG_HANDSHAKE=0 \
 	TRUSTMIG_FUZZ_SECONDS=$secs TRUSTMIG_TRINITY_SECONDS=$trinity_secs \
 	TRUSTMIG_TEST_TIMEOUT=$((secs + 600)) \
 	TRUSTMIG_VM_TIMEOUT=$((secs + trinity_secs + 1500)) \

@@ -1,8 +1,8 @@
 #!/bin/bash
 # ksrc.sh DIR: extract the few kernel-source files the build needs
-# (checkpatch and the kselftest harness headers) from Debian's
-# linux-source tarball into DIR, keeping their relative paths, then touch
-# DIR/.stamp. The headers package ships neither.
+# (checkpatch; kselftest's harness headers, lib.mk and runner) from
+# Debian's linux-source tarball into DIR, keeping their relative paths,
+# then touch DIR/.stamp. The headers package ships none of them.
 # ksrc.sh --tarball: print that tarball's path (scripts/debug-kernel.sh).
 set -euo pipefail
 
@@ -20,6 +20,10 @@ FILES=(
 	scripts/const_structs.checkpatch
 	tools/testing/selftests/kselftest.h
 	tools/testing/selftests/kselftest_harness.h
+	tools/testing/selftests/lib.mk
+	tools/testing/selftests/run_kselftest.sh
+	tools/testing/selftests/kselftest/runner.sh
+	tools/testing/selftests/kselftest/prefix.pl
 )
 
 # The tarball's name and its top directory follow the source package

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,7 @@ static bool fi_is_allocator(const char *sym)
 static int fi_static_sites(const char *ko, struct fi_sites *out)
 {
 	unsigned long func_addr = 0, call_addr = 0, addr;
-	char cmd[512], line[512], func[128] = "", sym[128];
+	char cmd[PATH_MAX + 64], line[512], func[128] = "", sym[128];
 	bool after_call = false;
 	FILE *f;
 
@@ -330,7 +331,7 @@ FIXTURE_TEARDOWN(fi)
 		return;
 	fi_configure(false);
 	/* The tests after this one need the module, whatever happened here. */
-	tmig_module_restore(getenv("TRUSTMIG_KO"));
+	tmig_trustmig_restore();
 	close(self->nth_fd);
 	tnl_close(&self->t);
 	if (self->a1_mem)
@@ -783,7 +784,7 @@ static void fi_every_load_point(struct __test_metadata *_metadata,
 		self->a1.flags ^= KVM_MEM_LOG_DIRTY_PAGES;
 		ASSERT_EQ(0, ioctl(self->a.vm_fd, KVM_SET_USER_MEMORY_REGION,
 				   &self->a1));
-		ASSERT_EQ(0, tmig_module_load(ko));
+		ASSERT_EQ(0, tmig_trustmig_load());
 		fi_reached_init(pipe_fd);
 	}
 	TH_LOG("a load passes %u fault points; the last %u failed in turn:",
@@ -798,14 +799,15 @@ static void fi_every_load_point(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(fi, every_allocation_fails_once, 2700)
 {
-	const char *ko = getenv("TRUSTMIG_KO");
 	struct fi_sites want = { 0 };
+	char ko[PATH_MAX];
 	unsigned int points = 0, missing = 0;
 	size_t i;
 
 	if (self->nth_fd < 0)
 		SKIP(return, "no fault injection here (a debug kernel has it: make check-debug)");
-	ASSERT_NE(NULL, ko) TH_LOG("TRUSTMIG_KO: the module's path (run-in-guest.sh sets it)");
+	ASSERT_EQ(0, tmig_trustmig_path(ko, sizeof(ko)))
+		TH_LOG("no trustmig.ko: neither $TRUSTMIG_KO nor an installed one");
 	fi_every_step(_metadata, self, TRUSTMIG_CIPHER_AES256GCM, &points);
 	fi_every_step(_metadata, self, TRUSTMIG_CIPHER_CHACHA20POLY1305,
 		      &points);

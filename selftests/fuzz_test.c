@@ -23,8 +23,8 @@
  *   fuzz_test [--seed S] [--seconds N] [--threads T]
  *
  * Defaults from TRUSTMIG_FUZZ_SEED (else random), TRUSTMIG_FUZZ_SECONDS
- * (180) and TRUSTMIG_FUZZ_THREADS (3); TRUSTMIG_KO names the module to load
- * again after an rmmod succeeds (without it, no rmmod is tried).  Each
+ * (180) and TRUSTMIG_FUZZ_THREADS (3).  After an rmmod succeeds the
+ * module under test is loaded again ($TRUSTMIG_KO, else modprobe).  Each
  * thread draws from its own generator, seeded from S: --threads 1 with
  * the seed a run printed replays its choices (coverage steering and the
  * kernel's timing aside).  A step that takes over FZ_HANG_SECONDS is
@@ -149,7 +149,6 @@ struct fz_thread {
 static struct {
 	__u64 seed;
 	unsigned int seconds, nthreads;
-	const char *ko;
 	time_t deadline;
 	/* Steps hold it for reading; rmmod and VM recreation for writing. */
 	pthread_rwlock_t world;
@@ -910,15 +909,13 @@ static int fz_rmmod(struct fz_thread *t, const struct fz_input *in)
 {
 	int i, err;
 
-	if (!fz.ko)
-		return -ENOENT;
 	if (in->n[0] % 8 == 0)
 		for (i = 0; i < FZ_FILES; i++)
 			fz_file_reset(&fz.files[i], -1, 0);
 	err = tmig_module_unload("trustmig");
 	if (err)
 		return err;
-	err = tmig_module_load(fz.ko);
+	err = tmig_trustmig_load();
 	if (err) {
 		fz_violation(t, in, "the module does not load again after rmmod");
 		return err;
@@ -1257,7 +1254,6 @@ int main(int argc, char **argv)
 			return KSFT_FAIL;
 		}
 	}
-	fz.ko = getenv("TRUSTMIG_KO");
 
 	ksft_print_header();
 	ksft_set_plan(1);

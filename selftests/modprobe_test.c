@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * trustmig.ko installed as make install puts it (lib/modules/KVER/updates,
- * depmod), in a staging root beside the modules it needs (the guest's
- * root is read-only): modprobe finds it and its dependencies, and
- * resolving the netlink family by name, as the tools do first, loads it
- * through its alias.  The guest's modprobe helper for the kernel
- * (mkinitramfs.sh) resolves requests in the staging root while it
- * exists.  Its device node, made from depmod's devname index as kmod
- * does at boot, loads it when opened.  Unloads and reloads trustmig.ko
- * ($TRUSTMIG_KO).
+ * trustmig.ko as installed (lib/modules/KVER/updates, depmod): modprobe
+ * finds it and its dependencies, and resolving the netlink family by
+ * name, as the tools do first, loads it through its alias.  Its device
+ * node, made from depmod's devname index as kmod does at boot, loads it
+ * when opened.
+ *
+ * The installed module is the system's (make install, or the packages'
+ * DKMS build).  A build tree's ($TRUSTMIG_KO) is installed first into a
+ * staging root beside the modules it needs (the test guest's root is
+ * read-only); the guest's modprobe helper for the kernel (mkinitramfs.sh)
+ * resolves requests there while it exists.  Unloads and reloads it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,9 @@
 
 FIXTURE(mp) {
 	bool ready;
+	/* The staging root for a build tree's module, else "". */
+	const char *root;
+	char tool[PATH_MAX];
 };
 
 /*
@@ -50,8 +55,13 @@ FIXTURE_SETUP(mp)
 	struct utsname u;
 	size_t i;
 
-	if (!ko || !getenv("TRUSTMIG_BUILD"))
+	tmig_tool("trustmig", self->tool, sizeof(self->tool));
+	self->root = "";
+	if (!ko) {
+		self->ready = !tmig_sh("modinfo -n trustmig", NULL, 0);
 		return;
+	}
+	self->root = MP_ROOT;
 	ASSERT_EQ(0, uname(&u));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", MP_ROOT, MP_STAGING);
 	ASSERT_EQ(0, tmig_sh(cmd, NULL, 0));
@@ -87,9 +97,27 @@ FIXTURE_SETUP(mp)
 
 FIXTURE_TEARDOWN(mp)
 {
-	tmig_sh("rm -rf " MP_ROOT " " MP_STAGING, NULL, 0);
+	if (*self->root)
+		tmig_sh("rm -rf " MP_ROOT " " MP_STAGING, NULL, 0);
 	/* The tests after this one need the module, whatever happened. */
-	tmig_module_restore(getenv("TRUSTMIG_KO"));
+	tmig_trustmig_restore();
+}
+
+#define MP_NOT_INSTALLED "no trustmig.ko installed (modinfo -n trustmig), nor $TRUSTMIG_KO to install"
+
+/*
+ * Runs "@tool [@root_flag ROOT] @args" (modprobe -d, modinfo -b) in the
+ * test's root: its status, its output in @out.
+ */
+static int mp_run(struct _test_data_mp *self, const char *tool,
+		  const char *root_flag, const char *args, char *out,
+		  size_t len)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s %s %s %s 2>&1", tool,
+		 *self->root ? root_flag : "", self->root, args);
+	return tmig_sh(cmd, out, len);
 }
 
 TEST_F_TIMEOUT(mp, modprobe_loads_it_with_its_dependencies, 300)
@@ -97,51 +125,52 @@ TEST_F_TIMEOUT(mp, modprobe_loads_it_with_its_dependencies, 300)
 	char out[4096], deps[256];
 
 	if (!self->ready)
-		SKIP(return, "TRUSTMIG_KO or TRUSTMIG_BUILD not set");
-	ASSERT_EQ(0, tmig_sh("modprobe -d " MP_ROOT " --show-depends trustmig",
-			     out, sizeof(out)));
-	EXPECT_NE(NULL, strstr(out, "/updates/trustmig.ko")) TH_LOG("%s", out);
-	ASSERT_EQ(0, tmig_sh("modinfo -b " MP_ROOT " -F depends trustmig", deps,
-			     sizeof(deps)));
+		SKIP(return, MP_NOT_INSTALLED);
+	ASSERT_EQ(0, mp_run(self, "modprobe", "-d", "--show-depends trustmig", out,
+			    sizeof(out)));
+	/* make install's updates/, or DKMS's updates/dkms/. */
+	EXPECT_TRUE(strstr(out, "/updates/trustmig.ko") ||
+		    strstr(out, "/updates/dkms/trustmig.ko")) TH_LOG("%s", out);
+	ASSERT_EQ(0, mp_run(self, "modinfo", "-b", "-F depends trustmig", deps,
+			    sizeof(deps)));
 	/* kvm, unless this kernel has it built in. */
 	if (strstr(deps, "kvm"))
 		EXPECT_NE(NULL, strstr(out, "/kvm.ko")) TH_LOG("%s", out);
 
 	ASSERT_EQ(0, tmig_module_unload("trustmig"));
-	EXPECT_EQ(0, tmig_sh("modprobe -d " MP_ROOT " trustmig 2>&1", out,
-			     sizeof(out))) TH_LOG("%s", out);
+	EXPECT_EQ(0, mp_run(self, "modprobe", "-d", "trustmig", out, sizeof(out)))
+		TH_LOG("%s", out);
 	EXPECT_TRUE(tmig_module_loaded());
-	EXPECT_EQ(0, tmig_sh("modprobe -d " MP_ROOT " -r trustmig 2>&1", out,
-			     sizeof(out))) TH_LOG("%s", out);
+	EXPECT_EQ(0, mp_run(self, "modprobe", "-d", "-r trustmig", out, sizeof(out)))
+		TH_LOG("%s", out);
 	EXPECT_FALSE(tmig_module_loaded());
 }
 
 TEST_F_TIMEOUT(mp, resolving_the_family_loads_it, 300)
 {
-	char cmd[PATH_MAX], out[1024];
-	const char *build = getenv("TRUSTMIG_BUILD");
+	char cmd[PATH_MAX + 32], out[1024];
 
 	if (!self->ready)
-		SKIP(return, "TRUSTMIG_KO or TRUSTMIG_BUILD not set");
+		SKIP(return, MP_NOT_INSTALLED);
 	ASSERT_EQ(0, tmig_module_unload("trustmig"));
 	ASSERT_FALSE(tmig_module_loaded());
 
 	/* --version only looks. */
-	snprintf(cmd, sizeof(cmd), "'%s/user/trustmig' --version", build);
+	snprintf(cmd, sizeof(cmd), "'%s' --version", self->tool);
 	EXPECT_EQ(0, tmig_sh(cmd, out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "\ntrustmig.ko not loaded\n")) TH_LOG("%s", out);
 	EXPECT_FALSE(tmig_module_loaded());
 
 	/* status resolves the family: the kernel loads the module. */
-	snprintf(cmd, sizeof(cmd), "'%s/user/trustmig' status 2>&1", build);
+	snprintf(cmd, sizeof(cmd), "'%s' status 2>&1", self->tool);
 	EXPECT_EQ(0, tmig_sh(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	EXPECT_TRUE(tmig_module_loaded());
 }
 
 /*
  * kmod-static-nodes reads modules.devname at boot and systemd-tmpfiles
- * makes the nodes in /dev; the test makes the same node elsewhere (this
- * root's index is not the staging root's) and opens it.
+ * makes the nodes in /dev; the test makes the same node elsewhere (a
+ * staging root's index is not the one read at boot) and opens it.
  */
 TEST_F_TIMEOUT(mp, opening_the_device_node_loads_it, 300)
 {
@@ -149,9 +178,10 @@ TEST_F_TIMEOUT(mp, opening_the_device_node_loads_it, 300)
 	int fd;
 
 	if (!self->ready)
-		SKIP(return, "TRUSTMIG_KO or TRUSTMIG_BUILD not set");
+		SKIP(return, MP_NOT_INSTALLED);
 	snprintf(cmd, sizeof(cmd),
-		 "grep '^trustmig ' " MP_ROOT "/lib/modules/$(uname -r)/modules.devname");
+		 "grep '^trustmig ' %s/lib/modules/$(uname -r)/modules.devname",
+		 self->root);
 	ASSERT_EQ(0, tmig_sh(cmd, out, sizeof(out)));
 	snprintf(cmd, sizeof(cmd), "trustmig %s c10:%d\n", TRUSTMIG_DEV_NAME,
 		 TRUSTMIG_DEV_MINOR);

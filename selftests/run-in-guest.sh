@@ -1,17 +1,25 @@
 #!/bin/bash
 # run-in-guest.sh [REPO]: the selftest run inside the test VM (vm.sh
 # boots it chrooted into the host's root, as root). Loads KVM with nested
-# SVM and the crypto modules, inserts trustmig.ko, runs every
-# kselftest-harness binary, then checks dmesg and that the module unloads.
-# Raw TAP goes to $RESULTS/guest.tap (and the console); exit 1 if any
-# test line is "not ok".
+# SVM and the crypto modules, then the trustmig.ko under test: by
+# default trustmig's Debian packages are installed into a writable
+# overlay of the root (selftests/packages.sh), DKMS builds the module and
+# modprobe loads it, and the suite runs chrooted there, against the
+# installed module and tools; with TRUSTMIG_KO, a build tree's module is
+# loaded from its path and the build tree's tools are used.  The
+# kselftests run through the kernel's runner (run_kselftest.sh, from the
+# tree make -C selftests kselftest-install lays out), then the handshake
+# tests, then dmesg, taint, unload (and the packages' removal) are
+# checked.  Raw TAP goes to $RESULTS/guest.tap (and the console); exit 1
+# if any test line is "not ok".
 #
 # REPO defaults to the directory above this script (the guest sees the
 # host's paths unchanged). Overrides, forwarded by vm.sh from the host:
 #   TRUSTMIG_BUILD         build dir (default REPO/build)
-#   TRUSTMIG_KO            module to test (default REPO/trustmig.ko)
-#   TRUSTMIG_TESTS         dir of *_test binaries (default BUILD/selftests)
-#   TRUSTMIG_TEST_TIMEOUT  seconds per binary (default: selftests/settings,
+#   TRUSTMIG_KO            a build tree's module to test instead of the
+#                          packages' (make check-debug, make fuzz-kernel)
+#   TRUSTMIG_TESTS         which kselftests, by name (default: all)
+#   TRUSTMIG_TEST_TIMEOUT  seconds per test (default: selftests/settings,
 #                          kselftest's per-test timeout; TCG is slow)
 #   TRUSTMIG_RESULTS       results dir (default /run/trustmig-results)
 #   TRUSTMIG_HANDSHAKE=0   skip the handshake tests (make fuzz-kernel,
@@ -22,23 +30,26 @@ set -euo pipefail
 
 repo=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${TRUSTMIG_BUILD:-$repo/build}
-ko=${TRUSTMIG_KO:-$repo/trustmig.ko}
-tests=${TRUSTMIG_TESTS:-$build/selftests}
+ko=${TRUSTMIG_KO:-}
 per_test_timeout=${TRUSTMIG_TEST_TIMEOUT:-$(sed -n 's/^timeout=//p' "$repo/selftests/settings")}
 results=${TRUSTMIG_RESULTS:-/run/trustmig-results}
 tap=$results/guest.tap
 
 mkdir -p "$results"
 : >"$tap"
-# The test binaries get the same view (e.g. a test that reloads the
-# module needs its path). A binary that unloads the module must load it
-# again before it exits: the final rmmod check expects it loaded.
-export TRUSTMIG_REPO=$repo TRUSTMIG_BUILD=$build TRUSTMIG_KO=$ko
 
 # Record a TAP line (and any "# " diagnostics after it) in the TAP file
 # and on the console.
 tap() { printf '%s\n' "$@" | tee -a "$tap"; }
 diag() { sed 's/^/# /' | tee -a "$tap"; }
+check() {
+	if [ "$2" = "$3" ]; then
+		tap "ok - $1"
+	else
+		tap "not ok - $1: got [$2], want [$3]"
+		return 1
+	fi
+}
 mark() { echo "trustmig-selftest: $*" >/dev/kmsg; }
 
 # shellcheck source=scripts/guest-setup.sh
@@ -68,70 +79,63 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug 2>
 [ ! -w "$kmemleak" ] || echo clear >"$kmemleak"
 
 # --- the module under test -------------------------------------------------
+# The tests see it as run-in-guest.sh does: the installed one (modprobe,
+# tools on $PATH) in the packages' root, or the build tree's. A test that
+# unloads the module must load it again before it exits: the final
+# unload check expects it loaded.
 taint_before=$(cat /proc/sys/kernel/tainted)
-mark "insmod $ko"
-modname=$(modinfo -F name "$ko" 2>/dev/null) || modname=
-[ -n "$modname" ] || { modname=$(basename "$ko" .ko); modname=${modname//-/_}; }
-if ins_err=$(insmod "$ko" 2>&1); then
-	ko_loaded=1
-	tap "ok - insmod $(basename "$ko")"
+ko_loaded=
+in_root=()
+unload=()
+if [ -z "$ko" ]; then
+	mark "install the packages"
+	# shellcheck source=selftests/packages.sh
+	. "$repo/selftests/packages.sh"
+	if packages_install "$build/deb" "$results"; then
+		ko_loaded=1
+		in_root=(chroot "$PKG_ROOT" env -u TRUSTMIG_BUILD -u TRUSTMIG_KO)
+		unload=(modprobe -r trustmig)
+	fi
 else
-	ko_loaded=
-	tap "not ok - insmod $(basename "$ko")"
-	diag <<<"$ins_err"
+	mark "insmod $ko"
+	export TRUSTMIG_BUILD=$build TRUSTMIG_KO=$ko
+	in_root=()
+	unload=(rmmod trustmig)
+	if ins_err=$(insmod "$ko" 2>&1); then
+		ko_loaded=1
+		tap "ok - insmod $(basename "$ko")"
+	else
+		tap "not ok - insmod $(basename "$ko")"
+		diag <<<"$ins_err"
+	fi
 fi
+export TRUSTMIG_REPO=$repo
 
-# --- selftest binaries -----------------------------------------------------
-# Each prints its own TAP, kept raw. A binary's exit code says what its
-# TAP cannot: 0 pass, 1 fail (KSFT_FAIL), 4 skip (KSFT_SKIP); anything
-# else means it crashed or was killed and its TAP is cut short.
-run_one() {
-	local t=$1 name out rc nfail nres plan start
-	name=$(basename "$t")
-	out=$(mktemp)
-	mark "run $name"
-	echo "# ---- $name" | tee -a "$tap"
-	start=$SECONDS
-	set +e
-	(cd "$(dirname "$t")" && exec timeout -k 10 "$per_test_timeout" "$t") \
-		</dev/null 2>&1 | tee -a "$tap" "$out"
-	rc=${PIPESTATUS[0]}
-	set -e
-	echo "# ---- $name: exit $rc after $((SECONDS - start))s" | tee -a "$tap"
-	nfail=$(grep -cE '^(not ok|Bail out!)' "$out" || true)
-	nres=$(grep -cE '^(not )?ok\b' "$out" || true)
-	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out" | head -n1)
-	rm -f "$out"
-	case $rc in
-	0 | 4) ;;
-	1) [ "$nfail" -gt 0 ] ||
-		tap "not ok - $name: exit 1 without a failing test line" ;;
-	124 | 137) tap "not ok - $name: timeout after ${per_test_timeout}s (exit $rc)"; return ;;
-	*)
-		if [ "$rc" -gt 128 ]; then
-			tap "not ok - $name: crashed (exit $rc, SIG$(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
-		else
-			tap "not ok - $name: crashed (exit $rc)"
-		fi
-		return
-		;;
-	esac
-	# Short of its plan with no failure reported: it died quietly.
-	if [ -n "$plan" ] && [ "$nres" -lt "$plan" ] && [ "$nfail" -eq 0 ]; then
-		tap "not ok - $name: ran $nres of $plan planned tests"
-	fi
-}
-
-if [ ! -d "$tests" ]; then
-	tap "not ok - selftests: no directory $tests"
+# --- the kselftests ---------------------------------------------------------
+# The kernel's runner, from a copy of the installed tree in the tests'
+# root (its settings file holds the per-test timeout). Its output nests
+# each test's TAP behind "# " and ends each with the runner's verdict on
+# the exit code (0 pass, 4 skip, else fail, TIMEOUT); kept here as the
+# tests' own TAP plus the runner's failures, so each result counts once.
+kst=/run/trustmig-kselftest
+rm -rf "${PKG_ROOT:-}$kst"
+cp -a "$build/kselftest" "${PKG_ROOT:-}$kst"
+sed -i "s/^timeout=.*/timeout=$per_test_timeout/" "${PKG_ROOT:-}$kst/trustmig/settings"
+selected=()
+for t in ${TRUSTMIG_TESTS:-}; do
+	selected+=(-t "trustmig:$t")
+done
+if [ -n "$ko_loaded" ]; then
+	mark "kselftests"
+	"${in_root[@]}" "$kst/run_kselftest.sh" "${selected[@]}" </dev/null 2>&1 |
+		awk '/^(TAP version|1\.\.)/ { print "# kselftest: " $0; next }
+			/^# selftests: / { print "# ---- " substr($0, 14); next }
+			/^# / { print substr($0, 3); next }
+			/^ok [0-9]+ selftests: / { print "# ---- runner: ok " substr($0, index($0, "selftests: ") + 11); next }
+			/^not ok [0-9]+ selftests: / { print "not ok - kselftest " substr($0, index($0, "selftests: ") + 11); next }
+			{ print }' | tee -a "$tap"
 else
-	mapfile -t bins < <(find "$tests" -maxdepth 1 -type f -name '*_test' -perm -u+x | LC_ALL=C sort)
-	if [ ${#bins[@]} -eq 0 ]; then
-		tap "not ok - selftests: no executable *_test in $tests"
-	fi
-	for t in "${bins[@]}"; do
-		run_one "$t"
-	done
+	tap "not ok - kselftests: no module under test loaded"
 fi
 
 # --- the Trust_Token handshake against the real module -------------------
@@ -251,16 +255,19 @@ check_taint ""
 if [ -n "$ko_loaded" ]; then
 	# Judge the unload on its own: flags set earlier were reported above.
 	taint_before=$(cat /proc/sys/kernel/tainted)
-	mark "rmmod $modname"
-	if rm_err=$(timeout 60 rmmod "$modname" 2>&1) && [ ! -d "/sys/module/$modname" ]; then
-		tap "ok - rmmod $modname"
+	mark "unload trustmig"
+	if rm_err=$(timeout 60 "${in_root[@]}" "${unload[@]}" 2>&1) &&
+		[ ! -d /sys/module/trustmig ]; then
+		tap "ok - ${unload[*]}"
 	else
-		tap "not ok - rmmod $modname"
+		tap "not ok - ${unload[*]}"
 		diag <<<"${rm_err:-still in /sys/module}"
 	fi
-	check_dmesg " after rmmod" "rmmod $modname"
-	check_taint " after rmmod"
+	check_dmesg " after unload" "unload trustmig"
+	check_taint " after unload"
 fi
+# Its checks are TAP lines; none may end the run.
+[ -z "${PKG_ROOT:-}" ] || packages_remove "$results" || true
 
 # Objects younger than kmemleak's minimum age (5 s) are not reported
 # yet: scan, wait past it, scan again.

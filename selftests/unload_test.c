@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unloading trustmig with sessions alive and with VMs attached.  Runs
- * last: it removes and reloads the module ($TRUSTMIG_KO).
+ * last: it removes and reloads the module under test ($TRUSTMIG_KO, else
+ * the installed one, by modprobe).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +31,6 @@ TEST(unload_with_sessions_alive)
 	__u32 id;
 	int i;
 
-	if (!getenv("TRUSTMIG_KO"))
-		SKIP(return, "TRUSTMIG_KO not set: cannot reload the module");
 	ASSERT_EQ(0, tnl_open(&t));
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, tnl_new(&t, TRUSTMIG_ROLE_SOURCE, 0, &id, ticket));
@@ -40,7 +39,7 @@ TEST(unload_with_sessions_alive)
 
 	ASSERT_EQ(0, tmig_module_unload("trustmig"));
 	ASSERT_EQ(-ENOENT, access("/sys/module/trustmig", F_OK) ? -errno : 0);
-	ASSERT_EQ(0, tmig_module_load(getenv("TRUSTMIG_KO")));
+	ASSERT_EQ(0, tmig_trustmig_load());
 	ASSERT_EQ(0, tnl_open(&t));
 	EXPECT_EQ(0, count_sessions(&t));
 	tnl_close(&t);
@@ -53,8 +52,6 @@ TEST(unload_refused_while_vm_attached)
 	struct tvm vm;
 	int err;
 
-	if (!getenv("TRUSTMIG_KO"))
-		SKIP(return, "TRUSTMIG_KO not set: cannot reload the module");
 	ASSERT_EQ(0, tnl_open(&t));
 	ASSERT_EQ(0, tvm_create(&vm, 2UL << 20, false));
 	ASSERT_EQ(0, tmig_pair_new(&t, &p, 0));
@@ -71,7 +68,7 @@ TEST(unload_refused_while_vm_attached)
 	tmig_pair_close(NULL, &p);
 	ASSERT_EQ(0, tmig_module_unload("trustmig"));
 	tvm_fill(&vm, 1);
-	ASSERT_EQ(0, tmig_module_load(getenv("TRUSTMIG_KO")));
+	ASSERT_EQ(0, tmig_trustmig_load());
 	tvm_destroy(&vm);
 }
 
@@ -120,21 +117,19 @@ TEST(load_refused_while_ftrace_off)
 {
 	int err;
 
-	if (!getenv("TRUSTMIG_KO"))
-		SKIP(return, "TRUSTMIG_KO not set: cannot reload the module");
 	if (access(FTRACE_ENABLED, F_OK))
 		SKIP(return, "no %s", FTRACE_ENABLED);
 	ASSERT_EQ(0, tmig_module_unload("trustmig"));
 	err = set_ftrace("0");
 	if (!err)
-		err = tmig_module_load(getenv("TRUSTMIG_KO"));
+		err = tmig_trustmig_load();
 	else
 		err = -EALREADY;
 	/* Whatever happened, leave ftrace on and the module loaded. */
 	ASSERT_EQ(0, set_ftrace("1"));
 	if (!err)
 		tmig_module_unload("trustmig");
-	ASSERT_EQ(0, tmig_module_load(getenv("TRUSTMIG_KO")));
+	ASSERT_EQ(0, tmig_trustmig_load());
 	EXPECT_EQ(-EBUSY, err);
 }
 

@@ -281,15 +281,10 @@ FIXTURE(vmm) {
 
 FIXTURE_SETUP(vmm)
 {
-	const char *build = getenv("TRUSTMIG_BUILD");
 	char dst_ticket[2 * TRUSTMIG_TICKET_LEN + 1];
 	FILE *f;
 
-	snprintf(self->bin, sizeof(self->bin), "%s/user/trustmig-vm",
-		 build ? build : "../build");
-	ASSERT_EQ(0, access(self->bin, X_OK)) {
-		TH_LOG("no %s: make -C user/vmm", self->bin);
-	}
+	tmig_tool("trustmig-vm", self->bin, sizeof(self->bin));
 	ASSERT_EQ(0, lo_up());
 	strcpy(self->dir, "/tmp/vmm_test.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
@@ -377,7 +372,7 @@ static pid_t spawn(const char *bin, const char *log,
 		_exit(127);
 	dup2(fd, 1);
 	dup2(fd, 2);
-	execv(bin, argv);
+	execvp(bin, argv);
 	_exit(127);
 }
 

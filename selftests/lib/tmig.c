@@ -214,8 +214,6 @@ int tmig_module_load(const char *ko)
 {
 	int fd, err;
 
-	if (!ko)
-		return -ENOENT;
 	fd = open(ko, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -234,10 +232,63 @@ bool tmig_module_loaded(void)
 	return !access("/sys/module/trustmig", F_OK);
 }
 
-void tmig_module_restore(const char *ko)
+/*
+ * modprobe's "could not insert 'trustmig': <strerror>" back into the
+ * errno, so that a test can tell why a load failed.
+ */
+static int tmig_modprobe(void)
+{
+	char out[512], *why;
+	int e;
+
+	if (!tmig_sh("modprobe trustmig 2>&1", out, sizeof(out)))
+		return 0;
+	why = strrchr(out, ':');
+	if (!why)
+		return -ENOENT;
+	why += strspn(why, ": ");
+	why[strcspn(why, "\n")] = '\0';
+	for (e = 1; e < 4096; e++)
+		if (!strcmp(strerror(e), why))
+			return -e;
+	return -ENOENT;
+}
+
+int tmig_trustmig_load(void)
+{
+	const char *ko = getenv("TRUSTMIG_KO");
+
+	return ko ? tmig_module_load(ko) : tmig_modprobe();
+}
+
+void tmig_trustmig_restore(void)
 {
 	if (!tmig_module_loaded())
-		tmig_module_load(ko);
+		tmig_trustmig_load();
+}
+
+int tmig_trustmig_path(char *path, size_t len)
+{
+	const char *ko = getenv("TRUSTMIG_KO");
+
+	if (ko) {
+		snprintf(path, len, "%s", ko);
+		return 0;
+	}
+	if (tmig_sh("modinfo -n trustmig 2>/dev/null", path, len) || !*path)
+		return -ENOENT;
+	path[strcspn(path, "\n")] = '\0';
+	return 0;
+}
+
+void tmig_tool(const char *tool, char *path, size_t len)
+{
+	const char *build = getenv("TRUSTMIG_BUILD");
+
+	if (build)
+		snprintf(path, len, "%s/user/%s", build, tool);
+	else
+		snprintf(path, len, "%s", tool);
 }
 
 int tmig_sh(const char *cmd, char *out, size_t len)

@@ -74,13 +74,28 @@ size_t tmig_index(const struct tmig_stream *st, size_t *offs, size_t max);
 int tmig_reserve(struct tmig_stream *st, size_t more);
 void tmig_stream_free(struct tmig_stream *st);
 
-/* finit_module of the trustmig.ko at @ko (NULL: -ENOENT); 0 or -errno. */
+/* finit_module of the module file at @ko; 0 or -errno. */
 int tmig_module_load(const char *ko);
 /* delete_module(@name) without waiting for users; 0 or -errno. */
 int tmig_module_unload(const char *name);
 bool tmig_module_loaded(void);
-/* For a test's teardown: loads @ko again if trustmig is not loaded. */
-void tmig_module_restore(const char *ko);
+
+/*
+ * The trustmig.ko under test: a build tree's ($TRUSTMIG_KO, loaded from
+ * its path) or, without one, the installed module that modprobe finds.
+ */
+int tmig_trustmig_load(void);
+/* For a test's teardown: loads it again if trustmig is not loaded. */
+void tmig_trustmig_restore(void);
+/* Its file, into @path (@len bytes); 0 or -ENOENT. */
+int tmig_trustmig_path(char *path, size_t len);
+
+/*
+ * Where @tool (trustmig, trustmig-vm, ...) is, into @path: the build
+ * tree's ($TRUSTMIG_BUILD/user), else its bare name (the installed one,
+ * on $PATH).
+ */
+void tmig_tool(const char *tool, char *path, size_t len);
 
 /*
  * Runs @cmd in a shell, its stdout into @out (@len bytes, NUL-ended;
