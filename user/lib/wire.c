@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,4 +248,32 @@ int tm_wire_recv(int fd, unsigned char *type, unsigned char **body,
 	*type = hdr[1];
 	*len = n;
 	return 0;
+}
+
+int tm_wire_first_frame(int fd, int closed)
+{
+	unsigned char hdr[TM_WIRE_HDR];
+	int want = TM_WIRE_HDR, have, one = 1;
+	size_t n;
+	ssize_t got;
+
+	got = recv(fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+	if (got < 0 && (errno == EAGAIN || errno == EINTR) && !closed)
+		return 0;
+	if (got == TM_WIRE_HDR) {
+		n = (size_t)hdr[2] << 24 | hdr[3] << 16 | hdr[4] << 8 | hdr[5];
+		/* tm_wire_recv() refuses a bad header at once */
+		if (hdr[0] != TM_WIRE_V1 || n > TM_WIRE_MAX)
+			closed = 1;
+		else
+			want += n;
+	}
+	if (!closed && got > 0 && !ioctl(fd, FIONREAD, &have) &&
+	    have < want) {
+		/* poll() says POLLIN only once @want bytes are there */
+		setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want));
+		return 0;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	return 1;
 }

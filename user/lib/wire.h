@@ -22,6 +22,15 @@
 int tm_wire_connect(const char *hostport, int timeout_ms, int *fd);
 /* Listen on "HOST:PORT" (port 0: any); @bound gets the actual address. */
 int tm_wire_listen(const char *hostport, int *fd, char *bound, size_t len);
+/*
+ * Whether the first frame on a new connection @fd has all arrived, read
+ * by nothing: 1 if so, or if it never will (the peer @closed its side,
+ * the connection failed, the header is invalid), so that tm_wire_recv()
+ * takes it at once or says why not; 0 while more is to come, with
+ * SO_RCVLOWAT set so that poll() reports POLLIN only once it may be
+ * whole (a partial frame must not wake the poll loop again and again).
+ */
+int tm_wire_first_frame(int fd, int closed);
 /* Printable "ADDR:PORT" of the peer of @fd. */
 void tm_wire_peer(int fd, char *buf, size_t len);
 

@@ -793,6 +793,7 @@ faults() {
 REFUSED="the peer refused the handshake"
 CLOSED="the peer closed the connection mid-handshake"
 TIMEOUT="timeout: the peer did not answer in time"
+M1_TIMEOUT="timeout: the first message (M1) did not arrive whole within"
 HTTP="protocol version 71, expected 1"
 BIG="message of 2147483647 bytes exceeds the 65536-byte limit"
 BAD_ALERT="malformed status message"
@@ -811,7 +812,7 @@ t_hs_faults_m1() {
 		"bad-alert|52|(its code 51): $BAD_ALERT|51|$BAD_ALERT" \
 		"alert|50|$CLOSED|52|$ALERT99" \
 		"truncated|50|$CLOSED|50|$CLOSED" \
-		"silent|50|$CLOSED|50|$TIMEOUT"
+		"silent|50|$CLOSED|50|$M1_TIMEOUT 2 s"
 }
 
 t_hs_faults_m2() {
@@ -1247,6 +1248,90 @@ t_d_reload_bad() {
 	log_line d.log 3 "${HS_LOG[@]}"
 }
 
+# idle N: N connections to trustmigd that send one byte each, then wait
+# until the test ends
+idle() {
+	local try
+
+	rm -f idle.ready
+	python3 - "$DPORT" "$1" <<-'EOP' &
+		import socket, sys, time
+		up, n = int(sys.argv[1]), int(sys.argv[2])
+		conns = [socket.create_connection(("127.0.0.1", up)) for _ in range(n)]
+		for c in conns:
+		    c.send(b"\x01")
+		open("idle.ready", "w").close()
+		time.sleep(120)
+	EOP
+	echo $! >>proxy.pids
+	for try in $(seq 100); do
+		[ -f idle.ready ] && return
+		sleep 0.1
+	done
+	fail "idle connections not made"
+}
+
+# A client that sends one byte and waits holds up no one: a source that
+# comes after it completes at once, and trustmigd drops the slow one at
+# its read timeout, saying why. A full waiting list drops the connection
+# that waited longest.
+t_d_slow_client() {
+	local D_TIMEOUT=5 S_TIMEOUT=10 pid t0 ms
+	local re='^<3>trustmigd\[[0-9]+\]: handshake peer=127\.0\.0\.1:[0-9]+ host=- policy=- result=refused code=50 reason='
+
+	hs_hosts
+	start_d
+	pid=$(cat d.pid)
+	idle 1
+	t0=$(date +%s%N)
+	hs_done
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$ms" -lt 3000 ] || fail "the handshake took $ms ms behind a slow client"
+	log_line d.log 1 "${HS_LOG[@]}"
+	wait_for d.log "policy=- result=refused"
+	grep -Eqx "$re\"timeout: the first message \(M1\) did not arrive whole within 5 s\" ms=[0-9]+" d.log ||
+		fail "no drop line for the slow client: $(cat d.log)"
+	idle 33
+	wait_for d.log "reason=\"dropped: " 1
+	grep -Eqx "$re\"dropped: 32 connections were waiting for their first message \(M1\), this one the longest\" ms=[0-9]+" d.log ||
+		fail "no drop line for a full list: $(cat d.log)"
+	hs_done
+	kill -0 "$pid" || fail "trustmigd died"
+}
+
+# Out of descriptors, trustmigd logs it once, neither spins nor exits,
+# and serves the connections that waited once it has descriptors again.
+t_d_emfile() {
+	local pid fd=0 c conns=() cpu
+
+	hs_hosts
+	start_d
+	pid=$(cat d.pid)
+	# the next descriptor is the lowest free one: forbid it
+	while [ -e "/proc/$pid/fd/$fd" ]; do
+		fd=$((fd + 1))
+	done
+	must prlimit --pid "$pid" --nofile="$fd:"
+	for c in 1 2 3 4 5; do
+		exec {c}<>"/dev/tcp/127.0.0.1/$DPORT" || fail "cannot connect"
+		conns+=("$c")
+	done
+	wait_for d.log "accept: "
+	cpu=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	sleep 1
+	cpu=$(($(awk '{ print $14 + $15 }' "/proc/$pid/stat") - cpu))
+	[ "$cpu" -lt 20 ] || fail "trustmigd spins: $cpu ticks in 1 s"
+	[ "$(grep 'accept: ' d.log)" = "<4>trustmigd[$pid]: accept: Too many open files; accepting again every 100 ms until it works" ] ||
+		fail "accept lines: $(grep 'accept: ' d.log)"
+	kill -0 "$pid" || fail "trustmigd exited: $(tail -n 1 d.log)"
+	must prlimit --pid "$pid" --nofile=1024:
+	hs_done
+	log_line d.log 1 "${HS_LOG[@]}"
+	for c in "${conns[@]}"; do
+		exec {c}>&-
+	done
+}
+
 t_d_no_tpm() {
 	local rc
 
@@ -1322,6 +1407,8 @@ run "trustmigd: SIGHUP reloads the CRLs; a revoked source is refused" t_d_reload
 run "trustmigd: SIGHUP during a handshake: it completes, then the reload" t_d_reload_busy
 run "trustmigd: SIGHUP with an invalid configuration keeps the old one" t_d_reload_bad
 run "trustmigd: no TPM: exit 1 at start, naming the TCTI" t_d_no_tpm
+run "trustmigd: a slow client holds up no handshake; it is dropped, logged" t_d_slow_client
+run "trustmigd: out of descriptors: one line, no spin, serves again" t_d_emfile
 
 tap "1..$n"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -9,18 +9,27 @@ G = bytes.fromhex(
     "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
 
 
+def recv(s, n):
+    """Up to n bytes; b"" once closed, or reset: trustmigd drops a
+    connection whose first frame is late with that frame unread."""
+    try:
+        return s.recv(n)
+    except ConnectionResetError:
+        return b""
+
+
 def frame(s):
     """One whole frame from socket s, or None if it closed."""
     hdr = b""
     while len(hdr) < 6:
-        b = s.recv(6 - len(hdr))
+        b = recv(s, 6 - len(hdr))
         if not b:
             return None
         hdr += b
     n = int.from_bytes(hdr[2:6], "big")
     body = b""
     while len(body) < n:
-        b = s.recv(n - len(body))
+        b = recv(s, n - len(body))
         if not b:
             return None
         body += b

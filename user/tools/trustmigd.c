@@ -54,8 +54,10 @@ static const char manual[] =
 "    is written to --session-dir/HEX8.session (mode 0600; the VMM finds\n"
 "    it by the stream id of the records it receives) or, with --once, to\n"
 "    stdout; --once serves one connection and exits with its status.\n"
-"    Handshakes are served one at a time (the TPM is one resource); every\n"
-"    read times out after SEC seconds (default 30).\n"
+"    Every read times out after SEC seconds (default 30). Up to 32 new\n"
+"    connections wait side by side for their first message (M1), each at\n"
+"    most SEC seconds; handshakes then run one at a time (the TPM is one\n"
+"    resource), so a client that sends a byte and waits holds up no one.\n"
 "\n"
 "    At start, before it listens, it reads the configuration, its CRLs\n"
 "    and anchors, and opens the TPM (--tcti) once: without a TPM there it\n"
@@ -89,7 +91,8 @@ static const char manual[] =
 "    same precedence as at start (the command line still wins). Policies\n"
 "    are read from --policy-dir at every handshake anyway. A handshake in\n"
 "    progress is not interrupted and finishes under the configuration it\n"
-"    began with; the reload follows it, before the next connection. If\n"
+"    began with; the reload follows it, before the next handshake (a\n"
+"    connection still waiting for its M1 has not begun one). If\n"
 "    the new configuration is invalid, or names another TPM (--tcti)\n"
 "    that cannot be reached, the daemon logs why and keeps serving with\n"
 "    the previous one:\n"
@@ -110,6 +113,16 @@ static const char manual[] =
 "    and at start, and after each reload with \"reload: \" before it:\n"
 "      <6>trustmigd[PID]: configuration FILE: N TTP anchor file(s),\n"
 "          N CRL(s), policies in DIR\n"
+"    A connection dropped before its M1 arrived is a handshake line with\n"
+"    host=- policy=- result=refused code=50 and the reason: \"timeout: the\n"
+"    first message (M1) did not arrive whole within SEC s\", or \"dropped:\n"
+"    32 connections were waiting ..., this one the longest\". A failed\n"
+"    accept() never stops the daemon: a connection's own error is one\n"
+"      <4>trustmigd[PID]: accept: REASON; that connection is lost, serving on\n"
+"    and running out of descriptors or memory pauses accepting, retried\n"
+"    every 100 ms, with one line until it works again:\n"
+"      <4>trustmigd[PID]: accept: Too many open files; accepting again\n"
+"          every 100 ms until it works\n"
 "\n"
 "EXIT STATUS\n"
 "    As trustmig (see trustmig --help); the daemon itself exits 0 only on\n"
@@ -137,6 +150,28 @@ struct settings {
 	const char *listen;
 };
 
+/*
+ * Connections wait for their first message (M1) side by side, up to
+ * WAITING_MAX, each for the read timeout; the handshake proper (policy,
+ * token checks, TPM, M2, M3) then runs one at a time. A client that
+ * sends a byte and waits holds a place in the list, never the TPM or the
+ * handshakes of others; when the list is full the connection that waited
+ * longest goes. Handshakes stay one at a time, rather than concurrent
+ * with a cap, because the TPM is one serial resource (without a
+ * resource manager, /dev/tpm0 opens once) and because a SIGHUP must come
+ * between two handshakes, never inside one (see run()): a connection
+ * still waiting for its M1 has not begun its handshake.
+ */
+#define WAITING_MAX	32
+/* Out of descriptors or memory: how long accept() rests before a retry. */
+#define ACCEPT_PAUSE_MS	100
+
+struct waiting {
+	int fd;
+	long long start;	/* tm_now_ms() at accept() */
+	char peer[TM_ADDR_MAX];
+};
+
 struct daemon {
 	struct settings s;
 	const struct flags *f;
@@ -144,6 +179,10 @@ struct daemon {
 	char bound[TM_ADDR_MAX];
 	int once;
 	int debug;
+	struct waiting w[WAITING_MAX];	/* oldest first */
+	unsigned int nwaiting;
+	long long paused_until;		/* no accept() before, tm_now_ms() */
+	int pause_logged;		/* since the last accept() that worked */
 };
 
 /* Hand the VMM its session: stdout (--once) or DIR/STREAM.session. */
@@ -172,17 +211,14 @@ static int emit_session(const struct daemon *d, const struct tm_session *s)
 	return ret;
 }
 
-static int serve(const struct daemon *d, int fd)
+static int serve(const struct daemon *d, const struct waiting *w)
 {
-	long long start = tm_now_ms();
 	struct tm_hs_config c = d->s.c;
 	struct tm_hs_keys k = { 0 };
-	char peer[TM_ADDR_MAX];
 	struct tm_session s;
 	struct tm_tpm t;
-	int ret, sent;
+	int fd = w->fd, ret, sent;
 
-	tm_wire_peer(fd, peer, sizeof(peer));
 	ret = tm_tpm_open(&t, d->s.tcti);
 	if (ret)
 		goto log;
@@ -202,7 +238,7 @@ static int serve(const struct daemon *d, int fd)
 		ret = sent;
 log:
 	tm_hs_keys_wipe(&k);
-	tm_hs_log(peer, &k, ret, start);
+	tm_hs_log(w->peer, &k, ret, w->start);
 	return ret;
 }
 
@@ -323,21 +359,113 @@ static void on_sighup(struct daemon *d)
 	notify("READY=1\nSTATUS=listening on %s", d->bound);
 }
 
+/* Log why waiting connection @i goes (the recorded reason), close it. */
+static int waiting_drop(struct daemon *d, unsigned int i, int code)
+{
+	struct tm_hs_keys none = { 0 };
+
+	tm_hs_log(d->w[i].peer, &none, code, d->w[i].start);
+	close(d->w[i].fd);
+	d->nwaiting--;
+	memmove(&d->w[i], &d->w[i + 1], (d->nwaiting - i) * sizeof(d->w[0]));
+	return code;
+}
+
 /*
- * One connection at a time. SIGHUP is blocked for the whole life of the
- * daemon (main()) and only read from @sfd, a signalfd, when poll() says
- * so between connections: a SIGHUP during a handshake interrupts no call
- * of it (TPM, netlink, socket, files) and waits, pending, until the
- * handshake is over; one during poll() reloads at once.
+ * Accept one connection into the waiting list. accept(2) hands over a
+ * connection's pending network error (and a firewall's EPERM) as its
+ * own: that connection is lost, the next one is served. Running out of
+ * descriptors or memory passes as connections close, but a retry at
+ * once would find the same queued connection and spin: accepting rests
+ * for ACCEPT_PAUSE_MS at a time, with one log line until it works again.
+ * Only a broken listening socket stops the daemon.
+ */
+static int take(struct daemon *d, int lfd)
+{
+	struct waiting *w;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		d->pause_logged = 0;
+		if (d->nwaiting == WAITING_MAX) {
+			tm_fail(TM_EXIT_PEER,
+				"dropped: %d connections were waiting for their first message (M1), this one the longest",
+				WAITING_MAX);
+			waiting_drop(d, 0, TM_EXIT_PEER);
+		}
+		w = &d->w[d->nwaiting++];
+		w->fd = fd;
+		w->start = tm_now_ms();
+		tm_wire_peer(fd, w->peer, sizeof(w->peer));
+		return 0;
+	}
+	switch (errno) {
+	case EINTR:
+	case EAGAIN:
+		return 0;
+	case EBADF:
+	case EFAULT:
+	case EINVAL:
+	case ENOTSOCK:
+		return tm_fail(TM_EXIT_ERROR, "accept: %s", strerror(errno));
+	case ECONNABORTED:
+	case ECONNRESET:
+	case EPROTO:
+	case EPERM:
+	case ETIMEDOUT:
+	case ENETDOWN:
+	case ENETUNREACH:
+	case ENONET:
+	case EHOSTDOWN:
+	case EHOSTUNREACH:
+	case ENOPROTOOPT:
+	case EOPNOTSUPP:
+		fprintf(stderr,
+			"<4>%s[%ld]: accept: %s; that connection is lost, serving on\n",
+			tm_prog, (long)getpid(), strerror(errno));
+		return 0;
+	}
+	if (!d->pause_logged)
+		fprintf(stderr,
+			"<4>%s[%ld]: accept: %s; accepting again every %d ms until it works\n",
+			tm_prog, (long)getpid(), strerror(errno),
+			ACCEPT_PAUSE_MS);
+	d->pause_logged = 1;
+	d->paused_until = tm_now_ms() + ACCEPT_PAUSE_MS;
+	return 0;
+}
+
+/* Milliseconds until the next waiting deadline or pause end; -1: none. */
+static int next_event(const struct daemon *d, long long now)
+{
+	long long at = -1;
+
+	if (d->nwaiting)
+		at = d->w[0].start + d->s.c.timeout_ms;
+	if (d->paused_until > now && (at < 0 || d->paused_until < at))
+		at = d->paused_until;
+	if (at < 0)
+		return -1;
+	return at > now ? (int)(at - now) : 0;
+}
+
+/*
+ * The poll loop: SIGHUP, the listening socket and the waiting
+ * connections. SIGHUP is blocked for the whole life of the daemon
+ * (main()) and only read from @sfd, a signalfd, here: a SIGHUP during a
+ * handshake interrupts no call of it (TPM, netlink, socket, files) and
+ * waits, pending, until the handshake is over; it is taken first, before
+ * the next handshake begins. Each round serves at most one handshake.
  */
 static int run(struct daemon *d, int sfd)
 {
-	struct pollfd p[2] = {
-		{ .events = POLLIN },
-		{ .fd = sfd, .events = POLLIN },
-	};
+	struct pollfd p[2 + WAITING_MAX];
 	struct signalfd_siginfo si;
-	int lfd, fd, ret;
+	struct waiting w;
+	unsigned int i;
+	long long now;
+	int lfd, ret, done;
 
 	ret = tm_wire_listen(d->s.listen, &lfd, d->bound, sizeof(d->bound));
 	if (ret)
@@ -347,7 +475,6 @@ static int run(struct daemon *d, int sfd)
 		close(lfd);
 		return tm_fail(TM_EXIT_ERROR, "fcntl: %s", strerror(errno));
 	}
-	p[0].fd = lfd;
 	fprintf(stderr, "<6>%s[%ld]: listening on %s\n", tm_prog,
 		(long)getpid(), d->bound);
 	if (tm_module_probe())
@@ -355,35 +482,59 @@ static int run(struct daemon *d, int sfd)
 			"<4>%s[%ld]: warning: %s; handshakes will be refused at key installation\n",
 			tm_prog, (long)getpid(), tm_last_error());
 	notify("READY=1\nSTATUS=listening on %s", d->bound);
-	for (;;) {
-		if (poll(p, ARRAY_SIZE(p), -1) < 0) {
+	for (ret = 0, done = 0; !done;) {
+		now = tm_now_ms();
+		p[0] = (struct pollfd){ .fd = now < d->paused_until ? -1 : lfd,
+					.events = POLLIN };
+		p[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		for (i = 0; i < d->nwaiting; i++)
+			p[2 + i] = (struct pollfd){ .fd = d->w[i].fd,
+						    .events = POLLIN | POLLRDHUP };
+		if (poll(p, 2 + d->nwaiting, next_event(d, now)) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = tm_fail(TM_EXIT_ERROR, "poll: %s",
 				      strerror(errno));
 			break;
 		}
-		/* before a waiting connection: it gets the new CRLs */
 		if (p[1].revents) {
 			/* pending SIGHUPs are one signal: one read takes it */
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				on_sighup(d);
 			continue;
 		}
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0 && (errno == EINTR || errno == EAGAIN ||
-			       errno == ECONNABORTED))
+		for (i = 0; i < d->nwaiting; i++)
+			if (p[2 + i].revents &&
+			    tm_wire_first_frame(d->w[i].fd, p[2 + i].revents &
+						(POLLRDHUP | POLLHUP | POLLERR)))
+				break;
+		if (i < d->nwaiting) {
+			w = d->w[i];
+			d->nwaiting--;
+			memmove(&d->w[i], &d->w[i + 1],
+				(d->nwaiting - i) * sizeof(d->w[0]));
+			ret = serve(d, &w);
+			close(w.fd);
+			done = d->once;
 			continue;
-		if (fd < 0) {
-			ret = tm_fail(TM_EXIT_ERROR, "accept: %s",
-				      strerror(errno));
-			break;
 		}
-		ret = serve(d, fd);
-		close(fd);
-		if (d->once)
-			break;
+		/* the oldest first: they time out first */
+		now = tm_now_ms();
+		while (!done && d->nwaiting &&
+		       now - d->w[0].start >= d->s.c.timeout_ms) {
+			tm_fail(TM_EXIT_PEER,
+				"timeout: the first message (M1) did not arrive whole within %d s",
+				d->s.c.timeout_ms / 1000);
+			ret = waiting_drop(d, 0, TM_EXIT_PEER);
+			done = d->once;
+		}
+		if (!done && p[0].revents) {
+			ret = take(d, lfd);
+			done = ret != 0;
+		}
 	}
+	while (d->nwaiting)
+		close(d->w[--d->nwaiting].fd);
 	close(lfd);
 	return ret;
 }
