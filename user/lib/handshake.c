@@ -274,7 +274,7 @@ static int tm_hs_status(const unsigned char *body, size_t len, long *code,
 	if (!ASN1_INTEGER_get_int64((int64_t *)code, st->code))
 		*code = -1;
 	tm_printable(st->reason->data, st->reason->length, reason,
-		     size > TM_HS_REASON ? TM_HS_REASON : size);
+		     size > TM_HS_REASON ? TM_HS_REASON : size, 0);
 	ASN1_item_free((ASN1_VALUE *)st, ASN1_ITEM_rptr(TM_STATUS));
 	return 0;
 }
@@ -848,8 +848,10 @@ int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k)
 		ret = tm_fail(TM_EXIT_POLICY, "policy id too long");
 	if (!ret) {
 		tm_printable(m1->policy->data, m1->policy->length, id,
-			     sizeof(id));
-		snprintf(k->policy, sizeof(k->policy), "%s", id);
+			     sizeof(id), 0);
+		/* the log line's policy= field is unquoted: no space there */
+		if (tm_policy_id_valid(id))
+			snprintf(k->policy, sizeof(k->policy), "%s", id);
 		ret = tm_policy_find(c->policy_dir, id, &pol);
 	}
 	if (!ret)
@@ -970,13 +972,15 @@ int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s)
 void tm_hs_log(const char *peer, const struct tm_hs_keys *k, int code,
 	       long long start_ms)
 {
+	const char *reason = code ? tm_last_error() : "keys agreed";
+	char quoted[2048];
+
+	tm_printable(reason, strlen(reason), quoted, sizeof(quoted), 1);
 	fprintf(stderr,
 		"<%d>%s[%ld]: handshake peer=%s host=%s policy=%s result=%s code=%d reason=\"%s\" ms=%lld\n",
 		code ? 3 : 6, tm_prog, (long)getpid(), peer,
 		k->peer[0] ? k->peer : "-", k->policy[0] ? k->policy : "-",
-		code ? "refused" : "ok", code,
-		code ? tm_last_error() : "keys agreed",
-		tm_now_ms() - start_ms);
+		code ? "refused" : "ok", code, quoted, tm_now_ms() - start_ms);
 }
 
 void tm_hs_print_fingerprint(const struct tm_hs_keys *k)

@@ -164,7 +164,9 @@ int tm_policy_find(const char *dir, const char *id, struct tm_policy *p)
 
 	memset(p, 0, sizeof(*p));
 	if (!tm_policy_id_valid(id))
-		return tm_fail(TM_EXIT_POLICY, "invalid policy id");
+		return tm_fail(TM_EXIT_POLICY,
+			       "invalid policy id \"%s\" (1-%d letters, digits, '.', '_', '-'; not '.' first)",
+			       id, TM_POLICY_ID_MAX);
 	ret = tm_policy_path(path, sizeof(path), dir, id);
 	if (!ret && strlen(path) + 6 > sizeof(path))
 		ret = tm_fail(TM_EXIT_POLICY, "path too long");

@@ -274,13 +274,22 @@ long long tm_now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-void tm_printable(const void *in, size_t len, char *buf, size_t size)
+void tm_printable(const void *in, size_t len, char *buf, size_t size,
+		  int quoted)
 {
 	const unsigned char *p = in;
 	size_t i, n = 0;
+	int esc;
 
-	for (i = 0; i < len && n + 1 < size; i++)
+	for (i = 0; i < len && n + 1 < size; i++) {
+		esc = quoted && (p[i] == '"' || p[i] == '\\');
+		/* an escape and its character, or neither */
+		if (esc && n + 2 >= size)
+			break;
+		if (esc)
+			buf[n++] = '\\';
 		buf[n++] = isprint(p[i]) ? p[i] : '?';
+	}
 	buf[n] = '\0';
 }
 
@@ -303,7 +312,7 @@ int tm_host_name_check(const char *name, size_t len, int code,
 	}
 	if (ok && label > 0 && name[len - 1] != '-')
 		return 0;
-	tm_printable(name, len, shown, sizeof(shown));
+	tm_printable(name, len, shown, sizeof(shown), 0);
 	return tm_fail(code,
 		       "%s: host name \"%s%s\" is not an RFC 1123 name of at most %d characters (letters, digits, '-' inside labels, dots between them)",
 		       what, shown, len > TM_HOST_NAME_MAX ? "..." : "",

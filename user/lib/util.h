@@ -77,8 +77,11 @@ int tm_report(const char *prog, int code);
 /*
  * Bounded copy of @len bytes of untrusted text (a peer's reason, a name
  * from a file or token) for printing: non-printable bytes become '?'.
+ * With @quoted, '"' and '\' become '\"' and '\\' too: the text is
+ * the value of a quoted log field (reason="..."), which it cannot end.
  */
-void tm_printable(const void *in, size_t len, char *buf, size_t size);
+void tm_printable(const void *in, size_t len, char *buf, size_t size,
+		  int quoted);
 
 /* X.509's upper bound for the common name a host name becomes. */
 #define TM_HOST_NAME_MAX	64

@@ -798,6 +798,8 @@ HTTP="protocol version 71, expected 1"
 BIG="message of 2147483647 bytes exceeds the 65536-byte limit"
 BAD_ALERT="malformed status message"
 ALERT99="$REFUSED (its code 99): ??????????"
+# escaped in the log line's reason="...": the field ends where it should
+ALERT_QUOTE="$REFUSED (its code 99): x\\\" forged=\\\"1\\\\"
 
 t_hs_faults_m1() {
 	local D_TIMEOUT=2
@@ -811,6 +813,7 @@ t_hs_faults_m1() {
 		"malformed|52|(its code 51): malformed M1 message|51|malformed M1 message" \
 		"bad-alert|52|(its code 51): $BAD_ALERT|51|$BAD_ALERT" \
 		"alert|50|$CLOSED|52|$ALERT99" \
+		"alert-quote|50|$CLOSED|52|$ALERT_QUOTE" \
 		"truncated|50|$CLOSED|50|$CLOSED" \
 		"silent|50|$CLOSED|50|$M1_TIMEOUT 2 s"
 }

@@ -25,6 +25,8 @@ H2 = SHA-256(frame(M1) || Hello2)), or STEP:FAULT, acting on frame STEP:
   bad-alert  send an ALERT whose body is not DER
   alert      send a well-formed ALERT with code 99 and a 1000-byte
              reason full of control characters
+  alert-quote  send an ALERT of code 99 whose reason would end a log
+             line's quoted reason="..." field early: x" forged="1\\
   forge      send a RESULT of code 0 "keys installed" with a zero MAC
   truncated  send the header and half the body, then close both ends
   silent     send the header and half the body, then relay nothing
@@ -114,6 +116,8 @@ def fault(step, how, f, previous):
     if how == "alert":
         reason = bytes(range(1, 32)) * 32 + b"end"
         return make(ALERT, status(99, reason[:1000])), "relay"
+    if how == "alert-quote":
+        return make(ALERT, status(99, b'x" forged="1\\')), "relay"
     if how == "forge":
         return make(f[1], der(0x30, status(0, b"keys installed") +
                               der(0x04, bytes(32)))), "relay"
