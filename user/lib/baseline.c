@@ -206,28 +206,135 @@ static int tm_parse_obj(json_object *root, struct tm_baseline *b)
 	return tm_parse_controls(v, b);
 }
 
+static const char *tm_json_ws(const char *p, const char *end)
+{
+	while (p < end && strchr(" \t\r\n", *p))
+		p++;
+	return p;
+}
+
+/* Just past the string whose opening quote is at @p. */
+static const char *tm_json_str_end(const char *p)
+{
+	for (p++; *p != '"'; p++)
+		if (*p == '\\')
+			p++;
+	return p + 1;
+}
+
+struct tm_json_walk {
+	const char *start, *end, *what;
+	int code;
+	json_tokener *tok;	/* decodes keys: "a" and "\u0061" are one */
+};
+
+/* Add the key at @key (a string ending before @end) to @seen, once. */
+static int tm_json_key(struct tm_json_walk *w, json_object *seen,
+		       const char *key, const char *end)
+{
+	char shown[TM_ID_MAX + 1];
+	json_object *name;
+	const char *s;
+	int ret = 0;
+
+	json_tokener_reset(w->tok);
+	name = json_tokener_parse_ex(w->tok, key, end - key);
+	if (!name)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	s = json_object_get_string(name);
+	if (json_object_object_get_ex(seen, s, NULL)) {
+		tm_printable(s, json_object_get_string_len(name), shown,
+			     sizeof(shown), 0);
+		ret = tm_fail(w->code,
+			      "%s names the key \"%s\" twice in one object (again at byte %zu)",
+			      w->what, shown, (size_t)(key - w->start));
+	} else if (json_object_object_add(seen, s, NULL)) {
+		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+	}
+	json_object_put(name);
+	return ret;
+}
+
+/*
+ * json-c keeps the last of two members of an object with the same name
+ * and says nothing; such a file is ambiguous (which "pcrs" did its
+ * author review?), so it is refused. Walks the value at *@p of text that
+ * json-c has already accepted as strict JSON, so no syntax can be wrong
+ * here, and json-c's depth limit bounds the recursion.
+ */
+static int tm_json_unique(struct tm_json_walk *w, const char **p)
+{
+	const char *q = tm_json_ws(*p, w->end), *key;
+	json_object *seen = NULL;
+	char open = *q;
+	int ret = 0;
+
+	if (open == '"') {
+		*p = tm_json_str_end(q);
+		return 0;
+	}
+	if (open != '{' && open != '[') {
+		while (q < w->end && !strchr(",]} \t\r\n", *q))
+			q++;
+		*p = q;
+		return 0;
+	}
+	if (open == '{') {
+		seen = json_object_new_object();
+		if (!seen)
+			return tm_fail(TM_EXIT_ERROR, "out of memory");
+	}
+	for (q = tm_json_ws(q + 1, w->end); !ret && *q != '}' && *q != ']';) {
+		if (open == '{') {
+			key = q;
+			q = tm_json_str_end(q);
+			ret = tm_json_key(w, seen, key, q);
+			q = tm_json_ws(q, w->end) + 1;	/* past the ':' */
+		}
+		if (!ret)
+			ret = tm_json_unique(w, &q);
+		q = tm_json_ws(q, w->end);
+		if (*q == ',')
+			q = tm_json_ws(q + 1, w->end);
+	}
+	json_object_put(seen);
+	*p = q + 1;
+	return ret;
+}
+
 int tm_json_parse(const unsigned char *buf, size_t len, const char *what,
 		  int code, json_object **root)
 {
+	struct tm_json_walk w = {
+		.start = (const char *)buf, .end = (const char *)buf + len,
+		.what = what, .code = code,
+	};
 	enum json_tokener_error jerr;
-	json_tokener *tok;
+	const char *p = w.start;
 	size_t n;
+	int ret;
 
-	tok = json_tokener_new();
-	if (!tok)
+	w.tok = json_tokener_new();
+	if (!w.tok)
 		return tm_fail(TM_EXIT_ERROR, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	*root = json_tokener_parse_ex(tok, (const char *)buf, len);
-	jerr = json_tokener_get_error(tok);
-	n = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (!*root || jerr != json_tokener_success) {
+	json_tokener_set_flags(w.tok, JSON_TOKENER_STRICT);
+	*root = json_tokener_parse_ex(w.tok, w.start, len);
+	jerr = json_tokener_get_error(w.tok);
+	n = json_tokener_get_parse_end(w.tok);
+	if (!*root || jerr != json_tokener_success)
+		/* json-c's "continue": it wanted more text */
+		ret = tm_fail(code, "%s is not valid JSON (%s at byte %zu)",
+			      what, jerr == json_tokener_continue ?
+			      "unexpected end of text" :
+			      json_tokener_error_desc(jerr), n);
+	else
+		ret = tm_json_unique(&w, &p);
+	json_tokener_free(w.tok);
+	if (ret) {
 		json_object_put(*root);
 		*root = NULL;
-		return tm_fail(code, "%s is not valid JSON (%s at byte %zu)",
-			       what, json_tokener_error_desc(jerr), n);
 	}
-	return 0;
+	return ret;
 }
 
 int tm_baseline_parse(const unsigned char *buf, size_t len,

@@ -207,7 +207,8 @@ int tm_config_load(const char *path, struct tm_config *c)
 	}
 	ret = tm_read_file(path, &text, &len);
 	if (ret)
-		return tm_fail_prefix(TM_EXIT_CONFIG, "configuration");
+		return tm_fail_prefix(ret == TM_EXIT_UNREADABLE ? ret :
+				      TM_EXIT_CONFIG, "configuration");
 	if (len > TM_CONFIG_FILE_MAX) {
 		free(text);
 		return tm_fail(TM_EXIT_CONFIG, "%s: larger than %u bytes", path,
@@ -310,7 +311,8 @@ int tm_config_anchors(const struct tm_config *c, X509_STORE **st)
 	if (ret) {
 		X509_STORE_free(*st);
 		*st = NULL;
-		ret = tm_fail_prefix(TM_EXIT_CONFIG, c->file);
+		ret = tm_fail_prefix(ret == TM_EXIT_UNREADABLE ? ret :
+				     TM_EXIT_CONFIG, c->file);
 	}
 	return ret;
 }

@@ -148,7 +148,7 @@ int tm_policy_load(const char *path, struct tm_policy *p)
 		ret = tm_policy_parse(root, dirname(copy), p);
 	json_object_put(root);
 	/* a bad baseline or anchor file is a bad policy */
-	if (ret && ret != TM_EXIT_ERROR)
+	if (ret && ret != TM_EXIT_ERROR && ret != TM_EXIT_UNREADABLE)
 		ret = tm_fail_prefix(TM_EXIT_POLICY, path);
 out:
 	free(copy);

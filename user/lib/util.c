@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <tss2/tss2_rc.h>
 
 #include "util.h"
@@ -44,15 +45,26 @@ int tm_fail(int code, const char *fmt, ...)
 
 int tm_fail_ssl(int code, const char *fmt, ...)
 {
+	unsigned long e = ERR_get_error();
+	const char *lib = ERR_lib_error_string(e);
+	const char *why = ERR_reason_error_string(e);
 	char reason[256];
-	unsigned long e;
 	va_list ap;
 
-	e = ERR_get_error();
-	if (e)
-		ERR_error_string_n(e, reason, sizeof(reason));
-	else
+	if (!e) {
 		snprintf(reason, sizeof(reason), "unknown OpenSSL error");
+	} else if (ERR_SYSTEM_ERROR(e)) {
+		snprintf(reason, sizeof(reason), "%s",
+			 strerror(ERR_GET_REASON(e)));
+		code = TM_EXIT_UNREADABLE;
+	} else if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+		   ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+		snprintf(reason, sizeof(reason),
+			 "no PEM block of that kind (\"-----BEGIN ...\" line) in it");
+	} else {
+		snprintf(reason, sizeof(reason), "%s (OpenSSL, %s)",
+			 why ? why : "unknown reason", lib ? lib : "?");
+	}
 	ERR_clear_error();
 	va_start(ap, fmt);
 	tm_vfail(code, reason, fmt, ap);
@@ -95,7 +107,7 @@ int tm_read_file(const char *path, unsigned char **data, size_t *len)
 
 	fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
 	if (fd < 0)
-		return tm_fail(TM_EXIT_ERROR, "cannot open %s: %s", path,
+		return tm_fail(TM_EXIT_UNREADABLE, "cannot open %s: %s", path,
 			       strerror(errno));
 	for (;;) {
 		if (size == cap && cap >= TM_FILE_MAX) {
@@ -116,8 +128,8 @@ int tm_read_file(const char *path, unsigned char **data, size_t *len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			ret = tm_fail(TM_EXIT_ERROR, "cannot read %s: %s", path,
-				      strerror(errno));
+			ret = tm_fail(TM_EXIT_UNREADABLE, "cannot read %s: %s",
+				      path, strerror(errno));
 			goto err;
 		}
 		if (!n)

@@ -27,6 +27,7 @@ enum tm_exit {
 	TM_EXIT_BASELINE = 3,		/* baseline file invalid */
 	TM_EXIT_INPUT = 4,		/* malformed exchange file or token */
 	TM_EXIT_CONFIG = 5,		/* configuration file invalid */
+	TM_EXIT_UNREADABLE = 6,		/* input file missing or unreadable */
 	/* refusals of the TTP during enrolment (14-16 also in handshakes) */
 	TM_EXIT_EK_UNTRUSTED = 10,	/* EK neither certified nor pinned */
 	TM_EXIT_AK_ATTRS = 11,		/* AK is not a restricted TPM key */
@@ -64,7 +65,11 @@ enum tm_exit {
 
 /* Record why the current operation failed; returns @code. */
 __printf(2, 3) int tm_fail(int code, const char *fmt, ...);
-/* As tm_fail() with the reason of the oldest queued OpenSSL error. */
+/*
+ * As tm_fail() with the reason of the oldest queued OpenSSL error, in
+ * words rather than OpenSSL's codes; a system error (OpenSSL could not
+ * open the file) makes the code TM_EXIT_UNREADABLE instead of @code.
+ */
 __printf(2, 3) int tm_fail_ssl(int code, const char *fmt, ...);
 /* As tm_fail() with the decoded TPM/TSS response code. */
 int tm_fail_tss(unsigned int rc, const char *what);

@@ -117,6 +117,59 @@ t_baselines() {
 	refuse 3 "PCR index" "$TTP" baseline idx.json
 }
 
+# refuse_line CODE LINE CMD...: CMD exits with CODE, and its stderr is
+# exactly LINE
+refuse_line() {
+	local code=$1 line=$2
+
+	shift 2
+	refuse "$code" "" "$@"
+	[ "$(cat err.log)" = "$line" ] || fail "stderr of $*: $(cat err.log)"
+}
+
+# locked CMD...: CMD as root without the capability to read any file,
+# so that a file of mode 000 is unreadable to it as to anyone
+locked() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --bounding-set=-dac_override,-dac_read_search -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# Inputs: a JSON key named twice (json-c keeps the last one silently),
+# an empty file, a file that is no PEM, a file that cannot be read: each
+# refused with its own status and a reason in words, not in a library's
+# codes.
+t_inputs() {
+	ttp_init
+	sed 's/"1": "0000/"\\u0030": "1111/' "$BASELINES/swtpm-fresh.json" >dup.json
+	refuse_line 3 'trustmig-ttp: dup.json: baseline names the key "0" twice in one object (again at byte 382)' \
+		"$TTP" baseline dup.json
+	cat >pdup.json <<-EOP
+		{ "schema": "trustmig-policy/1", "id": "vm", "id": "other",
+		  "anchors": [ "ttp/ttp.pem" ], "baselines": [ "b.json" ] }
+	EOP
+	refuse_line 53 'trustmig: pdup.json: policy names the key "id" twice in one object (again at byte 45)' \
+		"$HOST" handshake --peer 127.0.0.1:1 --policy pdup.json --crl ttp/crl.pem
+	: >empty.json
+	refuse_line 3 'trustmig-ttp: empty.json: baseline is not valid JSON (unexpected end of text at byte 0)' \
+		"$TTP" baseline empty.json
+	echo hello >notpem.pem
+	refuse_line 4 'trustmig: cannot read a PEM CRL from notpem.pem: no PEM block of that kind ("-----BEGIN ..." line) in it' \
+		"$HOST" handshake --peer 127.0.0.1:1 --policy pdup.json --crl notpem.pem
+	cp ttp/crl.pem locked.pem
+	cp "$BASELINES/swtpm-fresh.json" locked.json
+	printf 'state = s\n' >locked.conf
+	chmod 000 locked.pem locked.json locked.conf
+	refuse_line 6 'trustmig: cannot read a PEM CRL from locked.pem: Permission denied' \
+		locked "$HOST" handshake --peer 127.0.0.1:1 --policy pdup.json --crl locked.pem
+	refuse_line 6 'trustmig-ttp: locked.json: cannot open locked.json: Permission denied' \
+		locked "$TTP" baseline locked.json
+	refuse_line 6 'trustmig: configuration: cannot open locked.conf: Permission denied' \
+		locked "$HOST" config --config locked.conf
+}
+
 t_record_baseline() {
 	start_tpm h
 	measure h
@@ -941,7 +994,7 @@ t_config_hs() {
 	log_line d.log 2 "${HS_LOG[@]}"
 	# --crl on the command line replaces the file's crl lines
 	conf s-nocrl s "crl = ../missing.pem"
-	refuse 4 "cannot read a PEM CRL from etc/../missing.pem" \
+	refuse 6 "cannot read a PEM CRL from etc/../missing.pem" \
 		hs "$DPORT" --config etc/s-nocrl.conf --policy-id vm
 	hs_done_port "$DPORT" --config etc/s-nocrl.conf --policy-id vm \
 		--crl ttp/crl.pem
@@ -1050,7 +1103,7 @@ t_config_host() {
 	printf 'tcti = a\r\nstate = b\r\n' >etc/crlf.conf
 	must "$HOST" config --config etc/crlf.conf
 	grep -q '^state = etc/b$' out.log || fail "CRLF file: $(cat out.log)"
-	refuse 5 "configuration: cannot open etc/nope.conf" \
+	refuse 6 "configuration: cannot open etc/nope.conf" \
 		"$HOST" check-key --config etc/nope.conf
 	TRUSTMIG_CONFIG=etc/bad.conf refuse 5 "etc/bad.conf:2:" \
 		"$HOST" check-key
@@ -1237,7 +1290,7 @@ t_d_reload_bad() {
 	hs_done
 	log_line d.log 1 "${HS_LOG[@]}"
 	sed 's|^crl = .*|crl = ../missing.pem|' good.conf >etc/d.conf
-	reload_refused 2 "cannot read a PEM CRL from etc/../missing.pem: error:80000002:system library::No such file or directory"
+	reload_refused 2 "cannot read a PEM CRL from etc/../missing.pem: No such file or directory"
 	sed 's|^tcti = .*|tcti = swtpm:host=127.0.0.1,port=1|' good.conf >etc/d.conf
 	reload_refused 3 "cannot reach the TPM at \"swtpm:host=127.0.0.1,port=1\": tcti:IO failure"
 	hs_done
@@ -1360,6 +1413,7 @@ fi
 
 run "help and usage" t_help
 run "baseline files parse; malformed ones are refused" t_baselines
+run "inputs: duplicate JSON keys, empty, unreadable files; reasons in words" t_inputs
 run "baseline recorded after an emulated measured boot" t_record_baseline
 run "enrolment + certify; openssl verify -crl_check accepts" t_enrol_verify
 run "ECDH_ZGen works under PolicyPCR and fails after a PCR extend" t_zgen_binding

@@ -81,6 +81,7 @@ static const char manual[] =
 "    2  usage               12 unknown, expired or already used challenge\n"
 "    3  invalid baseline    13 credential activation proof wrong (the AK is\n"
 "    4  malformed input        not in the TPM of that EK)\n"
+"    6  input file missing or unreadable (e.g. permission denied)\n"
 "    14 quote signature is not the AK's    15 quote not over the nonce\n"
 "    16 quoted PCRs differ from the baseline\n"
 "    17 key certification not by the AK    18 certification of another key\n"

@@ -128,7 +128,8 @@ static const char manual[] =
 "    As trustmig (see trustmig --help); the daemon itself exits 0 only on\n"
 "    a signal, 1 if it cannot listen or reach its TPM at start, 2 on a\n"
 "    usage error, 5 if the configuration file is invalid at start\n"
-"    (FILE:LINE: reason).\n";
+"    (FILE:LINE: reason), 6 if a file it reads at start is missing or\n"
+"    unreadable (permission denied).\n";
 
 /* What the command line set; the configuration file fills the rest. */
 struct flags {
