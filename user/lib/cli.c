@@ -23,6 +23,20 @@ int tm_usage(const char *cmd, const char *fmt, ...)
 		       tm_prog, cmd);
 }
 
+int tm_opt_ulong(const char *cmd, const char *opt, const char *val,
+		 unsigned long min, unsigned long max, unsigned long *out)
+{
+	char why[256];
+
+	if (!tm_parse_ulong(val, min, max, out))
+		return 0;
+	snprintf(why, sizeof(why), "%s", tm_last_error());
+	if (cmd)
+		return tm_usage(cmd, "--%s: %s", opt, why);
+	return tm_fail(TM_EXIT_USAGE, "--%s: %s (try '%s --help')", opt, why,
+		       tm_prog);
+}
+
 static int tm_is_help(const char *arg)
 {
 	return !strcmp(arg, "--help") || !strcmp(arg, "-h") ||

@@ -22,6 +22,14 @@ int tm_cli_main(int argc, char **argv, const char *manual,
 /* Report a usage error of command @cmd and return TM_EXIT_USAGE. */
 __printf(2, 3) int tm_usage(const char *cmd, const char *fmt, ...);
 
+/*
+ * The value @val of option --@opt as a number in [@min, @max], or a
+ * usage error naming the option and the range: of command @cmd, or of
+ * the tool itself if @cmd is NULL.
+ */
+int tm_opt_ulong(const char *cmd, const char *opt, const char *val,
+		 unsigned long min, unsigned long max, unsigned long *out);
+
 extern const char *tm_prog;
 
 #endif /* TRUSTMIG_CLI_H */

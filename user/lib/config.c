@@ -15,6 +15,7 @@
 #include "config.h"
 #include "token.h"
 #include "util.h"
+#include "wire.h"
 
 #define TM_CONFIG_LINE_MAX	4096
 #define TM_CONFIG_FILE_MAX	(64u << 10)
@@ -92,7 +93,7 @@ static int tm_conf_set(struct tm_conf_parser *p, struct tm_config *c,
 {
 	const struct tm_conf_key *k;
 	unsigned int *count = NULL;
-	char **slot, *colon;
+	char **slot;
 	size_t i;
 
 	k = tm_conf_key(key, &i);
@@ -111,9 +112,8 @@ static int tm_conf_set(struct tm_conf_parser *p, struct tm_config *c,
 					     key);
 		return 0;
 	}
-	colon = strrchr(value, ':');
-	if (k->kind == TM_CONF_ADDR && (!colon || colon == value || !colon[1]))
-		return tm_conf_error(p, "\"%s\" is not HOST:PORT", key);
+	if (k->kind == TM_CONF_ADDR && tm_wire_addr_check(value, 1, key))
+		return tm_conf_error(p, "%s", tm_last_error());
 	if (k->kind == TM_CONF_PATHS) {
 		count = (unsigned int *)((char *)c + k->count);
 		if (*count == TM_CONFIG_LIST_MAX)

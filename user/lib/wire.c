@@ -19,22 +19,36 @@
 #include "util.h"
 #include "wire.h"
 
+int tm_wire_addr_check(const char *hostport, int listen, const char *what)
+{
+	const char *port = strrchr(hostport, ':');
+	unsigned long v;
+
+	/* getaddrinfo() would take 99999 as 34463, and "http" as 80 */
+	if (!port || port == hostport ||
+	    tm_parse_ulong(port + 1, !listen, 65535, &v))
+		return tm_fail(TM_EXIT_USAGE,
+			       "%s: \"%.64s\" is not HOST:PORT with PORT a number from %d to 65535",
+			       what, hostport, !listen);
+	return 0;
+}
+
 /* Split "HOST:PORT" / "[V6]:PORT" and resolve it. */
 static int tm_resolve(const char *hostport, int passive, struct addrinfo **ai)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-		.ai_flags = passive ? AI_PASSIVE : 0,
+		.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
 	};
 	char host[TM_ADDR_MAX];
 	const char *port;
 	size_t n;
 	int rc;
 
+	rc = tm_wire_addr_check(hostport, passive, "address");
+	if (rc)
+		return rc;
 	port = strrchr(hostport, ':');
-	if (!port || port == hostport || !port[1])
-		return tm_fail(TM_EXIT_USAGE, "\"%.64s\" is not HOST:PORT",
-			       hostport);
 	n = port - hostport;
 	if (hostport[0] == '[' && hostport[n - 1] == ']') {
 		hostport++;

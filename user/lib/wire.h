@@ -18,6 +18,12 @@
 #define TM_WIRE_MAX		(64u << 10)
 #define TM_ADDR_MAX		300
 
+/*
+ * @hostport is "HOST:PORT" or "[V6]:PORT" with PORT a number from 1 (0
+ * if @listen: any free port) to 65535; else TM_EXIT_USAGE naming @what,
+ * the option or key it came from.
+ */
+int tm_wire_addr_check(const char *hostport, int listen, const char *what);
 /* "HOST:PORT" or "[V6]:PORT"; connect within @timeout_ms. */
 int tm_wire_connect(const char *hostport, int timeout_ms, int *fd);
 /* Listen on "HOST:PORT" (port 0: any); @bound gets the actual address. */

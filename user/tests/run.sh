@@ -170,6 +170,29 @@ t_inputs() {
 		locked "$HOST" config --config locked.conf
 }
 
+# A bad port or number, on the command line or in the configuration
+# file, is refused naming the option or key and its range (getaddrinfo()
+# took port 99999 as 34463)
+t_option_values() {
+	local range='is not HOST:PORT with PORT a number from'
+
+	refuse_line 2 "trustmigd: --listen: \"127.0.0.1:99999\" $range 0 to 65535" \
+		"$BIN/trustmigd" --listen 127.0.0.1:99999 --crl x.pem
+	refuse_line 2 "trustmigd: --listen: \"127.0.0.1:http\" $range 0 to 65535" \
+		"$BIN/trustmigd" --listen 127.0.0.1:http --crl x.pem
+	refuse_line 2 "trustmigd: --timeout: \"0\" is not a number in [1, 3600] (try 'trustmigd --help')" \
+		"$BIN/trustmigd" --timeout 0 --crl x.pem
+	refuse_line 2 "trustmig: --peer: \"127.0.0.1:99999\" $range 1 to 65535" \
+		"$HOST" handshake --peer 127.0.0.1:99999 --policy-id vm
+	refuse_line 2 "trustmig: --peer: \"127.0.0.1:0\" $range 1 to 65535" \
+		"$HOST" handshake --peer 127.0.0.1:0 --policy-id vm
+	refuse_line 2 "trustmig: handshake: --timeout: \"4000\" is not a number in [1, 3600] (try 'trustmig handshake --help')" \
+		"$HOST" handshake --peer 127.0.0.1:1 --policy-id vm --timeout 4000
+	printf 'listen = 0.0.0.0:70000\n' >port.conf
+	refuse_line 5 "trustmig: port.conf:1: listen: \"0.0.0.0:70000\" $range 0 to 65535" \
+		"$HOST" config --config port.conf
+}
+
 t_record_baseline() {
 	start_tpm h
 	measure h
@@ -1090,7 +1113,7 @@ t_config_host() {
 		"" "state /x"
 	conf_error 'etc/bad.conf:1: "timeout" is not a number of seconds from 1 to 3600' \
 		"timeout = 0"
-	conf_error 'etc/bad.conf:1: "listen" is not HOST:PORT' "listen = 7468"
+	conf_error 'etc/bad.conf:1: listen: "7468" is not HOST:PORT with PORT a number from 0 to 65535' "listen = 7468"
 	conf_error 'etc/bad.conf:2: "crl" has no value' "" "crl ="
 	conf_error 'etc/bad.conf:1: control character 0x01' "state = a$(printf '\001')b"
 	conf_error 'etc/bad.conf:2: "tcti" is already set on line 1' \
@@ -1414,6 +1437,7 @@ fi
 run "help and usage" t_help
 run "baseline files parse; malformed ones are refused" t_baselines
 run "inputs: duplicate JSON keys, empty, unreadable files; reasons in words" t_inputs
+run "option values: ports 1-65535, numbers in range, named when bad" t_option_values
 run "baseline recorded after an emulated measured boot" t_record_baseline
 run "enrolment + certify; openssl verify -crl_check accepts" t_enrol_verify
 run "ECDH_ZGen works under PolicyPCR and fails after a PCR extend" t_zgen_binding

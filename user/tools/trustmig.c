@@ -931,7 +931,7 @@ static int cmd_handshake(int argc, char **argv)
 
 	while (!ret && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == OPT_PEER)
-			f.peer = optarg;
+			ret = tm_wire_addr_check(f.peer = optarg, 0, "--peer");
 		else if (opt == OPT_POLICY)
 			f.policy = optarg;
 		else if (opt == OPT_POLICY_ID)
@@ -944,9 +944,9 @@ static int cmd_handshake(int argc, char **argv)
 			f.debug = 1;
 		else if (opt == OPT_CRL)
 			ret = tm_config_list_add(f.crl, &f.ncrls, "--crl", optarg);
-		else if (opt == OPT_TIMEOUT && !tm_parse_ulong(optarg, 1, 3600,
-							       &f.timeout))
-			continue;
+		else if (opt == OPT_TIMEOUT)
+			ret = tm_opt_ulong(argv[0], "timeout", optarg, 1, 3600,
+					   &f.timeout);
 		else if (host_common(&o, opt))
 			ret = tm_usage(argv[0], "bad option");
 	}

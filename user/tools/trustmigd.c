@@ -76,8 +76,9 @@ static const char manual[] =
 "    --config FILE       default $" TM_CONFIG_ENV ", else " TM_CONFIG_DEFAULT "\n"
 "                        (built-in defaults if that file does not exist)\n"
 "    --crl FILE          repeatable, one per TTP; required here or in FILE\n"
-"    --listen HOST:PORT  default " TM_LISTEN_DEFAULT "; port 0 picks one; the\n"
-"                        address is logged as 'listening on ADDR'\n"
+"    --listen HOST:PORT  default " TM_LISTEN_DEFAULT "; PORT a number 0-65535,\n"
+"                        0 picks one; the address is logged as\n"
+"                        'listening on ADDR'\n"
 "    --policy-dir DIR    default " TM_POLICY_DIR_DEFAULT "\n"
 "    --session-dir DIR   default " TM_SESSION_DIR_DEFAULT "\n"
 "    --state DIR, --tcti CONF   as for trustmig (token, AK, migration key)\n"
@@ -582,6 +583,7 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (opt == OPT_LISTEN) {
 			f.listen = optarg;
+			ret = tm_wire_addr_check(optarg, 1, "--listen");
 		} else if (opt == OPT_TCTI) {
 			f.tcti = optarg;
 		} else if (opt == OPT_STATE) {
@@ -599,8 +601,10 @@ int main(int argc, char **argv)
 			d.once = 1;
 		} else if (opt == OPT_DEBUG) {
 			d.debug = 1;
-		} else if (opt != OPT_TIMEOUT ||
-			   tm_parse_ulong(optarg, 1, 3600, &f.timeout)) {
+		} else if (opt == OPT_TIMEOUT) {
+			ret = tm_opt_ulong(NULL, "timeout", optarg, 1, 3600,
+					   &f.timeout);
+		} else {
 			ret = tm_fail(TM_EXIT_USAGE, "bad option; try '%s --help'",
 				      tm_prog);
 		}
