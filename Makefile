@@ -106,7 +106,7 @@ fuzz-kernel: all
 	SECONDS_TO_FUZZ=$(or $(SECONDS),3600) scripts/fuzz-kernel.sh
 
 # Two attested hosts (QEMU guests with their own swtpm) migrating a VM.
-check-twohost: all
+check-twohost: all deb
 	scripts/twohost.sh suite
 
 # make install and uninstall into a staging root, checked file by file.
@@ -155,7 +155,7 @@ check-deb:
 uninstall:
 	scripts/install.sh uninstall
 
-demo: all
+demo: all deb
 	scripts/twohost.sh demo
 
 bench: all

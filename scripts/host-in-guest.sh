@@ -10,15 +10,20 @@
 # files: it writes outbox/NAME in the results share, twohost.sh carries
 # ttp.* to the TTP and peer.* to the other host's inbox/, and the TTP's
 # answers into inbox/.  Only the migration itself (handshake and memory)
-# crosses the network link.
+# crosses the network link.  Each host runs trustmig as installed: the
+# tools' package and the module (updates/, depmod) in a writable overlay
+# of its root (selftests/packages.sh), loaded with modprobe.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 build=${TRUSTMIG_BUILD:-$repo/build}
-bin=$build/user
 # shellcheck source=scripts/guest-setup.sh
 . "$here/guest-setup.sh"
+# shellcheck source=selftests/packages.sh
+. "$repo/selftests/packages.sh"
+# The packaged tools, run from the root they are installed in.
+bin=$PKG_ROOT/usr/sbin
 
 role=${1%%:*} scenario=${1#*:}
 case $role in
@@ -37,6 +42,10 @@ mkdir -p "$box" "$inbox" "$state" "$pol" "$sessions" "$run/used"
 step() { printf '\n### %s: %s\n' "$name" "$*"; }
 say() { printf '%s: %s\n' "$name" "$*"; }
 die() { printf '%s: FAILED: %s\n' "$name" "$*" >&2; exit 1; }
+# What packages.sh reports with.
+tap() { say "$*"; }
+diag() { sed "s/^/$name: /"; }
+check() { [ "$2" = "$3" ] || die "$1: got [$2], want [$3]"; say "$1"; }
 
 # post NAME FILE: hand FILE to twohost.sh (written whole, then renamed)
 post() {
@@ -75,13 +84,18 @@ bring_up() {
 	ip link set eth0 up
 	ip addr add "$me/24" dev eth0
 	say "nested KVM ready, TPM 2.0 at /dev/tpmrm0, eth0 $me"
+	# Installed as on a host: the tools' package, and the module where
+	# make install puts it (a DKMS build per host would cost minutes).
+	packages_install "$build/deb" "$res" "$repo/trustmig.ko" ||
+		die "cannot install trustmig"
 	# Measured before it is loaded, like IMA would: the certified
 	# baseline covers the module that will hold the session keys.
-	local ko=$repo/trustmig.ko digest
-	digest=$(sha256sum "$ko" | cut -c1-64)
+	local ko digest
+	ko=$(pkg_in_root modinfo -n trustmig)
+	digest=$(sha256sum "$PKG_ROOT$ko" | cut -c1-64)
 	tpm2_pcrextend -T "$TRUSTMIG_TCTI" "11:sha256=$digest"
-	insmod "$ko"
-	say "trustmig.ko measured into PCR 11 (sha256 ${digest:0:16}...) and loaded"
+	pkg_in_root modprobe trustmig
+	say "$ko measured into PCR 11 (sha256 ${digest:0:16}...) and loaded by modprobe"
 }
 
 # The operator records the golden values on host A, booted in its
@@ -150,7 +164,7 @@ vmm() {
 	local log=$1
 
 	shift
-	"$bin/trustmig-vm" "$@" > >(tee "$log" | sed -u "s/^/$name: /") 2>&1 &
+	"$PKG_ROOT/usr/bin/trustmig-vm" "$@" > >(tee "$log" | sed -u "s/^/$name: /") 2>&1 &
 	vmm_pid=$!
 }
 

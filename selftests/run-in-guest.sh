@@ -92,7 +92,9 @@ if [ -z "$ko" ]; then
 	# shellcheck source=selftests/packages.sh
 	. "$repo/selftests/packages.sh"
 	if packages_install "$build/deb" "$results"; then
-		ko_loaded=1
+		out=$(pkg_in_root modprobe trustmig 2>&1)
+		check "modprobe trustmig${out:+: $out}" "$(pkg_loaded)" yes &&
+			ko_loaded=1
 		in_root=(chroot "$PKG_ROOT" env -u TRUSTMIG_BUILD -u TRUSTMIG_KO)
 		unload=(modprobe -r trustmig)
 	fi
