@@ -166,6 +166,5 @@ clean:
 	if test -e $(KDIR)/Makefile; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
 	$(MAKE) -C user clean
 	$(MAKE) -C user/vmm clean
-	$(MAKE) -C selftests clean
 	$(MAKE) -C bench clean
 	rm -rf $(BUILD)
