@@ -22,6 +22,7 @@ static void spin(unsigned long n)
 {
 	unsigned long acc = 0;
 
+	tmc_settle();
 	tmcount_open(SLOT);
 	asm volatile("1:\n\t"
 		     "add $1, %0\n\t"
@@ -107,6 +108,7 @@ TEST_F(count, empty_window)
 	if (!self->t.f)
 		SKIP(return, COUNT_NO_PLUGIN);
 
+	tmc_settle();
 	tmcount_open(SLOT);
 	tmcount_close(SLOT);
 	ASSERT_EQ(0, tmc_read(&self->t, SLOT, &c));
@@ -140,6 +142,7 @@ TEST_F(count, rep_string_counted_once)
 		s = src;
 		d = dst;
 		n = len;
+		tmc_settle();
 		tmcount_open(SLOT);
 		asm volatile("rep movsb" : "+D" (d), "+S" (s), "+c" (n)
 			     : : "memory");
@@ -186,6 +189,7 @@ TEST_F(count, seal_scales_with_pages)
 		st.len = 0;
 		ASSERT_EQ(0, tmig_pair_new(&t, &p, 0));
 		ASSERT_EQ(0, tmig_attach(&p.src, vm[i].vm_fd, p.src.ticket));
+		tmc_settle();
 		tmcount_open(SLOT);
 		ASSERT_EQ(0, tmig_seal(p.src.fd, &vm[i], TRUSTMIG_SEAL_HARVEST,
 				       NULL, &st));

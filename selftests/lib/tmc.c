@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 
 #include "tmc.h"
+
+/* Time for the readers after the first one (awk, tee) to finish. */
+#define TMC_SETTLE_US	(200 * 1000)
 
 int tmc_open(struct tmc *t)
 {
@@ -60,4 +64,14 @@ int tmc_read(struct tmc *t, unsigned int slot, struct tmc_count *c)
 	c->insns = insns;
 	c->execs = execs;
 	return 0;
+}
+
+void tmc_settle(void)
+{
+	int queued;
+
+	fflush(NULL);
+	while (!ioctl(STDOUT_FILENO, FIONREAD, &queued) && queued > 0)
+		usleep(1000);
+	usleep(TMC_SETTLE_US);
 }

@@ -33,4 +33,12 @@ void tmc_close(struct tmc *t);
  */
 int tmc_read(struct tmc *t, unsigned int slot, struct tmc_count *c);
 
+/*
+ * tmcount counts every instruction the vCPU runs in a window, other
+ * processes' too: before one opens, the test's output must have been
+ * read and passed on (the kselftest runner's prefixer reads it a byte
+ * at a time).  Waits until its pipe is empty, then a little longer.
+ */
+void tmc_settle(void);
+
 #endif /* _TMC_H */
