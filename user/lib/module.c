@@ -2,7 +2,10 @@
 /*
  * trustmig.ko control over generic netlink (libnl-genl-3).
  */
+#include <limits.h>
+#include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/utsname.h>
 
 #include <netlink/genl/ctrl.h>
@@ -43,6 +46,55 @@ static int tm_nl_family_version(struct nl_sock *sk)
 	return version;
 }
 
+/* Does a line of @path hold @text (@at_start: begin with it)? */
+static bool tm_file_has(const char *path, const char *text, bool at_start)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = at_start ? !strncmp(line, text, strlen(text)) :
+				   !!strstr(line, text);
+	fclose(f);
+	return found;
+}
+
+/*
+ * Why kernel @release loaded no trustmig.ko, as far as this host shows
+ * it: DKMS builds the module only for a kernel with headers and KVM.
+ */
+static void tm_module_missing(const char *release, char *why, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/lib/modules/%s/modules.dep", release);
+	if (tm_file_has(path, "/trustmig.ko", false)) {
+		snprintf(why, len, "'modprobe trustmig' says why kernel %s does not load it",
+			 release);
+		return;
+	}
+	snprintf(path, sizeof(path), "/lib/modules/%s/build/Makefile", release);
+	if (access(path, F_OK)) {
+		snprintf(why, len,
+			 "none is installed for kernel %s, which has no headers for DKMS to build it: apt-get install linux-headers-%s",
+			 release, release);
+		return;
+	}
+	snprintf(path, sizeof(path), "/boot/config-%s", release);
+	if (!access(path, F_OK) && !tm_file_has(path, "CONFIG_KVM=", true)) {
+		snprintf(why, len,
+			 "none is installed for kernel %s, which is built without KVM (CONFIG_KVM), which trustmig.ko hooks",
+			 release);
+		return;
+	}
+	snprintf(why, len,
+		 "none is installed for kernel %s: install trustmig-dkms, or make install",
+		 release);
+}
+
 static int tm_nl_open(struct tm_nl *n)
 {
 	int version;
@@ -59,12 +111,14 @@ static int tm_nl_open(struct tm_nl *n)
 	n->family = genl_ctrl_resolve(n->sk, TRUSTMIG_GENL_NAME);
 	if (n->family < 0) {
 		struct utsname uts;
+		char why[512];
 
 		nl_socket_free(n->sk);
 		uname(&uts);
+		tm_module_missing(uts.release, why, sizeof(why));
 		return tm_fail(TM_EXIT_NO_MODULE, TM_NOT_LOADED
-			       " (no generic netlink family \"%s\"): is it installed for kernel %s? 'modprobe trustmig' says why not",
-			       TRUSTMIG_GENL_NAME, uts.release);
+			       " (no generic netlink family \"%s\"): %s",
+			       TRUSTMIG_GENL_NAME, why);
 	}
 	version = tm_nl_family_version(n->sk);
 	if (version != TRUSTMIG_GENL_VERSION) {
