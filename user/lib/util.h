@@ -15,6 +15,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "printable.h"
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 /* as the kernel's <linux/compiler_attributes.h> has it */
 #define __printf(a, b)	__attribute__((				\
@@ -78,15 +80,6 @@ const char *tm_last_error(void);
 int tm_fail_prefix(int code, const char *prefix);
 /* Print "prog: msg" for the last failure to stderr and return @code. */
 int tm_report(const char *prog, int code);
-
-/*
- * Bounded copy of @len bytes of untrusted text (a peer's reason, a name
- * from a file or token) for printing: non-printable bytes become '?'.
- * With @quoted, '"' and '\' become '\"' and '\\' too: the text is
- * the value of a quoted log field (reason="..."), which it cannot end.
- */
-void tm_printable(const void *in, size_t len, char *buf, size_t size,
-		  int quoted);
 
 /* X.509's upper bound for the common name a host name becomes. */
 #define TM_HOST_NAME_MAX	64
