@@ -611,25 +611,13 @@ static int dst_open(struct dst *d, __u32 flags)
 
 static int dst_receive(struct dst *d, const struct mig_opts *o)
 {
-	__u32 type, len;
 	int err;
 
 	for (;;) {
-		len = RX_CAP - d->rx_len;
-		err = net_recv_frame(d->sock, &type, d->rx + d->rx_len, &len,
-				     o->timeout);
-		if (err) {
-			fprintf(stderr, "trustmig-vm: connection: %s\n",
-				strerror(-err));
+		err = net_recv_records(d->sock, d->rx, &d->rx_len, RX_CAP,
+				       o->timeout);
+		if (err)
 			return err;
-		}
-		if (type == TMVM_F_ABORT) {
-			net_print_abort("source", d->rx + d->rx_len, len);
-			return -ECONNABORTED;
-		}
-		if (type != TMVM_F_RECORDS)
-			return -EPROTO;
-		d->rx_len += len;
 		err = dst_open(d, 0);
 		if (err)
 			return err;
@@ -642,9 +630,7 @@ int mig_dest(const char *listen_spec, size_t mem_size, double rate,
 	struct dst d = { .v = v, .sock = -1, .tm = -1 };
 	__u8 receipt[TRUSTMIG_RESUMED_REC_LEN];
 	struct trustmig_out receipt_out = { 0 };
-	struct tmvm_hello hello;
 	int lfd, port, err, ret = TMVM_EXIT_REFUSED;
-	__u32 type, len = sizeof(hello);
 	unsigned int i;
 	__u64 mem;
 
@@ -663,17 +649,11 @@ int mig_dest(const char *listen_spec, size_t mem_size, double rate,
 			strerror(-d.sock));
 		return TMVM_EXIT_SETUP;
 	}
-	err = net_recv_frame(d.sock, &type, &hello, &len, o->timeout);
-	if (!err && (type != TMVM_F_HELLO || len != sizeof(hello) ||
-		     ntohl(hello.magic) != TMVM_MAGIC ||
-		     ntohl(hello.version) != TMVM_VERSION ||
-		     ntohl(hello.vcpus) != 1))
-		err = -EPROTO;
+	err = net_recv_hello(d.sock, &mem, o->timeout);
 	if (err) {
 		fprintf(stderr, "trustmig-vm: bad hello: %s\n", strerror(-err));
 		goto out;
 	}
-	mem = be64toh(hello.mem_bytes);
 	if (mem_size && mem != mem_size) {
 		err = -EINVAL;
 		net_send_abort(d.sock, err, "memory size differs");

@@ -237,6 +237,45 @@ int net_recv_frame(int fd, __u32 *type, void *buf, __u32 *len,
 	return 0;
 }
 
+int net_recv_hello(int fd, __u64 *mem_bytes, double timeout)
+{
+	struct tmvm_hello hello;
+	__u32 type, len = sizeof(hello);
+	int err;
+
+	err = net_recv_frame(fd, &type, &hello, &len, timeout);
+	if (err)
+		return err;
+	if (type != TMVM_F_HELLO || len != sizeof(hello) ||
+	    ntohl(hello.magic) != TMVM_MAGIC ||
+	    ntohl(hello.version) != TMVM_VERSION || ntohl(hello.vcpus) != 1)
+		return -EPROTO;
+	*mem_bytes = be64toh(hello.mem_bytes);
+	return 0;
+}
+
+int net_recv_records(int fd, __u8 *rx, size_t *rx_len, size_t cap,
+		     double timeout)
+{
+	__u32 type, len = cap - *rx_len;
+	int err;
+
+	err = net_recv_frame(fd, &type, rx + *rx_len, &len, timeout);
+	if (err) {
+		fprintf(stderr, "trustmig-vm: connection: %s\n",
+			strerror(-err));
+		return err;
+	}
+	if (type == TMVM_F_ABORT) {
+		net_print_abort("source", rx + *rx_len, len);
+		return -ECONNABORTED;
+	}
+	if (type != TMVM_F_RECORDS)
+		return -EPROTO;
+	*rx_len += len;
+	return 0;
+}
+
 int net_send_abort(int fd, int err, const char *why)
 {
 	struct {

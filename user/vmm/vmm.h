@@ -76,6 +76,15 @@ int net_send_frame(int fd, __u32 type, const void *data, __u32 len);
 /* Reads one frame; *len in: payload capacity, out: payload length. */
 int net_recv_frame(int fd, __u32 *type, void *buf, __u32 *len,
 		   double timeout);
+/* The source's HELLO: its guest memory size, or -EPROTO, -errno. */
+int net_recv_hello(int fd, __u64 *mem_bytes, double timeout);
+/*
+ * The source's next frame after READY: a RECORDS payload is appended to
+ * @rx (@cap bytes, *@rx_len in use); -ECONNABORTED for an ABORT (printed),
+ * -EPROTO for another frame, -errno for a failed connection.
+ */
+int net_recv_records(int fd, __u8 *rx, size_t *rx_len, size_t cap,
+		     double timeout);
 int net_send_abort(int fd, int err, const char *why);
 void net_print_abort(const char *who, const void *buf, __u32 len);
 
