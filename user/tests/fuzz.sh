@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# fuzz.sh: builds the libFuzzer targets of tests/fuzz (clang, ASan and
+# UBSan, every report fatal) into $BUILD/user/fuzz and runs each for
+# FUZZ_SECONDS (default 20) from its corpus there, seeded with a few
+# well-formed sessions.  TAP on stdout and in $TAP; exits 1 if a target
+# crashed, naming the input that did it.
+#
+#   BUILD=build TAP=build/results/fuzz.tap FUZZ_SECONDS=600 \
+#       tests/fuzz.sh [TARGET...]
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+BUILD=${BUILD:-$(cd "$here/../.." && pwd)/build}
+TAP=${TAP:-/dev/null}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+out=$BUILD/user/fuzz
+if [ $# -eq 0 ]; then
+	set -- hs_frames vmm_peer
+fi
+
+: >"$TAP"
+tap() {
+	echo "$*"
+	echo "$*" >>"$TAP"
+}
+
+# seed TARGET NAME HEX: one input of TARGET's corpus.
+seed() {
+	mkdir -p "$out/corpus/$1"
+	perl -e 'print pack("H*", $ARGV[0])' "$3" >"$out/corpus/$1/seed-$2"
+}
+
+mkdir -p "$out"
+if ! make -C "$here/fuzz" BUILD="$BUILD" >"$out/build.log" 2>&1; then
+	cat "$out/build.log" >&2
+	tap "not ok - fuzz: the targets do not build (see $out/build.log)"
+	exit 1
+fi
+
+# Handshake frames: version 1, type, be32 length, DER.
+seed hs_frames alert 011500000008300602013a0c0178
+zeros32=$(printf '%064d' 0)
+seed hs_frames result "01040000002c302a30060201000c01780420$zeros32"
+seed hs_frames m3 "01030000002a30283004040004000420$zeros32"
+# trustmig-vm: frames separated by "TMVF", each its type and payload
+# (fuzz/vmm_peer.c): HELLO (4 MiB, 1 vCPU), RECORDS, ABORT (EPROTO, "no").
+sep=544d5646
+hello=01544d564d0000000100000000004000000000000100000000
+seed vmm_peer hello "$hello"
+seed vmm_peer abort "${hello}${sep}03deadbeef${sep}05000000476e6f"
+
+failed=0
+for t in "$@"; do
+	log=$out/$t.log
+	rc=0
+	# -close_fd_mask=2: the targets' own messages stay out of the log.
+	"$out/$t" "$out/corpus/$t" -max_total_time="$FUZZ_SECONDS" \
+		-max_len=65536 -timeout=10 -close_fd_mask=2 \
+		-print_final_stats=1 -artifact_prefix="$out/$t-" \
+		>"$log" 2>&1 || rc=$?
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+	crash=$(sed -n 's/.*Test unit written to \([^ ]*\).*/\1/p' "$log" |
+		head -n 1)
+	if [ "$rc" -eq 0 ] && [ -n "$runs" ]; then
+		tap "ok - fuzz $t: $runs runs, no crash"
+	else
+		failed=1
+		tap "not ok - fuzz $t: exit $rc, input ${crash:-none saved} (log: $log)"
+		grep -m 5 -E 'runtime error|ERROR: AddressSanitizer|SUMMARY' \
+			"$log" | sed 's/^/# /'
+	fi
+done
+exit "$failed"
