@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "printable.h"
 #include "proto.h"
 #include "vmm.h"
 
@@ -291,15 +292,20 @@ int net_send_abort(int fd, int err, const char *why)
 
 void net_print_abort(const char *who, const void *buf, __u32 len)
 {
-	const struct tmvm_abort *a = buf;
+	char why[TMVM_WHY_MAX + 1];
+	struct tmvm_abort a;
 	int err;
 
-	if (len < sizeof(*a)) {
-		fprintf(stderr, "trustmig-vm: %s aborted\n", who);
+	if (len < sizeof(a)) {
+		fprintf(stderr, "trustmig-vm: %s aborted (no reason given)\n",
+			who);
 		return;
 	}
-	err = ntohl(a->err);
-	fprintf(stderr, "trustmig-vm: %s aborted: %.*s (%s, %s)\n", who,
-		(int)(len - sizeof(*a)), (const char *)(a + 1), strerror(err),
-		strerrorname_np(err) ? strerrorname_np(err) : "?");
+	/* The frame lies wherever it landed in a receive buffer: copy out. */
+	memcpy(&a, buf, sizeof(a));
+	err = ntohl(a.err);
+	tm_printable((const __u8 *)buf + sizeof(a), len - sizeof(a), why,
+		     sizeof(why), 0);
+	fprintf(stderr, "trustmig-vm: %s aborted: %s (%s, %s)\n", who, why,
+		strerror(err), strerrorname_np(err) ?: "?");
 }
