@@ -708,7 +708,7 @@ complete:
 	for (i = 0; i < d.nstates; i++) {
 		err = vmm_load_state(v, d.state[i], d.state_len[i]);
 		if (err) {
-			net_send_abort(d.sock, err, "state refused by KVM");
+			net_send_abort(d.sock, err, "state refused");
 			goto out_vm;
 		}
 	}

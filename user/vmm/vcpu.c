@@ -472,6 +472,15 @@ out:
 	return err;
 }
 
+/* The XSAVE area: what KVM_GET_XSAVE2 writes and KVM_SET_XSAVE reads. */
+static size_t vmm_xsave_size(struct vmm *v)
+{
+	int size = ioctl(v->vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+
+	return size > (int)sizeof(struct kvm_xsave) ? (size_t)size :
+						     sizeof(struct kvm_xsave);
+}
+
 /* One item of @size bytes, filled by the vCPU ioctl @ioc. */
 static int st_get(struct st_buf *b, int fd, __u32 tag, unsigned long ioc,
 		  size_t size)
@@ -485,8 +494,9 @@ static int st_get(struct st_buf *b, int fd, __u32 tag, unsigned long ioc,
 
 int vmm_save_vcpu(struct vmm *v, void *buf, size_t cap, size_t *len)
 {
-	int fd = v->vm.vcpu_fd, xsave_size, ret;
+	int fd = v->vm.vcpu_fd, ret;
 	struct kvm_msrs *msrs;
+	size_t xsave_size;
 	struct st_buf b;
 	void *p;
 
@@ -501,14 +511,12 @@ int vmm_save_vcpu(struct vmm *v, void *buf, size_t cap, size_t *len)
 	if (ret)
 		return ret;
 
-	xsave_size = ioctl(v->vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 	if (ioctl(v->vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0) {
-		if (xsave_size < (int)sizeof(struct kvm_xsave))
-			xsave_size = sizeof(struct kvm_xsave);
+		xsave_size = vmm_xsave_size(v);
 		p = st_add(&b, ST_XSAVE, xsave_size);
 		if (!p)
 			return -ENOSPC;
-		if (ioctl(fd, xsave_size > (int)sizeof(struct kvm_xsave) ?
+		if (ioctl(fd, xsave_size > sizeof(struct kvm_xsave) ?
 			  KVM_GET_XSAVE2 : KVM_GET_XSAVE, p) < 0)
 			return -errno;
 	} else {
@@ -554,20 +562,109 @@ static const __u32 st_load_order[] = {
 	ST_EVENTS, ST_DEBUGREGS,
 };
 
+/* What KVM_SET_* reads of each fixed-size item. */
+static const size_t st_size[] = {
+	[ST_REGS] = sizeof(struct kvm_regs),
+	[ST_SREGS] = sizeof(struct kvm_sregs),
+	[ST_XCRS] = sizeof(struct kvm_xcrs),
+	[ST_EVENTS] = sizeof(struct kvm_vcpu_events),
+	[ST_DEBUGREGS] = sizeof(struct kvm_debugregs),
+	[ST_CLOCK] = sizeof(struct kvm_clock_data),
+	[ST_FPU] = sizeof(struct kvm_fpu),
+};
+
+/* An item's bytes with their padding. */
+static size_t st_space(__u32 len)
+{
+	return sizeof(struct st_item) + (((size_t)len + 7) & ~7UL);
+}
+
+/*
+ * Whether an item of @tag holds exactly what its KVM_SET_* reads, so that
+ * no ioctl takes the next item's bytes (or the record's end) as state.
+ */
+static int st_check_item(__u32 tag, const void *p, __u32 len)
+{
+	size_t want;
+	__u32 nmsrs;
+
+	switch (tag) {
+	case ST_XSAVE:
+		/* At least the legacy area and header; st_load_xsave() extends. */
+		want = sizeof(struct kvm_xsave);
+		if (len >= want)
+			return 0;
+		break;
+	case ST_MSRS:
+		want = sizeof(struct kvm_msrs);
+		if (len >= want) {
+			memcpy(&nmsrs, p, sizeof(nmsrs));
+			want += (size_t)nmsrs * sizeof(struct kvm_msr_entry);
+		}
+		break;
+	default:
+		if (tag >= ARRAY_SIZE(st_size) || !st_size[tag])
+			return 0;	/* unknown: skipped */
+		want = st_size[tag];
+	}
+	if (len == want)
+		return 0;
+	fprintf(stderr,
+		"trustmig-vm: state item %u has %u bytes where KVM reads %zu: refused\n",
+		tag, len, want);
+	return -EPROTO;
+}
+
+/* Every item whole and of its size, before KVM sees any of them. */
+static int st_check(const __u8 *p, size_t len)
+{
+	const struct st_item *it;
+	size_t off;
+	int err;
+
+	for (off = sizeof(struct st_hdr); off < len; off += st_space(it->len)) {
+		it = (const void *)(p + off);
+		if (len - off < sizeof(*it) ||
+		    it->len > len - off - sizeof(*it)) {
+			fprintf(stderr,
+				"trustmig-vm: state record: an item at byte %zu runs past its end (%zu bytes)\n",
+				off, len);
+			return -EPROTO;
+		}
+		err = st_check_item(it->tag, it + 1, it->len);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* KVM_SET_XSAVE reads KVM's whole area: a smaller one is zero-extended. */
+static int st_load_xsave(struct vmm *v, const void *p, __u32 len)
+{
+	size_t size = vmm_xsave_size(v);
+	void *area = calloc(1, size > len ? size : len);
+	int err;
+
+	if (!area)
+		return -ENOMEM;
+	memcpy(area, p, len);
+	err = ioctl(v->vm.vcpu_fd, KVM_SET_XSAVE, area) < 0 ? -errno : 0;
+	free(area);
+	return err;
+}
+
+/* One item that st_check() passed. */
 static int st_load_one(struct vmm *v, __u32 tag, void *p, __u32 len)
 {
 	int fd = v->vm.vcpu_fd, ret;
-	struct kvm_clock_data clk;
+	struct kvm_clock_data *clk = p;
 	struct kvm_msrs *msrs = p;
 
 	switch (tag) {
 	case ST_CLOCK:
-		if (len < sizeof(clk))
-			return -EPROTO;
-		memcpy(&clk, p, sizeof(clk));
 		/* Advance by the time the VM was away, if the host can. */
-		clk.flags &= KVM_CLOCK_REALTIME;
-		return ioctl(v->vm.vm_fd, KVM_SET_CLOCK, &clk) < 0 ? -errno : 0;
+		clk->flags &= KVM_CLOCK_REALTIME;
+		return ioctl(v->vm.vm_fd, KVM_SET_CLOCK, clk) < 0 ? -errno : 0;
 	case ST_SREGS:
 		return ioctl(fd, KVM_SET_SREGS, p) < 0 ? -errno : 0;
 	case ST_REGS:
@@ -575,13 +672,10 @@ static int st_load_one(struct vmm *v, __u32 tag, void *p, __u32 len)
 	case ST_XCRS:
 		return ioctl(fd, KVM_SET_XCRS, p) < 0 ? -errno : 0;
 	case ST_XSAVE:
-		return ioctl(fd, KVM_SET_XSAVE, p) < 0 ? -errno : 0;
+		return st_load_xsave(v, p, len);
 	case ST_FPU:
 		return ioctl(fd, KVM_SET_FPU, p) < 0 ? -errno : 0;
 	case ST_MSRS:
-		if (len < sizeof(*msrs) ||
-		    len < sizeof(*msrs) + msrs->nmsrs * sizeof(msrs->entries[0]))
-			return -EPROTO;
 		ret = ioctl(fd, KVM_SET_MSRS, msrs);
 		if (ret < 0)
 			return -errno;
@@ -591,48 +685,47 @@ static int st_load_one(struct vmm *v, __u32 tag, void *p, __u32 len)
 	case ST_DEBUGREGS:
 		return ioctl(fd, KVM_SET_DEBUGREGS, p) < 0 ? -errno : 0;
 	}
-	return 0;	/* unknown: skipped */
+	return 0;
 }
 
 int vmm_load_state(struct vmm *v, const void *buf, size_t len)
 {
-	const struct st_hdr *h = buf;
-	const struct st_item *it;
+	struct st_item *it;
+	struct st_hdr h;
 	unsigned int k;
 	size_t off;
-	void *copy;
+	__u8 *copy;
 	int err;
 
-	if (len < sizeof(*h) || h->magic != ST_MAGIC ||
-	    h->version != ST_VERSION)
+	if (len >= sizeof(h))
+		memcpy(&h, buf, sizeof(h));
+	if (len < sizeof(h) || h.magic != ST_MAGIC ||
+	    h.version != ST_VERSION) {
+		fprintf(stderr,
+			"trustmig-vm: state record: no TVST version %u header\n",
+			ST_VERSION);
 		return -EPROTO;
-	/* ioctls take non-const, KVM_SET_XSAVE may read past len: copy. */
-	copy = calloc(1, len + TVM_PAGE_SIZE * 4);
+	}
+	/* Aligned, and writable: the ioctls take non-const pointers. */
+	copy = malloc(len);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, buf, len);
-	for (k = 0; k < ARRAY_SIZE(st_load_order); k++) {
-		for (off = sizeof(*h); off + sizeof(*it) <= len;
-		     off += sizeof(*it) + ((it->len + 7) & ~7UL)) {
-			it = (const void *)((const __u8 *)copy + off);
-			if (it->len > len - off - sizeof(*it)) {
-				err = -EPROTO;
-				goto out;
-			}
+	err = st_check(copy, len);
+	for (k = 0; !err && k < ARRAY_SIZE(st_load_order); k++) {
+		for (off = sizeof(h); off < len; off += st_space(it->len)) {
+			it = (void *)(copy + off);
 			if (it->tag != st_load_order[k])
 				continue;
-			err = st_load_one(v, it->tag, (void *)(it + 1),
-					  it->len);
+			err = st_load_one(v, it->tag, it + 1, it->len);
 			if (err) {
 				fprintf(stderr,
 					"trustmig-vm: loading state item %u: %s\n",
 					it->tag, strerror(-err));
-				goto out;
+				break;
 			}
 		}
 	}
-	err = 0;
-out:
 	free(copy);
 	return err;
 }
