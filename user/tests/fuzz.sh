@@ -1,14 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# fuzz.sh: builds the libFuzzer targets of tests/fuzz (clang, ASan and
-# UBSan, every report fatal) into $BUILD/user/fuzz and runs each for
-# FUZZ_SECONDS (default 20) from its corpus there, seeded with a few
-# well-formed sessions.  TAP on stdout and in $TAP; exits 1 if a target
-# crashed, naming the input that did it.
+# fuzz.sh: builds tests/fuzz (clang, ASan and UBSan, every report fatal)
+# into $BUILD/user/fuzz, runs vmm_peer_test (fixed inputs), then each
+# libFuzzer target for FUZZ_SECONDS (default 20) from its corpus there,
+# seeded with a few well-formed sessions.  TAP on stdout and in $TAP;
+# exits 1 if a test failed or a target crashed, naming the input that
+# did it.
 #
 #   BUILD=build TAP=build/results/fuzz.tap FUZZ_SECONDS=600 \
-#       tests/fuzz.sh [TARGET...]
+#       tests/fuzz.sh [TARGET...]      (targets: hs_frames vmm_peer)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +53,20 @@ seed vmm_peer hello "$hello"
 seed vmm_peer abort "${hello}${sep}03deadbeef${sep}05000000476e6f"
 
 failed=0
+# The fixed inputs first; a sanitizer's report goes to a file, as the
+# test keeps stderr for itself.
+rm -f "$out"/vmm_peer_test.san.*
+rc=0
+ASAN_OPTIONS=log_path=$out/vmm_peer_test.san \
+UBSAN_OPTIONS=log_path=$out/vmm_peer_test.san \
+	"$out/vmm_peer_test" >"$out/vmm_peer_test.tap" || rc=$?
+tee -a "$TAP" <"$out/vmm_peer_test.tap"
+if [ "$rc" -ne 0 ]; then
+	failed=1
+	grep -q '^not ok' "$out/vmm_peer_test.tap" ||
+		tap "not ok - vmm_peer_test: exit $rc (report: $(echo "$out"/vmm_peer_test.san.*))"
+fi
+
 for t in "$@"; do
 	log=$out/$t.log
 	rc=0
