@@ -168,14 +168,53 @@ int tm_module_probe(void)
 	return ret;
 }
 
+/*
+ * The attributes of the module's replies (uapi/linux/trustmig.h): libnl
+ * refuses a reply with one shorter than its type, so that no nla_get_*()
+ * reads past it, or a ticket of another length.
+ */
+static const struct nla_policy tm_reply_policy[TRUSTMIG_A_MAX + 1] = {
+	[TRUSTMIG_A_SESSION_ID] = { .type = NLA_U32 },
+	[TRUSTMIG_A_ROLE] = { .type = NLA_U8 },
+	[TRUSTMIG_A_CIPHER] = { .type = NLA_U8 },
+	[TRUSTMIG_A_TICKET] = { .minlen = TRUSTMIG_TICKET_LEN,
+				.maxlen = TRUSTMIG_TICKET_LEN },
+	[TRUSTMIG_A_STREAM_ID] = { .type = NLA_U32 },
+	[TRUSTMIG_A_STATE] = { .type = NLA_U8 },
+	[TRUSTMIG_A_KEYED] = { .type = NLA_U8 },
+	[TRUSTMIG_A_ATTACHED] = { .type = NLA_U8 },
+	[TRUSTMIG_A_RECORDS] = { .type = NLA_U64 },
+	[TRUSTMIG_A_BYTES] = { .type = NLA_U64 },
+	[TRUSTMIG_A_PAGES] = { .type = NLA_U64 },
+	[TRUSTMIG_A_ZERO_PAGES] = { .type = NLA_U64 },
+	[TRUSTMIG_A_ROUNDS] = { .type = NLA_U32 },
+	[TRUSTMIG_A_FAILURES] = { .type = NLA_U32 },
+	[TRUSTMIG_A_REASON] = { .type = NLA_U8 },
+	[TRUSTMIG_A_ERRNO] = { .type = NLA_U32 },
+	[TRUSTMIG_A_SEQ] = { .type = NLA_U64 },
+};
+
+/* @msg's attributes checked against tm_reply_policy; a reason if not. */
+static int tm_nl_parse(struct nl_msg *msg, struct nlattr **a,
+		       const char *what)
+{
+	int err = genlmsg_parse(nlmsg_hdr(msg), 0, a, TRUSTMIG_A_MAX,
+				tm_reply_policy);
+
+	if (err)
+		return tm_fail(TM_EXIT_NETLINK,
+			       "trustmig.ko sent a malformed %s: %s", what,
+			       nl_geterror(err));
+	return 0;
+}
+
 static int tm_nl_reply(struct nl_msg *msg, void *arg)
 {
 	struct tm_session *s = arg;
 	struct nlattr *a[TRUSTMIG_A_MAX + 1];
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, TRUSTMIG_A_MAX, NULL) ||
-	    !a[TRUSTMIG_A_SESSION_ID] || !a[TRUSTMIG_A_TICKET] ||
-	    nla_len(a[TRUSTMIG_A_TICKET]) != TRUSTMIG_TICKET_LEN)
+	if (tm_nl_parse(msg, a, "session") ||
+	    !a[TRUSTMIG_A_SESSION_ID] || !a[TRUSTMIG_A_TICKET])
 		return NL_SKIP;
 	s->id = nla_get_u32(a[TRUSTMIG_A_SESSION_ID]);
 	memcpy(s->ticket, nla_data(a[TRUSTMIG_A_TICKET]), TRUSTMIG_TICKET_LEN);
@@ -235,10 +274,11 @@ int tm_module_install(struct tm_session *s,
 		ret = tm_fail(TM_EXIT_ERROR, "cannot build netlink message");
 		goto out;
 	}
+	/* The reason if no reply counts; a malformed one gives its own. */
+	tm_fail(TM_EXIT_NETLINK, "trustmig.ko sent no session id and ticket");
 	ret = tm_nl_call(&n, msg, "SESSION_NEW", s);
 	if (!ret && !s->id)
-		ret = tm_fail(TM_EXIT_NETLINK,
-			      "trustmig.ko sent no session id and ticket");
+		ret = TM_EXIT_NETLINK;
 	if (ret)
 		goto out;
 	msg = tm_nl_msg(&n, TRUSTMIG_CMD_SESSION_SET_KEY);
@@ -318,13 +358,21 @@ static unsigned int tm_u32(struct nlattr *a)
 	return a ? nla_get_u32(a) : 0;
 }
 
+struct tm_status {
+	FILE *f;
+	int ret;		/* TM_EXIT_NETLINK: a malformed session */
+};
+
 static int tm_status_line(struct nl_msg *msg, void *arg)
 {
 	struct nlattr *a[TRUSTMIG_A_MAX + 1];
-	FILE *f = arg;
+	struct tm_status *st = arg;
+	FILE *f = st->f;
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, TRUSTMIG_A_MAX, NULL) ||
-	    !a[TRUSTMIG_A_SESSION_ID])
+	st->ret = tm_nl_parse(msg, a, "session");
+	if (st->ret)
+		return NL_STOP;
+	if (!a[TRUSTMIG_A_SESSION_ID])
 		return NL_SKIP;
 	fprintf(f, "session %u role=%s cipher=%s state=%s keyed=%u attached=%u",
 		tm_u32(a[TRUSTMIG_A_SESSION_ID]),
@@ -352,6 +400,7 @@ static int tm_status_line(struct nl_msg *msg, void *arg)
 
 int tm_module_status(FILE *f)
 {
+	struct tm_status st = { .f = f };
 	struct nl_msg *msg;
 	struct tm_nl n;
 	int ret, err;
@@ -366,13 +415,16 @@ int tm_module_status(FILE *f)
 		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
 		goto out;
 	}
-	nl_socket_modify_cb(n.sk, NL_CB_VALID, NL_CB_CUSTOM, tm_status_line, f);
+	nl_socket_modify_cb(n.sk, NL_CB_VALID, NL_CB_CUSTOM, tm_status_line,
+			    &st);
 	err = nl_send_auto(n.sk, msg);
 	if (err >= 0)
 		err = nl_recvmsgs_default(n.sk);
 	if (err < 0)
 		ret = tm_fail(TM_EXIT_NETLINK, "trustmig.ko refused the dump: %s",
 			      nl_geterror(err));
+	else
+		ret = st.ret;
 out:
 	nlmsg_free(msg);
 	nl_socket_free(n.sk);
