@@ -7,6 +7,8 @@ PKGS=(
 	build-essential make gcc pkg-config cpio gzip xz-utils kmod perl git
 	linux-headers-amd64 linux-image-amd64 linux-source
 	sparse
+	# make -C user fuzz: clang with libFuzzer and the sanitizers' runtimes
+	clang libclang-rt-dev
 	qemu-system-x86 busybox-static
 	swtpm swtpm-tools tpm2-tools libtss2-dev libjson-c-dev
 	libnl-3-dev libnl-genl-3-dev libssl-dev openssl
