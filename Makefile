@@ -6,6 +6,8 @@
 #   make check        style + sparse + userspace tests + selftests in QEMU
 #   make check-debug  the guest selftests on the debug kernel (KASAN,
 #                     lockdep, kmemleak, ...; scripts/debug-kernel.sh)
+#   make check-fuzz   the handshake's and trustmig-vm's frame decoders under
+#                     libFuzzer with ASan and UBSan (FUZZ_SECONDS=N each)
 #   make fuzz-kernel  fuzz_test (SECONDS=N, default 3600; SEED=S replays)
 #                     then trinity on the debug kernel
 #   make demo         the README's main job: a live migration between
@@ -48,7 +50,7 @@ C_FILES = $(shell git ls-files --cached --others --exclude-standard \
 		'*.c' '*.h' 2>/dev/null || find kmod user uapi selftests -name '*.[ch]')
 
 .PHONY: all module user vmm selftests ksrc plugin style sparse check \
-	check-user check-guest check-debug check-twohost check-proof proof \
+	check-user check-fuzz check-guest check-debug check-twohost check-proof proof \
 	fuzz-kernel check-install check-deb check-man check-systemd install install-tools install-dkms \
 	uninstall deb man \
 	demo bench clean
@@ -93,6 +95,11 @@ sparse:
 
 check-user: user
 	$(MAKE) -C user check
+
+# The frame decoders under libFuzzer, ASan and UBSan (user/tests/fuzz.sh):
+# FUZZ_SECONDS per target, default 20; TAP in $(BUILD)/results/fuzz.tap.
+check-fuzz:
+	$(MAKE) -C user fuzz
 
 # The stock kernel's suite runs on the installed packages.
 check-guest: all deb

@@ -49,6 +49,7 @@ run all make.tap
 # within timeouts that a loaded machine has been seen to miss.
 run check-proof proof.tap
 run check-user user.tap
+run check-fuzz fuzz.tap
 run check-install install.tap
 run check-man man.tap
 run check-systemd systemd.tap
