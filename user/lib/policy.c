@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json.h>
 
@@ -26,9 +27,63 @@ int tm_policy_id_valid(const char *id)
 	return 1;
 }
 
-/* The string array @key of @root: 1..TM_POLICY_MAX non-empty strings. */
+int tm_hosts_add(struct tm_hosts *h, const char *name, size_t len, int code,
+		 const char *what)
+{
+	int ret;
+
+	if (h->n == TM_POLICY_MAX)
+		return tm_fail(code, "%s: more than %d host names", what,
+			       TM_POLICY_MAX);
+	ret = tm_host_name_check(name, len, code, what);
+	if (ret)
+		return ret;
+	h->name[h->n] = strndup(name, len);
+	if (!h->name[h->n])
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	h->n++;
+	return 0;
+}
+
+int tm_hosts_has(const struct tm_hosts *h, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < h->n; i++)
+		if (!strcasecmp(h->name[i], name))
+			return 1;
+	return 0;
+}
+
+void tm_hosts_print(const struct tm_hosts *h, char *buf, size_t size)
+{
+	size_t used = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < h->n && used + 3 < size; i++) {
+		if (i) {
+			strcpy(buf + used, ", ");
+			used += 2;
+		}
+		tm_printable(h->name[i], strlen(h->name[i]), buf + used,
+			     size - used, 0);
+		used += strlen(buf + used);
+	}
+}
+
+void tm_hosts_free(struct tm_hosts *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < h->n; i++)
+		free(h->name[i]);
+	memset(h, 0, sizeof(*h));
+}
+
+/* The string array @key of @root: 1..TM_POLICY_MAX strings (@what). */
 static int tm_policy_list(json_object *root, const char *key,
-			  json_object **arr, size_t *n)
+			  const char *what, json_object **arr, size_t *n)
 {
 	size_t i;
 
@@ -39,8 +94,8 @@ static int tm_policy_list(json_object *root, const char *key,
 	*n = json_object_array_length(*arr);
 	if (!*n || *n > TM_POLICY_MAX)
 		return tm_fail(TM_EXIT_POLICY,
-			       "policy \"%s\" must list 1 to %d files", key,
-			       TM_POLICY_MAX);
+			       "policy \"%s\" must list 1 to %d %s", key,
+			       TM_POLICY_MAX, what);
 	for (i = 0; i < *n; i++)
 		if (!json_object_is_type(json_object_array_get_idx(*arr, i),
 					 json_type_string))
@@ -70,7 +125,7 @@ static int tm_policy_files(json_object *root, const char *dir,
 	size_t i, n;
 	int ret;
 
-	ret = tm_policy_list(root, "anchors", &arr, &n);
+	ret = tm_policy_list(root, "anchors", "files", &arr, &n);
 	for (i = 0; !ret && i < n; i++) {
 		ret = tm_policy_path(path, sizeof(path), dir,
 				     json_object_get_string(json_object_array_get_idx(arr, i)));
@@ -78,7 +133,7 @@ static int tm_policy_files(json_object *root, const char *dir,
 			ret = tm_anchors_load(p->anchors, path);
 	}
 	if (!ret)
-		ret = tm_policy_list(root, "baselines", &arr, &n);
+		ret = tm_policy_list(root, "baselines", "files", &arr, &n);
 	for (i = 0; !ret && i < n; i++) {
 		ret = tm_policy_path(path, sizeof(path), dir,
 				     json_object_get_string(json_object_array_get_idx(arr, i)));
@@ -90,11 +145,41 @@ static int tm_policy_files(json_object *root, const char *dir,
 	return ret;
 }
 
+/* Optional @key of @root: "any", or 1..TM_POLICY_MAX host names. */
+static int tm_policy_hosts(json_object *root, const char *key,
+			   struct tm_hosts *h)
+{
+	json_object *arr, *v;
+	char what[32];
+	size_t i, n;
+	int ret;
+
+	if (!json_object_object_get_ex(root, key, &arr))
+		return 0;
+	if (json_object_is_type(arr, json_type_string)) {
+		h->any = !strcmp(json_object_get_string(arr), "any");
+		return h->any ? 0 :
+		       tm_fail(TM_EXIT_POLICY,
+			       "policy \"%s\" is neither \"any\" nor an array of host names",
+			       key);
+	}
+	ret = tm_policy_list(root, key, "host names", &arr, &n);
+	snprintf(what, sizeof(what), "policy \"%s\"", key);
+	for (i = 0; !ret && i < n; i++) {
+		v = json_object_array_get_idx(arr, i);
+		ret = tm_hosts_add(h, json_object_get_string(v),
+				   json_object_get_string_len(v),
+				   TM_EXIT_POLICY, what);
+	}
+	return ret;
+}
+
 static int tm_policy_parse(json_object *root, const char *dir,
 			   struct tm_policy *p)
 {
 	static const char *const keys[] = {
-		"schema", "id", "description", "anchors", "baselines", NULL
+		"schema", "id", "description", "anchors", "baselines",
+		"destinations", "sources", NULL
 	};
 	json_object *v;
 	int ret;
@@ -121,7 +206,10 @@ static int tm_policy_parse(json_object *root, const char *dir,
 	p->id = strdup(json_object_get_string(v));
 	if (!p->id)
 		return tm_fail(TM_EXIT_ERROR, "out of memory");
-	return tm_policy_files(root, dir, p);
+	ret = tm_policy_hosts(root, "destinations", &p->destinations);
+	if (!ret)
+		ret = tm_policy_hosts(root, "sources", &p->sources);
+	return ret ? ret : tm_policy_files(root, dir, p);
 }
 
 int tm_policy_load(const char *path, struct tm_policy *p)
@@ -189,6 +277,8 @@ void tm_policy_free(struct tm_policy *p)
 	for (i = 0; i < p->nbaselines; i++)
 		tm_baseline_free(&p->baseline[i]);
 	X509_STORE_free(p->anchors);
+	tm_hosts_free(&p->destinations);
+	tm_hosts_free(&p->sources);
 	free(p->id);
 	memset(p, 0, sizeof(*p));
 }
@@ -239,4 +329,16 @@ int tm_policy_check(const struct tm_policy *p,
 		       "%s is certified for baseline %s version %ld, which policy %s does not accept",
 		       info->host, info->baseline_id, info->baseline_version,
 		       p->id);
+}
+
+int tm_policy_check_source(const struct tm_policy *p, const char *host)
+{
+	char names[512];
+
+	if (!p->sources.n || tm_hosts_has(&p->sources, host))
+		return 0;
+	tm_hosts_print(&p->sources, names, sizeof(names));
+	return tm_fail(TM_EXIT_PEER_NAME,
+		       "the source %s is not among policy %s's sources (%s)",
+		       host, p->id, names);
 }

@@ -63,6 +63,7 @@ enum tm_exit {
 	TM_EXIT_NO_MODULE = 56,		/* trustmig.ko not loaded: no keys */
 	TM_EXIT_NETLINK = 57,		/* trustmig.ko refused the keys */
 	TM_EXIT_MODULE_VERSION = 58,	/* trustmig.ko of another netlink version */
+	TM_EXIT_PEER_NAME = 59,		/* peer is not the host expected */
 };
 
 /* Record why the current operation failed; returns @code. */
