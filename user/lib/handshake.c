@@ -4,6 +4,7 @@
  * transcript, TPM quotes, ECDH, key confirmation and HKDF key schedule.
  *
  *   Hello1   ::= SEQUENCE { nonce OCTET STRING (32), policyId UTF8String,
+ *                           destinations SEQUENCE OF UTF8String,
  *                           chain SEQUENCE OF Certificate,
  *                           ephemeral OCTET STRING (65) }     -- M1
  *   Hello2   ::= SEQUENCE { nonce OCTET STRING (32),
@@ -52,6 +53,7 @@
 struct tm_asn_hello {
 	ASN1_OCTET_STRING *nonce;
 	ASN1_UTF8STRING *policy;	/* M1 only */
+	struct stack_st_ASN1_UTF8STRING *dests;	/* M1 only */
 	struct stack_st_X509 *chain;
 	ASN1_OCTET_STRING *eph;
 };
@@ -59,6 +61,7 @@ struct tm_asn_hello {
 ASN1_SEQUENCE(TM_HELLO1) = {
 	ASN1_SIMPLE(struct tm_asn_hello, nonce, ASN1_OCTET_STRING),
 	ASN1_SIMPLE(struct tm_asn_hello, policy, ASN1_UTF8STRING),
+	ASN1_SEQUENCE_OF(struct tm_asn_hello, dests, ASN1_UTF8STRING),
 	ASN1_SEQUENCE_OF(struct tm_asn_hello, chain, X509),
 	ASN1_SIMPLE(struct tm_asn_hello, eph, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END_name(struct tm_asn_hello, TM_HELLO1)
@@ -163,7 +166,7 @@ static int tm_th_frame(struct tm_hs *h, unsigned char type,
 		       const unsigned char *body, size_t len)
 {
 	unsigned char hdr[TM_WIRE_HDR] = {
-		TM_WIRE_V1, type, len >> 24, len >> 16, len >> 8, len
+		TM_WIRE_VERSION, type, len >> 24, len >> 16, len >> 8, len
 	};
 	int ret = tm_th_add(h, hdr, sizeof(hdr));
 
@@ -618,10 +621,22 @@ static void tm_hs_init(struct tm_hs *h, int fd, const struct tm_hs_config *c)
 
 /* --- source ---------------------------------------------------------- */
 
+static int tm_hs_add_dest(struct tm_asn_hello *m1, const char *name)
+{
+	ASN1_UTF8STRING *s = ASN1_UTF8STRING_new();
+
+	if (s && ASN1_STRING_set(s, name, -1) &&
+	    sk_ASN1_UTF8STRING_push(m1->dests, s))
+		return 0;
+	ASN1_UTF8STRING_free(s);
+	return tm_fail(TM_EXIT_ERROR, "out of memory");
+}
+
 static int tm_hs_m1(struct tm_hs *h)
 {
 	struct tm_asn_hello *m1 = TM_NEW(struct tm_asn_hello, TM_HELLO1);
 	unsigned char *der = NULL;
+	unsigned int i;
 	size_t len = 0;
 	int ret;
 
@@ -630,6 +645,8 @@ static int tm_hs_m1(struct tm_hs *h)
 	ret = tm_hs_hello(h, m1);
 	if (!ret && !ASN1_STRING_set(m1->policy, h->c->policy->id, -1))
 		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+	for (i = 0; !ret && i < h->c->expect->n; i++)
+		ret = tm_hs_add_dest(m1, h->c->expect->name[i]);
 	if (!ret)
 		ret = tm_der(m1, ASN1_ITEM_rptr(TM_HELLO1), &der, &len);
 	if (!ret)
@@ -637,6 +654,26 @@ static int tm_hs_m1(struct tm_hs *h)
 	OPENSSL_free(der);
 	TM_FREE(m1, TM_HELLO1);
 	return ret;
+}
+
+/*
+ * S: the destination's token, verified, is of a host the source expects:
+ * another host certified under the same policy (an attacker on the path
+ * steered the connection there) is refused before its keys are used.
+ */
+static int tm_hs_src_expected(struct tm_hs *h)
+{
+	const struct tm_hosts *want = h->c->expect;
+	char names[512];
+
+	if (!want->n || tm_hosts_has(want, h->peer.host))
+		return 0;
+	tm_hosts_print(want, names, sizeof(names));
+	/* a token's host name is RFC 1123 (tm_token_info_get()) */
+	return tm_fail(TM_EXIT_PEER_NAME,
+		       "the destination is %s, not %s%s as expected (%s)",
+		       h->peer.host, want->n > 1 ? "one of " : "", names,
+		       h->c->expect_from);
 }
 
 /* S: check M2, then Z = ECDH(e_S, e_D) || ECDH(e_S, MK_D). */
@@ -648,6 +685,8 @@ static int tm_hs_src_m2(struct tm_hs *h, const struct tm_asn_m2 *m2)
 	int ret;
 
 	ret = tm_hs_peer(h, m2->hello, h->c->policy);
+	if (!ret)
+		ret = tm_hs_src_expected(h);
 	if (!ret)
 		ret = tm_der(m2->hello, ASN1_ITEM_rptr(TM_HELLO2), &hello,
 			     &hlen);
@@ -744,6 +783,34 @@ int tm_hs_source(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k)
 }
 
 /* --- destination ----------------------------------------------------- */
+
+/*
+ * D: this host is one of the destinations M1 names, if it names any: a
+ * source steered here instead of the host its operator chose stops now.
+ */
+static int tm_hs_dst_addressed(struct tm_hs *h, const struct tm_asn_hello *m1)
+{
+	struct tm_hosts want = { 0 };
+	ASN1_UTF8STRING *name;
+	char names[512];
+	int i, ret = 0;
+
+	for (i = 0; !ret && i < sk_ASN1_UTF8STRING_num(m1->dests); i++) {
+		name = sk_ASN1_UTF8STRING_value(m1->dests, i);
+		ret = tm_hosts_add(&want, (const char *)name->data,
+				   name->length, TM_EXIT_PROTOCOL,
+				   "M1's destinations");
+	}
+	if (!ret && want.n && !tm_hosts_has(&want, h->self.host)) {
+		tm_hosts_print(&want, names, sizeof(names));
+		ret = tm_fail(TM_EXIT_PEER_NAME,
+			      "this host is %s, not %s%s, which the source expects",
+			      h->self.host, want.n > 1 ? "one of " : "",
+			      names);
+	}
+	tm_hosts_free(&want);
+	return ret;
+}
 
 /* D: Z = ECDH(e_D, e_S) || ECDH_ZGen(MK_D, e_S), then M2. */
 static int tm_hs_m2(struct tm_hs *h, const struct tm_asn_hello *m1)
@@ -859,7 +926,11 @@ int tm_hs_dest(int fd, const struct tm_hs_config *c, struct tm_hs_keys *k)
 	if (!ret)
 		ret = tm_hs_peer(&h, m1, &pol);
 	if (!ret)
+		ret = tm_policy_check_source(&pol, h.peer.host);
+	if (!ret)
 		ret = tm_hs_self_load(&h, 1);
+	if (!ret)
+		ret = tm_hs_dst_addressed(&h, m1);
 	if (!ret)
 		ret = tm_hs_m2(&h, m1);
 	free(body);

@@ -4,7 +4,8 @@
  * TPM-attested key agreement with forward secrecy between the source
  * (trustmig handshake) and the destination (trustmigd).
  *
- *   M1  S->D  nonce_S, policy id, token chain S, ephemeral e_S
+ *   M1  S->D  nonce_S, policy id, the destinations S accepts,
+ *             token chain S, ephemeral e_S
  *   M2  D->S  hello { nonce_D, token chain D, ephemeral e_D },
  *             quote_D(H2), confirm_D
  *   M3  S->D  quote_S(H3), confirm_S
@@ -43,6 +44,12 @@ struct tm_hs_config {
 	struct stack_st_X509_CRL *crls;
 	int timeout_ms;			/* per message */
 	const struct tm_policy *policy;	/* source: the VM's policy */
+	/*
+	 * source: the host names the destination's token may bear (none:
+	 * any the policy accepts), and who said so, for the refusal
+	 */
+	const struct tm_hosts *expect;
+	const char *expect_from;
 	const char *policy_dir;		/* destination: policies by id */
 	/* destination: the TTPs this host trusts (NULL: the policy's) */
 	X509_STORE *trusted;

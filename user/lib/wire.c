@@ -33,7 +33,22 @@ int tm_wire_addr_check(const char *hostport, int listen, const char *what)
 	return 0;
 }
 
-/* Split "HOST:PORT" / "[V6]:PORT" and resolve it. */
+/* The HOST of a checked "HOST:PORT" / "[V6]:PORT" into @host. */
+static int tm_split(const char *hostport, char host[TM_ADDR_MAX])
+{
+	size_t n = strrchr(hostport, ':') - hostport;
+
+	if (hostport[0] == '[' && hostport[n - 1] == ']') {
+		hostport++;
+		n -= 2;
+	}
+	if (!n || n >= TM_ADDR_MAX)
+		return tm_fail(TM_EXIT_USAGE, "bad host in \"%.64s\"", hostport);
+	memcpy(host, hostport, n);
+	host[n] = '\0';
+	return 0;
+}
+
 static int tm_resolve(const char *hostport, int passive, struct addrinfo **ai)
 {
 	struct addrinfo hints = {
@@ -41,24 +56,14 @@ static int tm_resolve(const char *hostport, int passive, struct addrinfo **ai)
 		.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
 	};
 	char host[TM_ADDR_MAX];
-	const char *port;
-	size_t n;
 	int rc;
 
 	rc = tm_wire_addr_check(hostport, passive, "address");
+	if (!rc)
+		rc = tm_split(hostport, host);
 	if (rc)
 		return rc;
-	port = strrchr(hostport, ':');
-	n = port - hostport;
-	if (hostport[0] == '[' && hostport[n - 1] == ']') {
-		hostport++;
-		n -= 2;
-	}
-	if (!n || n >= sizeof(host))
-		return tm_fail(TM_EXIT_USAGE, "bad host in \"%.64s\"", hostport);
-	memcpy(host, hostport, n);
-	host[n] = '\0';
-	rc = getaddrinfo(host, port + 1, &hints, ai);
+	rc = getaddrinfo(host, strrchr(hostport, ':') + 1, &hints, ai);
 	if (rc)
 		return tm_fail(TM_EXIT_PEER, "cannot resolve %s: %s", host,
 			       gai_strerror(rc));
@@ -112,6 +117,20 @@ static int tm_connect_one(const struct addrinfo *a, long long deadline,
 	}
 	*fd = s;
 	return 0;
+}
+
+int tm_wire_host_name(const char *hostport, char host[TM_ADDR_MAX])
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST }, *ai;
+
+	if (tm_split(hostport, host))
+		return 0;
+	/* getaddrinfo() takes "10.1", "0x7f.1" and "[::1]" as addresses */
+	if (!getaddrinfo(host, NULL, &hints, &ai)) {
+		freeaddrinfo(ai);
+		return 0;
+	}
+	return 1;
 }
 
 int tm_wire_connect(const char *hostport, int timeout_ms, int *fd)
@@ -217,7 +236,7 @@ int tm_wire_send(int fd, unsigned char type, const void *body, size_t len,
 {
 	long long deadline = tm_now_ms() + timeout_ms;
 	unsigned char hdr[TM_WIRE_HDR] = {
-		TM_WIRE_V1, type, len >> 24, len >> 16, len >> 8, len
+		TM_WIRE_VERSION, type, len >> 24, len >> 16, len >> 8, len
 	};
 	int ret;
 
@@ -242,10 +261,10 @@ int tm_wire_recv(int fd, unsigned char *type, unsigned char **body,
 	if (ret)
 		return ret;
 	n = (size_t)hdr[2] << 24 | hdr[3] << 16 | hdr[4] << 8 | hdr[5];
-	if (hdr[0] != TM_WIRE_V1)
+	if (hdr[0] != TM_WIRE_VERSION)
 		return tm_fail(TM_EXIT_PROTOCOL,
 			       "protocol version %u, expected %u", hdr[0],
-			       TM_WIRE_V1);
+			       TM_WIRE_VERSION);
 	if (n > TM_WIRE_MAX)
 		return tm_fail(TM_EXIT_PROTOCOL,
 			       "message of %zu bytes exceeds the %u-byte limit",
@@ -277,7 +296,7 @@ int tm_wire_first_frame(int fd, int closed)
 	if (got == TM_WIRE_HDR) {
 		n = (size_t)hdr[2] << 24 | hdr[3] << 16 | hdr[4] << 8 | hdr[5];
 		/* tm_wire_recv() refuses a bad header at once */
-		if (hdr[0] != TM_WIRE_V1 || n > TM_WIRE_MAX)
+		if (hdr[0] != TM_WIRE_VERSION || n > TM_WIRE_MAX)
 			closed = 1;
 		else
 			want += n;

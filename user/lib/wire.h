@@ -2,7 +2,7 @@
 /*
  * Handshake transport: TCP and length-prefixed frames (docs/protocol.md).
  *
- *   frame = version (1 byte, TM_WIRE_V1) || type (1 byte)
+ *   frame = version (1 byte, TM_WIRE_VERSION) || type (1 byte)
  *           || length (4 bytes, big-endian, <= TM_WIRE_MAX) || body
  *
  * Every read has a deadline; a peer that is silent, slow or gone makes the
@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#define TM_WIRE_V1		1
+#define TM_WIRE_VERSION		2	/* 2: M1 names the destinations */
 #define TM_WIRE_HDR		6
 #define TM_WIRE_MAX		(64u << 10)
 #define TM_ADDR_MAX		300
@@ -24,6 +24,12 @@
  * the option or key it came from.
  */
 int tm_wire_addr_check(const char *hostport, int listen, const char *what);
+/*
+ * Whether the HOST of a checked @hostport is a name rather than an address
+ * (IPv4 in any form getaddrinfo() takes, or IPv6): 1 with @host set to
+ * it, else 0.
+ */
+int tm_wire_host_name(const char *hostport, char host[TM_ADDR_MAX]);
 /* "HOST:PORT" or "[V6]:PORT"; connect within @timeout_ms. */
 int tm_wire_connect(const char *hostport, int timeout_ms, int *fd);
 /* Listen on "HOST:PORT" (port 0: any); @bound gets the actual address. */

@@ -150,7 +150,8 @@ EOP
 # the whole protocol: only the key installation is missing)
 one_hs() {
 	"$HOST" handshake --tcti "$(tcti s)" --state s --policy pol/vm.json \
-		--crl ttp/crl.pem --peer "127.0.0.1:$DPORT" "$@"
+		--crl ttp/crl.pem --peer "127.0.0.1:$DPORT" --peer-name d.example \
+		"$@"
 	case $? in
 	0 | 56) return 0 ;;
 	*) return 1 ;;

@@ -203,15 +203,16 @@ start_d() {
 }
 
 # hs PORT [ARGS]: the source's side against 127.0.0.1:PORT (read timeout
-# $S_TIMEOUT, default 5 s), with the usual options or ARGS; a hang is
-# killed and fails the caller's assertion
+# $S_TIMEOUT, default 5 s), expecting d.example, with the usual options or
+# ARGS; a hang is killed and fails the caller's assertion
 hs() {
 	local port=$1
 
 	shift
 	if [ $# -eq 0 ]; then
 		set -- --tcti "$(tcti s)" --state s --policy pol/vm.json \
-			--crl ttp/crl.pem --timeout "${S_TIMEOUT:-5}"
+			--crl ttp/crl.pem --timeout "${S_TIMEOUT:-5}" \
+			--peer-name d.example
 	fi
 	timeout -k 5 60 "$HOST" handshake --peer "127.0.0.1:$port" "$@" \
 		--debug-fingerprint

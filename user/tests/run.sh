@@ -619,7 +619,7 @@ t_hs_session_out() {
 	hs_hosts
 	start_d
 	args=(--tcti "$(tcti s)" --state s --policy pol/vm.json
-		--crl ttp/crl.pem --timeout 5)
+		--crl ttp/crl.pem --timeout 5 --peer-name d.example)
 	echo old >exists.session
 	refuse 1 "exists.session exists: the session file holds the ticket and is made new (mode 0600); remove it or name another" \
 		hs "$DPORT" "${args[@]}" --session-out exists.session
@@ -764,15 +764,18 @@ t_hs_garbage() {
 	hs_hosts
 	start_d
 	send 'GET / HTTP/1.0\r\n\r\n'
-	dest_refused 1 51 "protocol version 71, expected 1"
-	send '\001\001\177\377\377\377'
+	dest_refused 1 51 "protocol version 71, expected 2"
+	send '\002\001\177\377\377\377'
 	dest_refused 2 51 "exceeds the 65536-byte limit"
-	send '\001\001\000\000\000\003abc'
+	send '\002\001\000\000\000\003abc'
 	dest_refused 3 51 "malformed M1 message"
-	send '\001\003\000\000\000\000'
+	send '\002\003\000\000\000\000'
 	dest_refused 4 51 "unexpected message type 3 (expected 1)"
-	send '\001\001\000\000\000\377abc'
+	send '\002\001\000\000\000\377abc'
 	dest_refused 5 50 "closed the connection mid-handshake"
+	# a source of the previous protocol version: told so, not "malformed"
+	send '\001\001\000\000\000\003abc'
+	dest_refused 6 51 "protocol version 1, expected 2"
 	# and it still serves an honest source
 	hs_done
 }
@@ -870,7 +873,7 @@ REFUSED="the peer refused the handshake"
 CLOSED="the peer closed the connection mid-handshake"
 TIMEOUT="timeout: the peer did not answer in time"
 M1_TIMEOUT="timeout: the first message (M1) did not arrive whole within"
-HTTP="protocol version 71, expected 1"
+HTTP="protocol version 71, expected 2"
 BIG="message of 2147483647 bytes exceeds the 65536-byte limit"
 BAD_ALERT="malformed status message"
 ALERT99="$REFUSED (its code 99): ??????????"
@@ -1010,17 +1013,19 @@ t_config_hs() {
 	start_d --config etc/d.conf
 	grep -q "configuration etc/d.conf: 1 TTP anchor file(s), 1 CRL(s), policies in etc/../pol$" d.log ||
 		fail "trustmigd did not report its configuration: $(cat d.log)"
-	hs_done_port "$DPORT" --config etc/s.conf --policy-id vm
+	hs_done_port "$DPORT" --config etc/s.conf --policy-id vm \
+		--peer-name d.example
 	log_line d.log 1 "${HS_LOG[@]}"
 	# $TRUSTMIG_CONFIG names the file when --config does not
-	TRUSTMIG_CONFIG=etc/s.conf hs_done_port "$DPORT" --policy-id vm
+	TRUSTMIG_CONFIG=etc/s.conf hs_done_port "$DPORT" --policy-id vm \
+		--peer-name d.example
 	log_line d.log 2 "${HS_LOG[@]}"
 	# --crl on the command line replaces the file's crl lines
 	conf s-nocrl s "crl = ../missing.pem"
 	refuse 6 "cannot read a PEM CRL from etc/../missing.pem" \
 		hs "$DPORT" --config etc/s-nocrl.conf --policy-id vm
 	hs_done_port "$DPORT" --config etc/s-nocrl.conf --policy-id vm \
-		--crl ttp/crl.pem
+		--crl ttp/crl.pem --peer-name d.example
 	log_line d.log 3 "${HS_LOG[@]}"
 	conf s-none s
 	refuse 2 "--crl is required (one per TTP), here or as \"crl = FILE\" in etc/s-none.conf" \

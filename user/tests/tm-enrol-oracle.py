@@ -78,7 +78,7 @@ def main():
     s = socket.create_connection(("127.0.0.1", int(port)))
     cert = pem_read(token)[1]
     hello1 = der(0x30, der(0x04, bytes(32)) + der(0x0c, policy.encode()) +
-                 der(0x30, cert) + der(0x04, G))
+                 der(0x30, b"") + der(0x30, cert) + der(0x04, G))
     m1 = make(1, hello1)
     s.sendall(m1)
     m2 = recv_frame(s)

@@ -17,6 +17,7 @@ H2 = SHA-256(frame(M1) || Hello2)), or STEP:FAULT, acting on frame STEP:
              generator: private key 1)
   token=PEM  (m1, m2) replace the sender's token chain by the
              certificate in file PEM
+  dest=NAME  (m1) replace the destinations S names by NAME alone
   replay     send the same step's frame of the previous connection
   garbage    send "GET / " (a frame header's worth of an HTTP request)
   oversized  send a header announcing 2^31-1 bytes
@@ -43,7 +44,7 @@ import ssl
 import sys
 import time
 
-from tmwire import G, der, frame, make, tlv
+from tmwire import G, VERSION, der, frame, make, tlv
 
 STEPS = ("m1", "m2", "m3", "result")
 ALERT = 21
@@ -67,6 +68,13 @@ def with_chain(hello, cert):
     """Hello1/Hello2 with its chain (the item before the ephemeral key)."""
     parts = items(inside(hello))
     parts[-2] = der(0x30, cert)
+    return der(0x30, b"".join(parts))
+
+
+def with_dest(hello1, name):
+    """Hello1 naming destination name alone (the item after policyId)."""
+    parts = items(inside(hello1))
+    parts[2] = der(0x30, der(0x0c, name.encode()))
     return der(0x30, b"".join(parts))
 
 
@@ -101,12 +109,14 @@ def fault(step, how, f, previous):
         parts = items(inside(body))
         parts[0] = with_chain(parts[0], cert)
         return make(f[1], der(0x30, b"".join(parts))), "relay"
+    if how.startswith("dest="):
+        return make(f[1], with_dest(body, how[5:])), "relay"
     if how == "replay":
         return previous[step], "relay"
     if how == "garbage":
         return b"GET / ", "relay"
     if how == "oversized":
-        return bytes([1, f[1], 0x7f, 0xff, 0xff, 0xff]), "relay"
+        return bytes([VERSION, f[1], 0x7f, 0xff, 0xff, 0xff]), "relay"
     if how == "type":
         return make(3 if f[1] != 3 else 1, body), "relay"
     if how == "malformed":

@@ -2,6 +2,9 @@
 """Handshake framing and DER pieces shared by the handshake test tools
 (tm-proxy.py, tm-enrol-oracle.py); docs/protocol.md has the formats."""
 
+# the frame version (docs/protocol.md section 1)
+VERSION = 2
+
 # uncompressed P-256 generator point
 G = bytes.fromhex(
     "04"
@@ -37,7 +40,7 @@ def frame(s):
 
 
 def make(ftype, body):
-    return bytes([1, ftype]) + len(body).to_bytes(4, "big") + body
+    return bytes([VERSION, ftype]) + len(body).to_bytes(4, "big") + body
 
 
 def der(tag, value):

@@ -78,7 +78,8 @@ static const char manual[] =
 "    54 the peer's baseline is not in the policy, 55 key confirmation\n"
 "    failed or the destination's RESULT is not authentic, 56 trustmig.ko\n"
 "    not loaded (keys not installed), 57 trustmig.ko refused the keys,\n"
-"    58 trustmig.ko speaks another netlink version than this tool.\n"
+"    58 trustmig.ko speaks another netlink version than this tool,\n"
+"    59 the destination is not the host expected (--peer-name).\n"
 "\n"
 "COMMANDS\n";
 
@@ -157,6 +158,7 @@ static const char help_config[] =
 
 static const char help_handshake[] =
 "  handshake --peer HOST:PORT (--policy FILE | --policy-id ID)\n"
+"            [--peer-name NAME | --any-peer]\n"
 "            [--crl FILE]... [--policy-dir DIR] [--session-out FILE]\n"
 "            [--timeout SEC] [--debug-fingerprint] [--state DIR]\n"
 "            [--tcti CONF] [--config FILE]\n"
@@ -169,11 +171,21 @@ static const char help_handshake[] =
 "    else the configuration's; every anchor needs its CRL), for one of the\n"
 "    policy's baselines; its TPM must quote that baseline's PCR values over\n"
 "    this handshake and use its PCR-bound migration key (TPM2_ECDH_ZGen).\n"
-"    This host proves its own state the same way. Both ends then derive\n"
-"    the session keys (HKDF over both ECDH secrets and the transcript),\n"
-"    install them in trustmig.ko and forget them; the destination's\n"
-"    RESULT is authenticated with a key of this handshake. On success one\n"
-"    line for the VMM goes to FILE (default stdout):\n"
+"    This host proves its own state the same way. The destination's\n"
+"    token must also name the host expected, the first of: --peer-name\n"
+"    NAME; HOST of --peer, if it is a name rather than an address and\n"
+"    --any-peer is not given; the hosts of the policy's \"destinations\",\n"
+"    which are then interchangeable. A name outside that list, if the\n"
+"    policy has one, is refused before any connection (59). An address\n"
+"    without --peer-name or a list is a usage error unless --any-peer or\n"
+"    \"destinations\": \"any\" accepts any host the policy accepts. The\n"
+"    first message names the hosts expected, covered by both quotes:\n"
+"    another host refuses (52, its code 59), and a token of another host\n"
+"    is refused here (59). Both ends then derive the session keys (HKDF\n"
+"    over both ECDH secrets and the transcript), install them in\n"
+"    trustmig.ko and forget them; the destination's RESULT is\n"
+"    authenticated with a key of this handshake. On success one line for\n"
+"    the VMM goes to FILE (default stdout):\n"
 "      trustmig-session v1 role=source id=ID stream=HEX8 ticket=HEX64\n"
 "    It holds the one-time ticket: FILE is created new, mode 0600, before\n"
 "    the handshake starts (an existing file or an unusable path is refused\n"
@@ -195,8 +207,9 @@ struct host_opts {
 
 enum { OPT_TCTI = 0x100, OPT_STATE, OPT_CONFIG, OPT_OUT, OPT_HOST,
 	OPT_EKTYPE, OPT_CHAL, OPT_TOKEN, OPT_CA, OPT_CRL, OPT_ID, OPT_VERSION,
-	OPT_PCRS, OPT_BANK, OPT_CONTROL, OPT_DESC, OPT_PEER, OPT_POLICY,
-	OPT_POLICY_ID, OPT_POLICY_DIR, OPT_TIMEOUT, OPT_DEBUG };
+	OPT_PCRS, OPT_BANK, OPT_CONTROL, OPT_DESC, OPT_PEER, OPT_PEER_NAME,
+	OPT_ANY_PEER, OPT_POLICY, OPT_POLICY_ID, OPT_POLICY_DIR, OPT_TIMEOUT,
+	OPT_DEBUG };
 
 #define TM_OPT(name, val) { name, required_argument, NULL, val }
 #define TM_OPT_CONFIG	TM_OPT("config", OPT_CONFIG)
@@ -879,10 +892,11 @@ log:
 }
 
 struct hs_flags {
-	const char *peer, *policy, *policy_id, *policy_dir, *out;
+	const char *peer, *peer_name, *policy, *policy_id, *policy_dir, *out;
 	char *crl[TM_CONFIG_LIST_MAX];
 	unsigned int ncrls;
 	unsigned long timeout;
+	int any_peer;
 	int debug;
 };
 
@@ -910,11 +924,55 @@ static int handshake_policy(const struct hs_flags *f, struct tm_policy *pol)
 	return ret;
 }
 
+/*
+ * The destinations this handshake accepts into @c (docs/protocol.md
+ * section 2), the first of: --peer-name; the HOST of --peer if it is a
+ * name, unless --any-peer; the policy's "destinations" (with --any-peer
+ * and no list there: any host the policy accepts). A name, which @named
+ * holds, must be one of the policy's destinations if it lists them. An
+ * address and no list is a usage error: never any host unless said so.
+ */
+static int handshake_expect(const struct hs_flags *f,
+			    const struct tm_policy *pol,
+			    struct tm_hosts *named, struct tm_hs_config *c)
+{
+	const struct tm_hosts *allowed = &pol->destinations;
+	const char *name = f->peer_name;
+	char host[TM_ADDR_MAX], names[512];
+	int ret;
+
+	c->expect_from = "--peer-name";
+	if (!name && !f->any_peer && tm_wire_host_name(f->peer, host)) {
+		name = host;
+		c->expect_from = "--peer";
+	}
+	if (name) {
+		c->expect = named;
+		ret = tm_hosts_add(named, name, strlen(name), TM_EXIT_USAGE,
+				   c->expect_from);
+		if (ret || !allowed->n || tm_hosts_has(allowed, name))
+			return ret;
+		tm_hosts_print(allowed, names, sizeof(names));
+		return tm_fail(TM_EXIT_PEER_NAME,
+			       "%s %s is not among policy %s's destinations (%s); --peer-name names the destination's certified host, --any-peer takes any of them",
+			       c->expect_from, name, pol->id, names);
+	}
+	c->expect = allowed;
+	c->expect_from = "the policy's destinations";
+	if (allowed->n || allowed->any || f->any_peer)
+		return 0;
+	return tm_fail(TM_EXIT_USAGE,
+		       "--peer %s names an address, not the destination's host: name its certified host with --peer-name, list the hosts in policy %s's \"destinations\", or take any host the policy accepts with --any-peer",
+		       f->peer, pol->id);
+}
+
 static int cmd_handshake(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
-		TM_OPT("peer", OPT_PEER), TM_OPT("policy", OPT_POLICY),
+		TM_OPT("peer", OPT_PEER), TM_OPT("peer-name", OPT_PEER_NAME),
+		{ "any-peer", no_argument, NULL, OPT_ANY_PEER },
+		TM_OPT("policy", OPT_POLICY),
 		TM_OPT("policy-id", OPT_POLICY_ID),
 		TM_OPT("policy-dir", OPT_POLICY_DIR),
 		TM_OPT("crl", OPT_CRL), TM_OPT("timeout", OPT_TIMEOUT),
@@ -923,6 +981,7 @@ static int cmd_handshake(int argc, char **argv)
 	};
 	struct tm_hs_config c = { 0 };
 	struct hs_flags f = { .out = "-" };
+	struct tm_hosts named = { 0 };
 	struct host_opts o = { 0 };
 	struct tm_policy pol;
 	int opt, ret = 0;
@@ -932,6 +991,10 @@ static int cmd_handshake(int argc, char **argv)
 	while (!ret && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == OPT_PEER)
 			ret = tm_wire_addr_check(f.peer = optarg, 0, "--peer");
+		else if (opt == OPT_PEER_NAME)
+			f.peer_name = optarg;
+		else if (opt == OPT_ANY_PEER)
+			f.any_peer = 1;
 		else if (opt == OPT_POLICY)
 			f.policy = optarg;
 		else if (opt == OPT_POLICY_ID)
@@ -955,12 +1018,17 @@ static int cmd_handshake(int argc, char **argv)
 	if (!ret && (!f.peer || !f.policy == !f.policy_id))
 		ret = tm_usage(argv[0],
 			       "--peer and one of --policy or --policy-id are required");
+	if (!ret && f.peer_name && f.any_peer)
+		ret = tm_usage(argv[0], "--peer-name and --any-peer exclude each other");
 	if (!ret)
 		ret = tm_config_crls(&conf, f.crl, f.ncrls, &c.crls);
 	if (!ret)
 		ret = handshake_policy(&f, &pol);
 	if (ret)
 		goto out;
+	ret = handshake_expect(&f, &pol, &named, &c);
+	if (ret)
+		goto policy;
 	secs = f.timeout ? f.timeout : conf.timeout;
 	c.timeout_ms = (secs ? secs : TM_TIMEOUT_DEFAULT) * 1000;
 	ret = tm_tpm_open(&t, o.tcti);
@@ -971,6 +1039,8 @@ static int cmd_handshake(int argc, char **argv)
 		ret = handshake(&c, f.peer, f.out, f.debug);
 		tm_tpm_close(&t);
 	}
+policy:
+	tm_hosts_free(&named);
 	tm_policy_free(&pol);
 out:
 	sk_X509_CRL_pop_free(c.crls, X509_CRL_free);
