@@ -985,6 +985,161 @@ t_hs_other_ak() {
 	dest_refused 1 52 "$REFUSED (its code 14)"
 }
 
+# --- the destination the source expects (docs/protocol.md section 2) --------
+
+# vm_policy [KEY-LINE]...: pol/vm.json as hs_hosts writes it, with the
+# optional "destinations"/"sources" lines given
+vm_policy() {
+	local line extra=
+
+	for line in "$@"; do
+		extra+=", $line"
+	done
+	cat >pol/vm.json <<-EOP
+		{ "schema": "trustmig-policy/1", "id": "vm",
+		  "anchors": [ "../ttp/ttp.pem" ],
+		  "baselines": [ "$BASELINES/swtpm-fresh.json" ]$extra }
+	EOP
+}
+
+# hs_c: a third host c, certified like d for swtpm-fresh under policy vm
+hs_c() {
+	start_tpm c
+	enrol c "$BASELINES/swtpm-fresh.json"
+}
+
+# start_c: trustmigd for host c instead of d (same log and pid files)
+start_c() {
+	[ -f d.pid ] && kill "$(cat d.pid)" 2>/dev/null
+	start_d --listen 127.0.0.1:0 --tcti "$(tcti c)" --state c \
+		--policy-dir pol --crl ttp/crl.pem --session-dir sess --timeout 5
+}
+
+# Every way of naming (or not) the destination is checked before any
+# connection (port 1: nothing listens there, a connection would be 50).
+t_hs_expect_options() {
+	local i c names= base
+
+	ttp_init
+	mkdir -p pol
+	base=(--peer 127.0.0.1:1 --policy pol/vm.json --crl ttp/crl.pem)
+	vm_policy
+	refuse 2 '--peer 127.0.0.1:1 names an address, not the destination'"'"'s host: name its certified host with --peer-name, list the hosts in policy vm'"'"'s "destinations", or take any host the policy accepts with --any-peer' \
+		"$HOST" handshake "${base[@]}"
+	refuse 2 '--peer \[::1\]:1 names an address' \
+		"$HOST" handshake --peer '[::1]:1' --policy pol/vm.json --crl ttp/crl.pem
+	refuse 2 '--peer 127.1:1 names an address' \
+		"$HOST" handshake --peer 127.1:1 --policy pol/vm.json --crl ttp/crl.pem
+	refuse 2 "--peer-name and --any-peer exclude each other" \
+		"$HOST" handshake "${base[@]}" --peer-name d.example --any-peer
+	refuse 2 '--peer-name: host name "d_example" is not an RFC 1123 name' \
+		"$HOST" handshake "${base[@]}" --peer-name d_example
+	refuse 2 '--peer: host name "my_host" is not an RFC 1123 name' \
+		"$HOST" handshake --peer my_host:1 --policy pol/vm.json --crl ttp/crl.pem
+	vm_policy '"destinations": [ "c.example", "d.example" ]'
+	refuse 59 "--peer-name x.example is not among policy vm's destinations (c.example, d.example); --peer-name names the destination's certified host, --any-peer takes any of them" \
+		"$HOST" handshake "${base[@]}" --peer-name x.example
+	refuse 59 "--peer localhost is not among policy vm's destinations (c.example, d.example)" \
+		"$HOST" handshake --peer localhost:1 --policy pol/vm.json --crl ttp/crl.pem
+	# the policy's fields: "any", or 1-16 RFC 1123 names
+	for i in $(seq 17); do
+		names+="${names:+, }\"h$i.example\""
+	done
+	for c in '"destinations": []|"destinations" must list 1 to 16 host names' \
+		"\"destinations\": [ $names ]|\"destinations\" must list 1 to 16 host names" \
+		'"destinations": "all"|"destinations" is neither "any" nor an array of host names' \
+		'"destinations": [ "host_b" ]|policy "destinations": host name "host_b" is not an RFC 1123 name' \
+		'"sources": [ "a\u0000b.example" ]|policy "sources": host name "a?b.example" is not an RFC 1123 name' \
+		'"sources": [ 1 ]|policy "sources" holds a non-string' \
+		'"sources": {}|policy "sources" is not an array'; do
+		vm_policy "${c%%|*}"
+		refuse 53 "${c#*|}" "$HOST" handshake "${base[@]}" --any-peer
+	done
+}
+
+t_hs_peer_name() {
+	local base
+
+	hs_hosts
+	start_d
+	base=(--tcti "$(tcti s)" --state s --policy pol/vm.json
+		--crl ttp/crl.pem --timeout 5)
+	hs_refused 52 "$REFUSED (its code 59): this host is d.example, not c.example, which the source expects" \
+		"$DPORT" "${base[@]}" --peer-name c.example
+	dest_refused 1 59 "this host is d.example, not c.example, which the source expects"
+	# --peer by name: that name is expected
+	refuse 52 "(its code 59): this host is d.example, not localhost, which the source expects" \
+		timeout -k 5 60 "$HOST" handshake --peer "localhost:$DPORT" "${base[@]}"
+	dest_refused 2 59 "this host is d.example, not localhost"
+	[ -z "$(ls sess)" ] || fail "a session file was written"
+	# names compare as DNS names do, ignoring case
+	hs_done_port "$DPORT" "${base[@]}" --peer-name D.Example
+	log_line d.log 3 "${HS_LOG[@]}"
+	hs_done_port "$DPORT" "${base[@]}" --any-peer
+	log_line d.log 4 "${HS_LOG[@]}"
+}
+
+# The source means d; an attacker on the path steers its connection to c,
+# certified for the same baseline under the same policy.
+t_hs_redirect() {
+	local port
+
+	hs_hosts
+	hs_c
+	start_c
+	port=$(proxy relay,m1:dest=c.example)
+	# c sees that it is not the destination the source chose
+	hs_refused 52 "$REFUSED (its code 59): this host is c.example, not d.example, which the source expects" \
+		"$port"
+	dest_refused 1 59 "this host is c.example, not d.example, which the source expects"
+	# the attacker makes M1 name c: the source refuses c's token itself
+	hs_refused 59 "the destination is c.example, not d.example as expected (--peer-name)" \
+		"$port"
+	dest_refused 2 52 "$REFUSED (its code 59): the destination is c.example, not d.example"
+}
+
+t_hs_sources() {
+	hs_hosts
+	mkdir pol-d
+	vm_policy
+	start_d --listen 127.0.0.1:0 --tcti "$(tcti d)" --state d \
+		--policy-dir pol-d --crl ttp/crl.pem --session-dir sess --timeout 5
+	sed 's|"baselines"|"sources": [ "a.example", "b.example" ], &|' \
+		pol/vm.json >pol-d/vm.json
+	hs_refused 52 "$REFUSED (its code 59): the source s.example is not among policy vm's sources (a.example, b.example)"
+	dest_refused 1 59 "the source s.example is not among policy vm's sources (a.example, b.example)"
+	sed -i 's|"a.example"|"S.EXAMPLE"|' pol-d/vm.json
+	hs_done
+	log_line d.log 2 "${HS_LOG[@]}"
+}
+
+# A policy that lists its destinations makes them interchangeable when
+# the source's operator names none (--peer by address).
+t_hs_destinations() {
+	local base
+
+	hs_hosts
+	hs_c
+	vm_policy '"destinations": [ "c.example", "d.example" ]'
+	base=(--tcti "$(tcti s)" --state s --policy pol/vm.json
+		--crl ttp/crl.pem --timeout 5)
+	start_d
+	hs_done_port "$DPORT" "${base[@]}"
+	log_line d.log 1 "${HS_LOG[@]}"
+	start_c
+	hs_done_port "$(proxy relay)" "${base[@]}"
+	log_line d.log 1 "${HS_LOG[@]}"
+	# a name narrows the list
+	hs_refused 52 "$REFUSED (its code 59): this host is c.example, not d.example, which the source expects" \
+		"$DPORT" "${base[@]}" --peer-name d.example
+	hs_done_port "$DPORT" "${base[@]}" --peer-name c.example
+	log_line d.log 3 "${HS_LOG[@]}"
+	# "any": every host the policy accepts, said explicitly
+	vm_policy '"destinations": "any"'
+	hs_done_port "$DPORT" "${base[@]}"
+	log_line d.log 4 "${HS_LOG[@]}"
+}
+
 # --- the host's configuration file -----------------------------------------
 
 # conf NAME HOST [LINE]...: etc/NAME.conf for host HOST, paths relative to
@@ -1484,6 +1639,11 @@ run "handshake: every fault of M3 to the destination" t_hs_faults_m3
 run "handshake: every fault of RESULT to the source; forged RESULT" t_hs_faults_result
 run "handshake: token with an edited extension, either side" t_hs_edited_token
 run "handshake: destination quotes with another AK than its token's" t_hs_other_ak
+run "handshake: the destination expected: options and policy fields" t_hs_expect_options
+run "handshake: a destination not the one named refuses (59); --any-peer" t_hs_peer_name
+run "handshake: an on-path redirection to another certified host is refused" t_hs_redirect
+run "handshake: the destination takes a VM only from the policy's sources" t_hs_sources
+run "handshake: the policy's destinations are interchangeable; \"any\"" t_hs_destinations
 run "configuration file: the example parses and states the defaults" t_config_example
 run "configuration file: trustmigd and handshake from it alone" t_config_hs
 run "configuration file: its anchors narrow the policy's TTPs" t_config_anchors
