@@ -27,8 +27,8 @@ bin=$PKG_ROOT/usr/sbin
 
 role=${1%%:*} scenario=${1#*:}
 case $role in
-a) me=192.0.2.1 peer=192.0.2.2 name=host-a ;;
-b) me=192.0.2.2 peer=192.0.2.1 name=host-b ;;
+a) me=192.0.2.1 peer=192.0.2.2 name=host-a peer_name=host-b ;;
+b) me=192.0.2.2 peer=192.0.2.1 name=host-b peer_name=host-a ;;
 *) echo "host-in-guest: bad role '$role'" >&2; exit 2 ;;
 esac
 res=/run/trustmig-results
@@ -176,7 +176,8 @@ vmm_wait() {
 
 # handshake POLICY FIFO: the source side of the attested key agreement
 handshake() {
-	"$bin/trustmig" handshake --peer "$peer:$hs_port" --policy "$pol/$1.json" \
+	"$bin/trustmig" handshake --peer "$peer:$hs_port" --peer-name "$peer_name.example" \
+		--policy "$pol/$1.json" \
 		--crl "$inbox/crl.pem" --timeout 60 --session-out "$2" \
 		2> >(sed -u "s/^/$name: /" >&2)
 }
