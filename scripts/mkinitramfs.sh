@@ -2,7 +2,7 @@
 # mkinitramfs.sh OUT: build the test VM's initramfs (gzip'd newc cpio).
 # It holds only busybox, the virtio/9p modules and an /init that mounts
 # the host's root filesystem read-only over 9p, chroots into it and runs
-# the script named by trustmig.run= on the kernel command line. The
+# the script named by tmvm.run= on the kernel command line. The
 # host's own binaries, libraries and /lib/modules then serve as the
 # guest's userland (as virtme does), so nothing else needs packaging.
 set -euo pipefail
@@ -92,7 +92,7 @@ chmod 755 "$root/sbin/host-modprobe"
 
 cat >"$root/init" <<'EOF'
 #!/bin/sh
-# trustmig test VM init: mount the host root, chroot, run trustmig.run=,
+# trustmig test VM init: mount the host root, chroot, run tmvm.run=,
 # record its exit code in the results share, power off. Every failure
 # prints a trustmig-init: line and powers off, so a broken boot costs
 # seconds, not the harness timeout.
@@ -128,13 +128,13 @@ set -f
 # shellcheck disable=SC2013  # words are what we want
 for w in $(cat /proc/cmdline); do
 	case $w in
-	trustmig.run=*) run=${w#trustmig.run=} ;;
-	trustmig.arg=*) arg=${w#trustmig.arg=}; has_arg=1 ;;
-	trustmig.repo=*) repo=${w#trustmig.repo=} ;;
+	tmvm.run=*) run=${w#tmvm.run=} ;;
+	tmvm.arg=*) arg=${w#tmvm.arg=}; has_arg=1 ;;
+	tmvm.repo=*) repo=${w#tmvm.repo=} ;;
 	esac
 done
 set +f
-[ -n "$run" ] || die "no trustmig.run= on the kernel command line"
+[ -n "$run" ] || die "no tmvm.run= on the kernel command line"
 
 must mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /host
 must mount -t proc proc /host/proc
@@ -164,7 +164,7 @@ must mkdir -p "$res"
 must mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results "$res"
 echo /sbin/host-modprobe >/proc/sys/kernel/modprobe || say "warning: cannot set kernel.modprobe"
 
-[ -x "/host$run" ] || die "trustmig.run=$run: not an executable in the host root"
+[ -x "/host$run" ] || die "tmvm.run=$run: not an executable in the host root"
 
 # vm.sh forwards the host's TRUSTMIG_* variables in this file.
 if [ -f "$res/guest.env" ]; then

@@ -77,7 +77,7 @@ done
 
 [ -n "$RUN" ] || die "--run SCRIPT is required"
 [ -n "$OUT" ] || die "--out DIR is required"
-# The guest reads trustmig.run/arg as whitespace-separated words of the
+# The guest reads tmvm.run/arg as whitespace-separated words of the
 # kernel command line; quotes would reach it literally.
 case $RUN in /*) ;; *) die "--run needs an absolute path: $RUN" ;; esac
 [ -x "$RUN" ] || die "--run $RUN: not an executable file"
@@ -231,8 +231,10 @@ done < <(compgen -e | grep '^TRUSTMIG_' || true) >"$OUT/guest.env"
 # nested guest can go 20 s without a host-side reschedule on a loaded
 # machine; that is emulation speed, not a lockup, and must not read as a
 # kernel splat. Hard and soft lockups longer than that still do.
-cmdline="console=ttyS0 panic=-1 quiet loglevel=4 log_buf_len=8M watchdog_thresh=60 trustmig.run=$RUN trustmig.repo=$REPO"
-[ -z "$HAS_ARG" ] || cmdline+=" trustmig.arg=$ARG"
+# Our words are tmvm.*: the kernel hands trustmig.* ones to trustmig.ko
+# as module parameters at every load.
+cmdline="console=ttyS0 panic=-1 quiet loglevel=4 log_buf_len=8M watchdog_thresh=60 tmvm.run=$RUN tmvm.repo=$REPO"
+[ -z "$HAS_ARG" ] || cmdline+=" tmvm.arg=$ARG"
 [ -z "$APPEND" ] || cmdline+=" $APPEND"
 QEMU_ARGS+=(-append "$cmdline")
 

@@ -253,6 +253,14 @@ check_taint() {
 
 check_dmesg ""
 check_taint ""
+# The kernel hands trustmig.* words of its command line to the module.
+unknown=$(dmesg | grep "trustmig: unknown parameter" || true)
+if [ -z "$unknown" ]; then
+	tap "ok - trustmig.ko was given no parameter it does not know"
+else
+	tap "not ok - trustmig.ko was given parameters it does not know"
+	diag <<<"$unknown"
+fi
 
 if [ -n "$ko_loaded" ]; then
 	# Judge the unload on its own: flags set earlier were reported above.
