@@ -101,7 +101,6 @@ if [ -z "$ko" ]; then
 else
 	mark "insmod $ko"
 	export TRUSTMIG_BUILD=$build TRUSTMIG_KO=$ko
-	in_root=()
 	unload=(rmmod trustmig)
 	if ins_err=$(insmod "$ko" 2>&1); then
 		ko_loaded=1
@@ -111,7 +110,6 @@ else
 		diag <<<"$ins_err"
 	fi
 fi
-export TRUSTMIG_REPO=$repo
 
 # --- the kselftests ---------------------------------------------------------
 # The kernel's runner, from a copy of the installed tree in the tests'

@@ -72,6 +72,18 @@ port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# await_path TEST PATH TENTHS: 0 once "test TEST PATH" holds, polled
+# every 0.1 s; 1 if it did not within TENTHS polls
+await_path() {
+	local try
+
+	for try in $(seq "$3"); do
+		test "$1" "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # start_tpm NAME: a fresh swtpm for host NAME; sets TCTI_NAME
 start_tpm() {
 	local name=$1 dir=$PWD/$1-tpm port try

@@ -719,14 +719,9 @@ t_hs_not_yet_valid() {
 # proxy MODE[,MODE]...: tm-proxy.py between s and d, one connection per
 # MODE; prints its port
 proxy() {
-	local try
-
 	"$HERE/tm-proxy.py" "$DPORT" "$1" >proxy.port &
 	echo $! >>proxy.pids
-	for try in $(seq 50); do
-		[ -s proxy.port ] && break
-		sleep 0.1
-	done
+	await_path -s proxy.port 50
 	cat proxy.port
 }
 
@@ -1322,15 +1317,9 @@ t_hs_enrol_oracle() {
 # notify_listen: tm-notify.py plays systemd's notification socket,
 # notify.sock; what it receives goes to notify.log
 notify_listen() {
-	local try
-
 	"$HERE/tm-notify.py" "$PWD/notify.sock" notify.log &
 	echo $! >>proxy.pids
-	for try in $(seq 50); do
-		[ -S notify.sock ] && return
-		sleep 0.1
-	done
-	fail "tm-notify.py did not bind notify.sock"
+	await_path -S notify.sock 50 || fail "tm-notify.py did not bind notify.sock"
 }
 
 # wait_for FILE PATTERN [N]: FILE gets its N-th (default first) line
@@ -1490,8 +1479,6 @@ t_d_reload_bad() {
 # idle N: N connections to trustmigd that send one byte each, then wait
 # until the test ends
 idle() {
-	local try
-
 	rm -f idle.ready
 	python3 - "$DPORT" "$1" <<-'EOP' &
 		import socket, sys, time
@@ -1503,11 +1490,7 @@ idle() {
 		time.sleep(120)
 	EOP
 	echo $! >>proxy.pids
-	for try in $(seq 100); do
-		[ -f idle.ready ] && return
-		sleep 0.1
-	done
-	fail "idle connections not made"
+	await_path -f idle.ready 100 || fail "idle connections not made"
 }
 
 # A client that sends one byte and waits holds up no one: a source that
