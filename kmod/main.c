@@ -28,9 +28,12 @@ static int __init trustmig_init(void)
 	}
 	pr_warn("benchmark build: records are copied, NOT encrypted or authenticated\n");
 #endif
-	err = trustmig_dirty_init();
+	err = trustmig_sessions_init();
 	if (err)
 		return err;
+	err = trustmig_dirty_init();
+	if (err)
+		goto err_sessions;
 	err = trustmig_device_init();
 	if (err)
 		goto err_dirty;
@@ -47,6 +50,8 @@ err_device:
 	trustmig_device_exit();
 err_dirty:
 	trustmig_dirty_exit();
+err_sessions:
+	trustmig_sessions_exit();
 	return err;
 }
 

@@ -7,6 +7,7 @@
  * refusal in an extack message.  No operation ever returns key material.
  */
 #include <linux/module.h>
+#include <linux/rwsem.h>
 #include <net/genetlink.h>
 
 #include "netlink.h"
@@ -14,12 +15,27 @@
 
 static struct genl_family trustmig_genl_family;
 
+/*
+ * Session timers send events too, with no request in flight that
+ * unregistering would wait for: none may reach a family on its way out.
+ */
+static DECLARE_RWSEM(trustmig_nl_events_lock);
+static bool trustmig_nl_live;
+
 static const struct nla_policy trustmig_new_policy[TRUSTMIG_A_MAX + 1] = {
 	[TRUSTMIG_A_ROLE] = NLA_POLICY_RANGE(NLA_U8, TRUSTMIG_ROLE_SOURCE,
 					     TRUSTMIG_ROLE_DEST),
 	[TRUSTMIG_A_CIPHER] =
 		NLA_POLICY_RANGE(NLA_U8, TRUSTMIG_CIPHER_AES256GCM,
 				 TRUSTMIG_CIPHER_CHACHA20POLY1305),
+	[TRUSTMIG_A_ATTACH_TIMEOUT] = NLA_POLICY_MIN(NLA_U32, 1),
+	[TRUSTMIG_A_LIFETIME] = NLA_POLICY_MIN(NLA_U32, 1),
+	[TRUSTMIG_A_PEER_NAME] = { .type = NLA_NUL_STRING,
+				   .len = TRUSTMIG_LABEL_LEN - 1 },
+	[TRUSTMIG_A_PEER_ADDR] = { .type = NLA_NUL_STRING,
+				   .len = TRUSTMIG_LABEL_LEN - 1 },
+	[TRUSTMIG_A_POLICY_ID] = { .type = NLA_NUL_STRING,
+				   .len = TRUSTMIG_LABEL_LEN - 1 },
 };
 
 static const struct nla_policy trustmig_set_key_policy[TRUSTMIG_A_MAX + 1] = {
@@ -63,9 +79,27 @@ static struct trustmig_session *trustmig_nl_session(struct genl_info *info)
 	return s;
 }
 
+static u32 trustmig_nl_u32(struct genl_info *info, int type)
+{
+	return info->attrs[type] ? nla_get_u32(info->attrs[type]) : 0;
+}
+
+static const char *trustmig_nl_label(struct genl_info *info, int type)
+{
+	return info->attrs[type] ? nla_data(info->attrs[type]) : NULL;
+}
+
 static int trustmig_nl_new(struct sk_buff *skb, struct genl_info *info)
 {
-	u8 cipher = TRUSTMIG_CIPHER_AES256GCM;
+	struct trustmig_session_args args = {
+		.cipher = TRUSTMIG_CIPHER_AES256GCM,
+		.attach_timeout = trustmig_nl_u32(info,
+						  TRUSTMIG_A_ATTACH_TIMEOUT),
+		.lifetime = trustmig_nl_u32(info, TRUSTMIG_A_LIFETIME),
+		.peer_name = trustmig_nl_label(info, TRUSTMIG_A_PEER_NAME),
+		.peer_addr = trustmig_nl_label(info, TRUSTMIG_A_PEER_ADDR),
+		.policy_id = trustmig_nl_label(info, TRUSTMIG_A_POLICY_ID),
+	};
 	struct trustmig_session *s;
 	struct sk_buff *msg;
 	void *hdr;
@@ -73,8 +107,12 @@ static int trustmig_nl_new(struct sk_buff *skb, struct genl_info *info)
 
 	if (trustmig_nl_missing(info, TRUSTMIG_A_ROLE, "missing role"))
 		return -EINVAL;
+	args.role = nla_get_u8(info->attrs[TRUSTMIG_A_ROLE]);
 	if (info->attrs[TRUSTMIG_A_CIPHER])
-		cipher = nla_get_u8(info->attrs[TRUSTMIG_A_CIPHER]);
+		args.cipher = nla_get_u8(info->attrs[TRUSTMIG_A_CIPHER]);
+	err = trustmig_session_grant(&args, info->extack);
+	if (err)
+		return err;
 
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
@@ -86,8 +124,7 @@ static int trustmig_nl_new(struct sk_buff *skb, struct genl_info *info)
 		goto err_msg;
 	}
 
-	s = trustmig_session_new(nla_get_u8(info->attrs[TRUSTMIG_A_ROLE]),
-				 cipher);
+	s = trustmig_session_new(&args);
 	if (IS_ERR(s)) {
 		err = PTR_ERR(s);
 		NL_SET_ERR_MSG(info->extack, "cannot allocate a session");
@@ -157,6 +194,13 @@ static int trustmig_nl_set_key(struct sk_buff *skb, struct genl_info *info)
 	return err;
 }
 
+/* Labels the helper did not give are left out. */
+static int trustmig_nl_put_label(struct sk_buff *msg, int type,
+				 const char *label)
+{
+	return *label ? nla_put_string(msg, type, label) : 0;
+}
+
 static int trustmig_nl_fill(struct sk_buff *msg, struct trustmig_session *s,
 			    u32 portid, u32 seq, int flags, u8 cmd)
 {
@@ -185,7 +229,14 @@ static int trustmig_nl_fill(struct sk_buff *msg, struct trustmig_session *s,
 	    nla_put_u32(msg, TRUSTMIG_A_ROUNDS, st->rounds) ||
 	    nla_put_u32(msg, TRUSTMIG_A_FAILURES, st->failures) ||
 	    nla_put_u8(msg, TRUSTMIG_A_REASON, s->reason) ||
-	    nla_put_u32(msg, TRUSTMIG_A_ERRNO, s->err)) {
+	    nla_put_u32(msg, TRUSTMIG_A_ERRNO, s->err) ||
+	    nla_put_u32(msg, TRUSTMIG_A_AGE,
+			(jiffies - s->created) / HZ) ||
+	    nla_put_u32(msg, TRUSTMIG_A_ATTACH_TIMEOUT, s->attach_timeout) ||
+	    nla_put_u32(msg, TRUSTMIG_A_LIFETIME, s->lifetime) ||
+	    trustmig_nl_put_label(msg, TRUSTMIG_A_PEER_NAME, s->peer_name) ||
+	    trustmig_nl_put_label(msg, TRUSTMIG_A_PEER_ADDR, s->peer_addr) ||
+	    trustmig_nl_put_label(msg, TRUSTMIG_A_POLICY_ID, s->policy_id)) {
 		genlmsg_cancel(msg, hdr);
 		return -EMSGSIZE;
 	}
@@ -358,9 +409,14 @@ static void trustmig_nl_event(struct trustmig_session *s, u8 cmd)
 		goto err;
 	}
 	genlmsg_end(msg, hdr);
+	down_read(&trustmig_nl_events_lock);
 	/* -ESRCH only says nobody listens; events are best effort. */
-	genlmsg_multicast(&trustmig_genl_family, msg, 0,
-			  TRUSTMIG_MCGRP_EVENTS_ID, GFP_KERNEL);
+	if (trustmig_nl_live)
+		genlmsg_multicast(&trustmig_genl_family, msg, 0,
+				  TRUSTMIG_MCGRP_EVENTS_ID, GFP_KERNEL);
+	else
+		nlmsg_free(msg);
+	up_read(&trustmig_nl_events_lock);
 	return;
 err:
 	nlmsg_free(msg);
@@ -380,11 +436,21 @@ void trustmig_nl_notify_complete(struct trustmig_session *s)
 
 int __init trustmig_nl_init(void)
 {
-	return genl_register_family(&trustmig_genl_family);
+	int err = genl_register_family(&trustmig_genl_family);
+
+	if (!err) {
+		down_write(&trustmig_nl_events_lock);
+		trustmig_nl_live = true;
+		up_write(&trustmig_nl_events_lock);
+	}
+	return err;
 }
 
 void trustmig_nl_exit(void)
 {
+	down_write(&trustmig_nl_events_lock);
+	trustmig_nl_live = false;
+	up_write(&trustmig_nl_events_lock);
 	genl_unregister_family(&trustmig_genl_family);
 }
 

@@ -8,6 +8,9 @@
  * SET_KEY and the first of failure, completion or deletion, and is erased
  * at each of them.
  */
+#include <linux/jiffies.h>
+#include <linux/moduleparam.h>
+#include <linux/netlink.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -18,10 +21,101 @@
 #include "seal.h"
 #include "session.h"
 
+static int trustmig_param_set_seconds(const char *val,
+				      const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, TRUSTMIG_SECONDS_MAX);
+}
+
+static const struct kernel_param_ops trustmig_seconds_ops = {
+	.set = trustmig_param_set_seconds,
+	.get = param_get_uint,
+};
+
+/*
+ * Bounds on what the helper may ask for, and the defaults: a key no VMM
+ * uses must not stay in the kernel (WireGuard's REJECT_AFTER_TIME and
+ * IPsec's hard lifetimes serve the same end).
+ */
+static unsigned int max_attach_timeout = 120;
+module_param_cb(max_attach_timeout, &trustmig_seconds_ops,
+		&max_attach_timeout, 0644);
+MODULE_PARM_DESC(max_attach_timeout,
+		 "longest and default wait for a session's VMM, seconds (120)");
+
+static unsigned int max_lifetime = 86400;
+module_param_cb(max_lifetime, &trustmig_seconds_ops, &max_lifetime, 0644);
+MODULE_PARM_DESC(max_lifetime,
+		 "longest and default time for a session to complete, seconds (86400)");
+
+static unsigned int gc_delay = 300;
+module_param_cb(gc_delay, &trustmig_seconds_ops, &gc_delay, 0644);
+MODULE_PARM_DESC(gc_delay,
+		 "how long a finished session stays listed, seconds (300)");
+
 static DEFINE_XARRAY_ALLOC1(trustmig_sessions);
 static u32 trustmig_next_id;
+static struct workqueue_struct *trustmig_session_wq;
 
-struct trustmig_session *trustmig_session_new(u8 role, u8 cipher)
+int trustmig_session_grant(struct trustmig_session_args *args,
+			   struct netlink_ext_ack *extack)
+{
+	u32 attach_max = READ_ONCE(max_attach_timeout);
+	u32 lifetime_max = READ_ONCE(max_lifetime);
+
+	if (args->attach_timeout > attach_max) {
+		NL_SET_ERR_MSG(extack,
+			       "attach timeout above the module's max_attach_timeout");
+		return -ERANGE;
+	}
+	if (args->lifetime > lifetime_max) {
+		NL_SET_ERR_MSG(extack,
+			       "lifetime above the module's max_lifetime");
+		return -ERANGE;
+	}
+	if (!args->lifetime)
+		args->lifetime = lifetime_max;
+	if (!args->attach_timeout)
+		args->attach_timeout = min(attach_max, args->lifetime);
+	if (args->attach_timeout > args->lifetime) {
+		NL_SET_ERR_MSG(extack,
+			       "attach timeout longer than the lifetime");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* When the timer must next look at @s. */
+static unsigned long trustmig_session_deadline(const struct trustmig_session *s)
+{
+	lockdep_assert_held(&s->lock);
+	if (s->finished)
+		return s->remove_at;
+	if (s->state < TRUSTMIG_STATE_ACTIVE)
+		return s->created + s->attach_timeout * HZ;
+	return s->created + s->lifetime * HZ;
+}
+
+/* Queues the timer for the next deadline of @s, if the table holds it. */
+static void trustmig_session_arm(struct trustmig_session *s)
+{
+	unsigned long when, now = jiffies;
+
+	lockdep_assert_held(&s->lock);
+	if (!s->linked)
+		return;
+	when = trustmig_session_deadline(s);
+	/* The timer's reference; one already queued has its own. */
+	kref_get(&s->ref);
+	if (mod_delayed_work(trustmig_session_wq, &s->timer,
+			     time_after(when, now) ? when - now : 0))
+		trustmig_session_put(s);
+}
+
+static void trustmig_session_expire(struct work_struct *work);
+
+struct trustmig_session *
+trustmig_session_new(const struct trustmig_session_args *args)
 {
 	struct trustmig_session *s;
 	int err;
@@ -31,8 +125,18 @@ struct trustmig_session *trustmig_session_new(u8 role, u8 cipher)
 		return ERR_PTR(-ENOMEM);
 	kref_init(&s->ref);
 	mutex_init(&s->lock);
-	s->role = role;
-	s->cipher = cipher;
+	INIT_DELAYED_WORK(&s->timer, trustmig_session_expire);
+	s->role = args->role;
+	s->cipher = args->cipher;
+	s->attach_timeout = args->attach_timeout;
+	s->lifetime = args->lifetime;
+	s->created = jiffies;
+	if (args->peer_name)
+		strscpy(s->peer_name, args->peer_name, sizeof(s->peer_name));
+	if (args->peer_addr)
+		strscpy(s->peer_addr, args->peer_addr, sizeof(s->peer_addr));
+	if (args->policy_id)
+		strscpy(s->policy_id, args->policy_id, sizeof(s->policy_id));
 	s->state = TRUSTMIG_STATE_NEW;
 	get_random_bytes(s->ticket, sizeof(s->ticket));
 	sha256_init(&s->transcript);
@@ -42,13 +146,19 @@ struct trustmig_session *trustmig_session_new(u8 role, u8 cipher)
 	 * the caller keeps the initial one.
 	 */
 	kref_get(&s->ref);
+	mutex_lock(&s->lock);
 	/* Cyclic ids: a stale id held by a helper never names a new session. */
 	err = xa_alloc_cyclic(&trustmig_sessions, &s->id, s, xa_limit_32b,
 			      &trustmig_next_id, GFP_KERNEL);
 	if (err < 0) {
+		mutex_unlock(&s->lock);
+		mutex_destroy(&s->lock);
 		kfree_sensitive(s);
 		return ERR_PTR(err);
 	}
+	s->linked = true;
+	trustmig_session_arm(s);
+	mutex_unlock(&s->lock);
 	return s;
 }
 
@@ -92,7 +202,10 @@ void trustmig_session_put(struct trustmig_session *s)
 	kref_put(&s->ref, trustmig_session_release);
 }
 
-/* Ends the life of the key: it is never needed again after this. */
+/*
+ * Ends the life of the key: it is never needed again after this, and the
+ * session has nothing left to do but be listed for a while.
+ */
 static void trustmig_session_erase_secrets(struct trustmig_session *s)
 {
 	lockdep_assert_held(&s->lock);
@@ -100,6 +213,11 @@ static void trustmig_session_erase_secrets(struct trustmig_session *s)
 	s->aead = NULL;
 	memzero_explicit(s->ticket, sizeof(s->ticket));
 	memzero_explicit(&s->transcript, sizeof(s->transcript));
+	if (s->finished)
+		return;
+	s->finished = true;
+	s->remove_at = jiffies + READ_ONCE(gc_delay) * HZ;
+	trustmig_session_arm(s);
 }
 
 static void trustmig_session_end(struct trustmig_session *s, u8 reason,
@@ -172,6 +290,10 @@ static int trustmig_session_unlink(struct trustmig_session *s, bool notify)
 	lockdep_assert_held(&s->lock);
 	if (xa_cmpxchg(&trustmig_sessions, s->id, s, NULL, 0) != s)
 		return -ENOENT;
+	s->linked = false;
+	/* A queued timer holds a reference; a running one sees !linked. */
+	if (cancel_delayed_work(&s->timer))
+		trustmig_session_put(s);
 	if (s->state != TRUSTMIG_STATE_FAILED)
 		trustmig_session_end(s, TRUSTMIG_REASON_DELETED, EPIPE, notify);
 	trustmig_session_put(s);
@@ -196,6 +318,41 @@ int trustmig_session_del(u32 id)
 }
 
 /*
+ * A deadline of @s passed: no VMM attached in time, the lifetime is over,
+ * or a finished session has been listed long enough.
+ */
+static void trustmig_session_expire(struct work_struct *work)
+{
+	struct trustmig_session *s = container_of(to_delayed_work(work),
+						  struct trustmig_session,
+						  timer);
+
+	mutex_lock(&s->lock);
+	/* Not due if the state moved on since the timer was queued. */
+	if (s->linked && !time_before(jiffies, trustmig_session_deadline(s))) {
+		if (s->finished)
+			trustmig_session_unlink(s, false);
+		else if (s->state < TRUSTMIG_STATE_ACTIVE)
+			trustmig_session_fail(s, TRUSTMIG_REASON_ATTACH_TIMEOUT,
+					      ETIMEDOUT);
+		else if (s->state == TRUSTMIG_STATE_COMPLETE)
+			trustmig_session_end_handover(s);
+		else
+			trustmig_session_fail(s, TRUSTMIG_REASON_EXPIRED,
+					      ETIMEDOUT);
+	}
+	trustmig_session_arm(s);
+	mutex_unlock(&s->lock);
+	trustmig_session_put(s);
+}
+
+int __init trustmig_sessions_init(void)
+{
+	trustmig_session_wq = alloc_workqueue("trustmig", 0, 0);
+	return trustmig_session_wq ? 0 : -ENOMEM;
+}
+
+/*
  * Runs after the netlink family is gone (no request can race it, and no
  * event can be sent) and after the last /dev/trustmig file closed.
  */
@@ -212,6 +369,8 @@ void trustmig_sessions_exit(void)
 		trustmig_session_put(s);
 	}
 	xa_destroy(&trustmig_sessions);
+	/* Waits for timers that ran into an unlinked session. */
+	destroy_workqueue(trustmig_session_wq);
 }
 
 int trustmig_session_set_key(struct trustmig_session *s, u32 stream,

@@ -9,9 +9,11 @@
 #include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 #include <crypto/sha2.h>
 #include <linux/trustmig.h>
 
+struct netlink_ext_ack;
 struct trustmig_aead;
 
 struct trustmig_stats {
@@ -23,11 +25,28 @@ struct trustmig_stats {
 	u32 failures;
 };
 
+/* What SESSION_NEW asks for; 0 timeouts and NULL labels: defaults. */
+struct trustmig_session_args {
+	u8 role;
+	u8 cipher;
+	u32 attach_timeout;		/* seconds */
+	u32 lifetime;			/* seconds */
+	const char *peer_name;
+	const char *peer_addr;
+	const char *policy_id;
+};
+
 struct trustmig_session {
 	struct kref ref;
 	u32 id;
 	u8 role;
 	u8 cipher;
+	u32 attach_timeout;		/* seconds, as granted */
+	u32 lifetime;			/* seconds, as granted */
+	unsigned long created;		/* jiffies */
+	char peer_name[TRUSTMIG_LABEL_LEN];
+	char peer_addr[TRUSTMIG_LABEL_LEN];
+	char policy_id[TRUSTMIG_LABEL_LEN];
 
 	/* Serialises netlink and the data path on this session. */
 	struct mutex lock;
@@ -45,11 +64,27 @@ struct trustmig_session {
 	u64 round_pages;		/* page records in the current round */
 	struct sha256_state transcript;
 	struct trustmig_stats stats;
+	/*
+	 * The next deadline (attach timeout, lifetime, removal from the
+	 * table); queued only while the table holds the session, and then
+	 * holds a reference of its own.
+	 */
+	struct delayed_work timer;
+	bool linked;			/* the table holds the session */
+	bool finished;			/* failed, or completed and the key
+					 * erased
+					 */
+	unsigned long remove_at;	/* jiffies, once finished */
 };
 
+int trustmig_sessions_init(void);
 void trustmig_sessions_exit(void);
 
-struct trustmig_session *trustmig_session_new(u8 role, u8 cipher);
+/* Checks @args against the module's bounds and fills in the defaults. */
+int trustmig_session_grant(struct trustmig_session_args *args,
+			   struct netlink_ext_ack *extack);
+struct trustmig_session *
+trustmig_session_new(const struct trustmig_session_args *args);
 struct trustmig_session *trustmig_session_get(u32 id);
 void trustmig_session_put(struct trustmig_session *s);
 int trustmig_session_del(u32 id);

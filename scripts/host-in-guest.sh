@@ -326,7 +326,7 @@ t_there_and_back() {
 	# Fresh keys, streams and tickets for the second migration.
 	[ "${s1#* stream=}" != "${s2#* stream=}" ] || bad "same stream/ticket twice" || return
 	[ "${s1##* ticket=}" != "${s2##* ticket=}" ] || bad "ticket reused" || return
-	"$bin/trustmig" status >"$run/status" || bad "trustmig status failed" || return
+	"$bin/trustmig" session list >"$run/status" || bad "trustmig session list failed" || return
 	sed "s/^/$name: /" "$run/status"
 	[ "$(grep -c 'state=complete keyed=1' "$run/status")" -eq 2 ] ||
 		bad "expected two completed sessions on host A"

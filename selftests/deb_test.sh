@@ -55,7 +55,7 @@ done
 # KVM leaves the kernel's config; each comes back, and the module is
 # loaded again as the suite expects.
 missing() {
-	check "$1: trustmig status" "$(trustmig status 2>&1; echo "exit $?")" \
+	check "$1: trustmig session list" "$(trustmig session list 2>&1; echo "exit $?")" \
 		"trustmig: trustmig.ko not loaded: keys not installed (no generic netlink family \"trustmig\"): none is installed for kernel $kver$2
 exit 56"
 }

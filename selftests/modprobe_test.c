@@ -161,8 +161,8 @@ TEST_F_TIMEOUT(mp, resolving_the_family_loads_it, 300)
 	EXPECT_NE(NULL, strstr(out, "\ntrustmig.ko not loaded\n")) TH_LOG("%s", out);
 	EXPECT_FALSE(tmig_module_loaded());
 
-	/* status resolves the family: the kernel loads the module. */
-	snprintf(cmd, sizeof(cmd), "'%s' status 2>&1", self->tool);
+	/* session list resolves the family: the kernel loads the module. */
+	snprintf(cmd, sizeof(cmd), "'%s' session list 2>&1", self->tool);
 	EXPECT_EQ(0, tmig_sh(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	EXPECT_TRUE(tmig_module_loaded());
 }

@@ -45,6 +45,46 @@ TEST(unload_with_sessions_alive)
 	tnl_close(&t);
 }
 
+/*
+ * Session timers fire on their own: unloading while they fail sessions
+ * (and would send events) must neither touch freed memory nor send an
+ * event through a family on its way out.  Each round unloads at another
+ * point of the timers' run; the debug kernel's KASAN and lockdep watch.
+ */
+FIXTURE(timers) {
+};
+
+FIXTURE_SETUP(timers)
+{
+}
+
+/* Whatever happened, leave the module loaded for the next test. */
+FIXTURE_TEARDOWN(timers)
+{
+	tmig_trustmig_restore();
+}
+
+TEST_F_TIMEOUT(timers, unload_while_timers_fire, 300)
+{
+	const struct tnl_new_opts o = { .attach_timeout = 1 };
+	__u8 ticket[TRUSTMIG_TICKET_LEN];
+	struct tnl t;
+	int round, i;
+	__u32 id;
+
+	for (round = 0; round < 10; round++) {
+		ASSERT_EQ(0, tnl_open(&t));
+		ASSERT_EQ(0, tnl_subscribe(&t));
+		for (i = 0; i < 32; i++)
+			ASSERT_EQ(0, tnl_new_opts(&t, TRUSTMIG_ROLE_DEST, &o,
+						  &id, ticket, NULL));
+		usleep(900 * 1000 + round * 20 * 1000);
+		ASSERT_EQ(0, tmig_module_unload("trustmig"));
+		tnl_close(&t);
+		ASSERT_EQ(0, tmig_trustmig_load());
+	}
+}
+
 TEST(unload_refused_while_vm_attached)
 {
 	struct tmig_pair p;

@@ -92,7 +92,7 @@ TEST_F_TIMEOUT(ver, tools_refuse_a_module_of_another_netlink_version,
 		SKIP(return, "TRUSTMIG_NEXT_KO not set: no module of another version");
 	ASSERT_EQ(0, tmig_module_unload("trustmig"));
 	ASSERT_EQ(0, tmig_module_load(next));
-	rc = run_tool("trustmig", "status", out, sizeof(out), true);
+	rc = run_tool("trustmig", "session list", out, sizeof(out), true);
 	snprintf(want, sizeof(want),
 		 "trustmig: trustmig.ko speaks netlink family \"trustmig\" version %d, this trustmig speaks version %d: install the tools and the module of one release\n",
 		 TRUSTMIG_GENL_VERSION + 1, TRUSTMIG_GENL_VERSION);

@@ -291,6 +291,42 @@ void tmig_tool(const char *tool, char *path, size_t len)
 		snprintf(path, len, "%s", tool);
 }
 
+static void tmig_param_path(const char *name, char *path, size_t len)
+{
+	snprintf(path, len, "/sys/module/trustmig/parameters/%s", name);
+}
+
+int tmig_param_get(const char *name, unsigned int *val)
+{
+	char path[128];
+	FILE *f;
+	int n;
+
+	tmig_param_path(name, path, sizeof(path));
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	n = fscanf(f, "%u", val);
+	fclose(f);
+	return n == 1 ? 0 : -EBADMSG;
+}
+
+int tmig_param_set(const char *name, unsigned int val)
+{
+	char path[128], text[16];
+	int fd, len, err = 0;
+
+	tmig_param_path(name, path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	len = snprintf(text, sizeof(text), "%u", val);
+	if (write(fd, text, len) != len)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int tmig_sh(const char *cmd, char *out, size_t len)
 {
 	FILE *f = popen(cmd, "r");

@@ -97,6 +97,11 @@ int tmig_trustmig_path(char *path, size_t len);
  */
 void tmig_tool(const char *tool, char *path, size_t len);
 
+/* trustmig's module parameter @name (/sys/module/trustmig/parameters). */
+int tmig_param_get(const char *name, unsigned int *val);
+/* 0 or the -errno of the write (EINVAL: out of the parameter's range). */
+int tmig_param_set(const char *name, unsigned int val);
+
 /*
  * Runs @cmd in a shell, its stdout into @out (@len bytes, NUL-ended;
  * NULL: read and dropped); its exit status, or -1 if it did not exit.

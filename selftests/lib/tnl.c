@@ -42,12 +42,26 @@ static const struct {
 	{ TRUSTMIG_A_ROUNDS, offsetof(struct tnl_session, rounds), 4 },
 	{ TRUSTMIG_A_FAILURES, offsetof(struct tnl_session, failures), 4 },
 	{ TRUSTMIG_A_ERRNO, offsetof(struct tnl_session, err), 4 },
+	{ TRUSTMIG_A_AGE, offsetof(struct tnl_session, age), 4 },
+	{ TRUSTMIG_A_ATTACH_TIMEOUT, offsetof(struct tnl_session, attach_timeout),
+	  4 },
+	{ TRUSTMIG_A_LIFETIME, offsetof(struct tnl_session, lifetime), 4 },
 	{ TRUSTMIG_A_RECORDS, offsetof(struct tnl_session, records), 8 },
 	{ TRUSTMIG_A_BYTES, offsetof(struct tnl_session, bytes), 8 },
 	{ TRUSTMIG_A_PAGES, offsetof(struct tnl_session, pages), 8 },
 	{ TRUSTMIG_A_ZERO_PAGES, offsetof(struct tnl_session, zero_pages), 8 },
 	{ 0 }
 };
+
+/* A label as sent, NUL included; a malformed one is left empty. */
+static void tnl_label(struct nlattr *a, char *label)
+{
+	int len = a ? nla_len(a) : 0;
+
+	if (len > 0 && len <= TRUSTMIG_LABEL_LEN &&
+	    memchr(nla_data(a), '\0', len))
+		memcpy(label, nla_data(a), len);
+}
 
 /* Attributes are host-endian and exactly the field's size. */
 static void tnl_parse_session(struct nlattr **tb, struct tnl_session *s)
@@ -62,6 +76,9 @@ static void tnl_parse_session(struct nlattr **tb, struct tnl_session *s)
 			memcpy((char *)s + tnl_fields[i].off, nla_data(a),
 			       tnl_fields[i].size);
 	}
+	tnl_label(tb[TRUSTMIG_A_PEER_NAME], s->peer_name);
+	tnl_label(tb[TRUSTMIG_A_PEER_ADDR], s->peer_addr);
+	tnl_label(tb[TRUSTMIG_A_POLICY_ID], s->policy_id);
 }
 
 static int tnl_valid(struct nl_msg *msg, void *arg)
@@ -240,23 +257,43 @@ out:
 	return r->err;
 }
 
-int tnl_new(struct tnl *t, __u8 role, __u8 cipher, __u32 *id, __u8 *ticket)
+int tnl_new_opts(struct tnl *t, __u8 role, const struct tnl_new_opts *o,
+		 __u32 *id, __u8 *ticket, struct tnl_reply *r)
 {
 	struct nl_msg *msg = tnl_msg(t, TRUSTMIG_CMD_SESSION_NEW, 0);
-	struct tnl_reply r;
+	struct tnl_reply own;
 
 	if (!msg)
 		return -ENOMEM;
+	if (!r)
+		r = &own;
 	nla_put_u8(msg, TRUSTMIG_A_ROLE, role);
-	if (cipher)
-		nla_put_u8(msg, TRUSTMIG_A_CIPHER, cipher);
-	if (tnl_send(t, msg, &r))
-		return r.err;
-	if (!r.nr || !r.has_ticket)
+	if (o->cipher)
+		nla_put_u8(msg, TRUSTMIG_A_CIPHER, o->cipher);
+	if (o->attach_timeout)
+		nla_put_u32(msg, TRUSTMIG_A_ATTACH_TIMEOUT, o->attach_timeout);
+	if (o->lifetime)
+		nla_put_u32(msg, TRUSTMIG_A_LIFETIME, o->lifetime);
+	if (o->peer_name)
+		nla_put_string(msg, TRUSTMIG_A_PEER_NAME, o->peer_name);
+	if (o->peer_addr)
+		nla_put_string(msg, TRUSTMIG_A_PEER_ADDR, o->peer_addr);
+	if (o->policy_id)
+		nla_put_string(msg, TRUSTMIG_A_POLICY_ID, o->policy_id);
+	if (tnl_send(t, msg, r))
+		return r->err;
+	if (!r->nr || !r->has_ticket)
 		return -EBADMSG;
-	*id = r.s[0].id;
-	memcpy(ticket, r.ticket, TRUSTMIG_TICKET_LEN);
+	*id = r->s[0].id;
+	memcpy(ticket, r->ticket, TRUSTMIG_TICKET_LEN);
 	return 0;
+}
+
+int tnl_new(struct tnl *t, __u8 role, __u8 cipher, __u32 *id, __u8 *ticket)
+{
+	struct tnl_new_opts o = { .cipher = cipher };
+
+	return tnl_new_opts(t, role, &o, id, ticket, NULL);
 }
 
 int tnl_set_key(struct tnl *t, __u32 id, __u32 stream, const __u8 *key,

@@ -19,7 +19,18 @@ struct tnl_session {
 	__u32 id;
 	__u8 role, cipher, state, keyed, attached, reason;
 	__u32 stream, rounds, failures, err;
+	__u32 age, attach_timeout, lifetime;
 	__u64 records, bytes, pages, zero_pages;
+	char peer_name[TRUSTMIG_LABEL_LEN];
+	char peer_addr[TRUSTMIG_LABEL_LEN];
+	char policy_id[TRUSTMIG_LABEL_LEN];
+};
+
+/* SESSION_NEW's optional attributes; 0 and NULL leave one out. */
+struct tnl_new_opts {
+	__u8 cipher;
+	__u32 attach_timeout, lifetime;
+	const char *peer_name, *peer_addr, *policy_id;
 };
 
 struct tnl_reply {
@@ -58,6 +69,9 @@ int tnl_send(struct tnl *t, struct nl_msg *msg, struct tnl_reply *r);
 
 /* Shorthands; each returns 0 or the negative errno. */
 int tnl_new(struct tnl *t, __u8 role, __u8 cipher, __u32 *id, __u8 *ticket);
+/* The same with every option; @r (if not NULL) gets the reply. */
+int tnl_new_opts(struct tnl *t, __u8 role, const struct tnl_new_opts *o,
+		 __u32 *id, __u8 *ticket, struct tnl_reply *r);
 int tnl_set_key(struct tnl *t, __u32 id, __u32 stream, const __u8 *key,
 		const __u8 *salt);
 int tnl_get(struct tnl *t, __u32 id, struct tnl_session *s);

@@ -28,6 +28,19 @@
  *     TRUSTMIG_A_ROLE            u8   enum trustmig_role          (required)
  *     TRUSTMIG_A_CIPHER          u8   enum trustmig_cipher        (optional,
  *                                     default AES-256-GCM)
+ *     TRUSTMIG_A_ATTACH_TIMEOUT  u32  seconds from now until a VMM must have
+ *                                     attached, 1..max_attach_timeout
+ *                                     (optional, default that maximum)
+ *     TRUSTMIG_A_LIFETIME        u32  seconds from now until the session
+ *                                     must have completed, at least the
+ *                                     attach timeout, 1..max_lifetime
+ *                                     (optional, default that maximum)
+ *     TRUSTMIG_A_PEER_NAME       string  peer's certified host name  (optional)
+ *     TRUSTMIG_A_PEER_ADDR       string  peer's address, "HOST:PORT" (optional)
+ *     TRUSTMIG_A_POLICY_ID       string  migration policy id         (optional)
+ *                                     (each string at most
+ *                                     TRUSTMIG_LABEL_LEN - 1 bytes; kept
+ *                                     for GET only, never interpreted)
  *   reply (same command):
  *     TRUSTMIG_A_SESSION_ID      u32
  *     TRUSTMIG_A_TICKET          binary[TRUSTMIG_TICKET_LEN]  one-time attach
@@ -63,6 +76,22 @@
  *                                     fails the session)
  *     TRUSTMIG_A_REASON          u8   enum trustmig_reason of the failure
  *     TRUSTMIG_A_ERRNO           u32  positive errno of the failure
+ *     TRUSTMIG_A_AGE             u32  seconds since SESSION_NEW
+ *     TRUSTMIG_A_ATTACH_TIMEOUT  u32  as set (or defaulted) at SESSION_NEW
+ *     TRUSTMIG_A_LIFETIME        u32  as set (or defaulted) at SESSION_NEW
+ *     TRUSTMIG_A_PEER_NAME, TRUSTMIG_A_PEER_ADDR, TRUSTMIG_A_POLICY_ID
+ *                                     as given at SESSION_NEW, if given
+ *
+ * Lifetimes: a session that no VMM attached by its attach timeout, or
+ * that has not completed by the end of its lifetime, fails
+ * (TRUSTMIG_REASON_ATTACH_TIMEOUT or TRUSTMIG_REASON_EXPIRED, ETIMEDOUT)
+ * and its key is erased; a completed session's receipt key is erased at
+ * the end of its lifetime too.  A failed session, and a completed one
+ * whose key is gone, leaves the table gc_delay seconds later (GET then
+ * says ENOENT).  max_attach_timeout (default 120), max_lifetime (default
+ * 86400) and gc_delay (default 300) are module parameters, 1 ..
+ * TRUSTMIG_SECONDS_MAX, writable at run time; a change applies to
+ * sessions created after it (gc_delay: to sessions that finish after it).
  *
  * TRUSTMIG_CMD_SESSION_DEL   delete a session, completed or not (attached
  *                            VMMs see EPIPE, a receipt key is erased too)
@@ -92,12 +121,16 @@
  * without CAP_NET_ADMIN EPERM (also for joining the events group).
  */
 #define TRUSTMIG_GENL_NAME		"trustmig"
-#define TRUSTMIG_GENL_VERSION		1
+#define TRUSTMIG_GENL_VERSION		2
 #define TRUSTMIG_MCGRP_EVENTS		"events"
 
 #define TRUSTMIG_KEY_LEN		32
 #define TRUSTMIG_SALT_LEN		12
 #define TRUSTMIG_TICKET_LEN		32
+#define TRUSTMIG_LABEL_LEN		256	/* with the NUL: a DNS name */
+#define TRUSTMIG_SECONDS_MAX		31536000 /* a year: bound on every
+						  * session deadline
+						  */
 
 enum trustmig_cmd {
 	TRUSTMIG_CMD_UNSPEC,
@@ -134,6 +167,12 @@ enum trustmig_attr {
 	TRUSTMIG_A_REASON,
 	TRUSTMIG_A_ERRNO,
 	TRUSTMIG_A_SEQ,
+	TRUSTMIG_A_AGE,
+	TRUSTMIG_A_ATTACH_TIMEOUT,
+	TRUSTMIG_A_LIFETIME,
+	TRUSTMIG_A_PEER_NAME,
+	TRUSTMIG_A_PEER_ADDR,
+	TRUSTMIG_A_POLICY_ID,
 	__TRUSTMIG_A_MAX
 };
 
@@ -183,6 +222,12 @@ enum trustmig_reason {
 	TRUSTMIG_REASON_CRYPTO = 14,	  /* the cipher itself failed (EIO) */
 	TRUSTMIG_REASON_FAULT = 15,	  /* guest memory or a buffer of the
 					   * VMM unreadable/unwritable (EFAULT)
+					   */
+	TRUSTMIG_REASON_ATTACH_TIMEOUT = 16, /* no VMM attached in time
+					      * (ETIMEDOUT)
+					      */
+	TRUSTMIG_REASON_EXPIRED = 17,	  /* lifetime over before the commit
+					   * (ETIMEDOUT)
 					   */
 };
 

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/trustmig.h>
+
 #include "config.h"
 #include "token.h"
 #include "util.h"
@@ -28,12 +30,15 @@ struct tm_conf_key {
 	enum tm_conf_kind kind;
 	size_t off;		/* of the value (PATHS: of the array) */
 	size_t count;		/* PATHS: offset of the array's count */
+	unsigned long max;	/* SECONDS: the largest value */
 };
 
-#define TM_KEY(n, k, f)	{ n, k, offsetof(struct tm_config, f), 0 }
+#define TM_KEY(n, k, f)	{ n, k, offsetof(struct tm_config, f), 0, 0 }
 #define TM_LIST(n, cnt, arr)	{ n, TM_CONF_PATHS, \
 				  offsetof(struct tm_config, arr), \
-				  offsetof(struct tm_config, cnt) }
+				  offsetof(struct tm_config, cnt), 0 }
+#define TM_SECONDS(n, f, m)	{ n, TM_CONF_SECONDS, \
+				  offsetof(struct tm_config, f), 0, m }
 
 static const struct tm_conf_key tm_conf_keys[] = {
 	TM_KEY("tcti", TM_CONF_STRING, tcti),
@@ -41,7 +46,9 @@ static const struct tm_conf_key tm_conf_keys[] = {
 	TM_KEY("policy-dir", TM_CONF_PATH, policy_dir),
 	TM_KEY("session-dir", TM_CONF_PATH, session_dir),
 	TM_KEY("listen", TM_CONF_ADDR, listen),
-	TM_KEY("timeout", TM_CONF_SECONDS, timeout),
+	TM_SECONDS("timeout", timeout, 3600),
+	TM_SECONDS("attach-timeout", attach_timeout, TRUSTMIG_SECONDS_MAX),
+	TM_SECONDS("session-lifetime", lifetime, TRUSTMIG_SECONDS_MAX),
 	TM_LIST("anchor", nanchors, anchor),
 	TM_LIST("crl", ncrls, crl),
 };
@@ -106,10 +113,11 @@ static int tm_conf_set(struct tm_conf_parser *p, struct tm_config *c,
 				     key, p->set[i]);
 	p->set[i] = p->line;
 	if (k->kind == TM_CONF_SECONDS) {
-		if (tm_parse_ulong(value, 1, 3600, &c->timeout))
+		if (tm_parse_ulong(value, 1, k->max,
+				   (unsigned long *)((char *)c + k->off)))
 			return tm_conf_error(p,
-					     "\"%s\" is not a number of seconds from 1 to 3600",
-					     key);
+					     "\"%s\" is not a number of seconds from 1 to %lu",
+					     key, k->max);
 		return 0;
 	}
 	if (k->kind == TM_CONF_ADDR && tm_wire_addr_check(value, 1, key))

@@ -33,6 +33,9 @@ struct tm_config {
 	char *session_dir;
 	char *listen;
 	unsigned long timeout;	/* seconds; 0: not set */
+	/* trustmig.ko's session deadlines, seconds; 0: the module's default */
+	unsigned long attach_timeout;
+	unsigned long lifetime;
 	unsigned int nanchors;
 	char *anchor[TM_CONFIG_LIST_MAX];
 	unsigned int ncrls;

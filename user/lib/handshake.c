@@ -1031,9 +1031,10 @@ int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s)
 {
 	int ret;
 
-	memset(s, 0, sizeof(*s));
 	s->role = role;
 	s->stream = k->stream;
+	s->peer_name = k->peer;
+	s->policy_id = k->policy;
 	ret = tm_module_install(s, k->s2d_key, k->s2d_salt);
 	/* the traffic keys; the RESULT key still has to authenticate */
 	OPENSSL_cleanse(k, offsetof(struct tm_hs_keys, result_key));

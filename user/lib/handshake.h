@@ -88,8 +88,10 @@ void tm_hs_keys_wipe(struct tm_hs_keys *k);
 
 /*
  * Install the source->destination key, salt and stream id in trustmig.ko
- * as a session of @role, filling @s; wipes @k's traffic keys whatever the
- * outcome (tm_hs_keys_wipe() wipes the rest).
+ * as a session of @role, labelled with @k's peer and policy, with the
+ * deadlines and address the caller set in @s; fills the rest of @s and
+ * wipes @k's traffic keys whatever the outcome (tm_hs_keys_wipe() wipes
+ * the rest).
  */
 int tm_hs_install(struct tm_hs_keys *k, __u8 role, struct tm_session *s);
 /*

@@ -192,6 +192,15 @@ static const struct nla_policy tm_reply_policy[TRUSTMIG_A_MAX + 1] = {
 	[TRUSTMIG_A_REASON] = { .type = NLA_U8 },
 	[TRUSTMIG_A_ERRNO] = { .type = NLA_U32 },
 	[TRUSTMIG_A_SEQ] = { .type = NLA_U64 },
+	[TRUSTMIG_A_AGE] = { .type = NLA_U32 },
+	[TRUSTMIG_A_ATTACH_TIMEOUT] = { .type = NLA_U32 },
+	[TRUSTMIG_A_LIFETIME] = { .type = NLA_U32 },
+	[TRUSTMIG_A_PEER_NAME] = { .type = NLA_NUL_STRING,
+				   .maxlen = TRUSTMIG_LABEL_LEN },
+	[TRUSTMIG_A_PEER_ADDR] = { .type = NLA_NUL_STRING,
+				   .maxlen = TRUSTMIG_LABEL_LEN },
+	[TRUSTMIG_A_POLICY_ID] = { .type = NLA_NUL_STRING,
+				   .maxlen = TRUSTMIG_LABEL_LEN },
 };
 
 /* @msg's attributes checked against tm_reply_policy; a reason if not. */
@@ -238,6 +247,9 @@ static int tm_nl_call(struct tm_nl *n, struct nl_msg *msg, const char *what,
 		err = nl_recvmsgs_default(n->sk);
 	if (err >= 0 && reply)
 		err = nl_wait_for_ack(n->sk);
+	if (err == -NLE_OBJ_NOTFOUND)
+		return tm_fail(TM_EXIT_NO_SESSION,
+			       "trustmig.ko refused %s: no such session", what);
 	if (err < 0)
 		return tm_fail(TM_EXIT_NETLINK, "trustmig.ko refused %s: %s",
 			       what, nl_geterror(err));
@@ -256,6 +268,34 @@ static struct nl_msg *tm_nl_msg(const struct tm_nl *n, __u8 cmd)
 	return msg;
 }
 
+static int tm_nl_delete(struct tm_nl *n, __u32 id)
+{
+	struct nl_msg *msg = tm_nl_msg(n, TRUSTMIG_CMD_SESSION_DEL);
+
+	if (!msg || nla_put_u32(msg, TRUSTMIG_A_SESSION_ID, id)) {
+		nlmsg_free(msg);
+		return tm_fail(TM_EXIT_ERROR, "cannot build netlink message");
+	}
+	return tm_nl_call(n, msg, "SESSION_DEL", NULL);
+}
+
+/* Optional attributes: 0 and NULL (or "") are left out. */
+static int tm_nl_put_u32(struct nl_msg *msg, int type, __u32 v)
+{
+	return v ? nla_put_u32(msg, type, v) : 0;
+}
+
+/* A label longer than trustmig.ko keeps is cut, not refused. */
+static int tm_nl_put_label(struct nl_msg *msg, int type, const char *label)
+{
+	char cut[TRUSTMIG_LABEL_LEN];
+
+	if (!label || !*label)
+		return 0;
+	snprintf(cut, sizeof(cut), "%s", label);
+	return nla_put_string(msg, type, cut);
+}
+
 int tm_module_install(struct tm_session *s,
 		      const unsigned char key[TRUSTMIG_KEY_LEN],
 		      const unsigned char salt[TRUSTMIG_SALT_LEN])
@@ -269,7 +309,12 @@ int tm_module_install(struct tm_session *s,
 		return ret;
 	s->id = 0;
 	msg = tm_nl_msg(&n, TRUSTMIG_CMD_SESSION_NEW);
-	if (!msg || nla_put_u8(msg, TRUSTMIG_A_ROLE, s->role)) {
+	if (!msg || nla_put_u8(msg, TRUSTMIG_A_ROLE, s->role) ||
+	    tm_nl_put_u32(msg, TRUSTMIG_A_ATTACH_TIMEOUT, s->attach_timeout) ||
+	    tm_nl_put_u32(msg, TRUSTMIG_A_LIFETIME, s->lifetime) ||
+	    tm_nl_put_label(msg, TRUSTMIG_A_PEER_NAME, s->peer_name) ||
+	    tm_nl_put_label(msg, TRUSTMIG_A_PEER_ADDR, s->peer_addr) ||
+	    tm_nl_put_label(msg, TRUSTMIG_A_POLICY_ID, s->policy_id)) {
 		nlmsg_free(msg);
 		ret = tm_fail(TM_EXIT_ERROR, "cannot build netlink message");
 		goto out;
@@ -295,16 +340,27 @@ int tm_module_install(struct tm_session *s,
 		ret = tm_nl_call(&n, msg, "SESSION_SET_KEY", NULL);
 	}
 	if (ret) {
-		/* no half-made session: delete it */
-		msg = tm_nl_msg(&n, TRUSTMIG_CMD_SESSION_DEL);
-		if (msg && !nla_put_u32(msg, TRUSTMIG_A_SESSION_ID, s->id))
-			nl_send_sync(n.sk, msg);
-		else
-			nlmsg_free(msg);
+		/* no half-made session */
+		tm_nl_delete(&n, s->id);
 		OPENSSL_cleanse(s->ticket, sizeof(s->ticket));
 	}
 out:
 	nl_socket_free(n.sk);
+	return ret;
+}
+
+int tm_module_delete(__u32 id)
+{
+	struct tm_nl n;
+	int ret;
+
+	ret = tm_nl_open(&n);
+	if (ret)
+		return ret;
+	ret = tm_nl_delete(&n, id);
+	nl_socket_free(n.sk);
+	if (ret == TM_EXIT_NO_SESSION)
+		ret = tm_fail(ret, "trustmig.ko holds no session %u", id);
 	return ret;
 }
 
@@ -323,31 +379,6 @@ int tm_session_print(FILE *f, const struct tm_session *s)
 			 : 0;
 }
 
-static const char *const tm_role_names[] = {
-	[TRUSTMIG_ROLE_SOURCE] = "source", [TRUSTMIG_ROLE_DEST] = "dest",
-};
-
-static const char *const tm_cipher_names[] = {
-	[TRUSTMIG_CIPHER_AES256GCM] = "aes-256-gcm",
-	[TRUSTMIG_CIPHER_CHACHA20POLY1305] = "chacha20-poly1305",
-};
-
-static const char *const tm_state_names[] = {
-	[TRUSTMIG_STATE_NEW] = "new", [TRUSTMIG_STATE_KEYED] = "keyed",
-	[TRUSTMIG_STATE_ACTIVE] = "active",
-	[TRUSTMIG_STATE_COMPLETE] = "complete",
-	[TRUSTMIG_STATE_FAILED] = "failed",
-};
-
-/* @names[@v], or "?" for a value this build does not know. */
-static const char *tm_name(const char *const *names, size_t n,
-			   struct nlattr *a)
-{
-	unsigned int v = a ? nla_get_u8(a) : 0;
-
-	return v < n && names[v] ? names[v] : "?";
-}
-
 static unsigned long long tm_u64(struct nlattr *a)
 {
 	return a ? nla_get_u64(a) : 0;
@@ -358,49 +389,70 @@ static unsigned int tm_u32(struct nlattr *a)
 	return a ? nla_get_u32(a) : 0;
 }
 
-struct tm_status {
-	FILE *f;
-	int ret;		/* TM_EXIT_NETLINK: a malformed session */
+static unsigned int tm_u8(struct nlattr *a)
+{
+	return a ? nla_get_u8(a) : 0;
+}
+
+/* A label as trustmig.ko holds it, cut at the first NUL. */
+static void tm_label(struct nlattr *a, char *label)
+{
+	size_t len = a ? strnlen(nla_data(a), nla_len(a)) : 0;
+
+	if (len >= TRUSTMIG_LABEL_LEN)
+		len = TRUSTMIG_LABEL_LEN - 1;
+	memcpy(label, a ? nla_data(a) : "", len);
+	label[len] = '\0';
+}
+
+struct tm_walk {
+	tm_session_fn fn;
+	void *arg;
+	int ret;	/* the first non-zero of fn, or a malformed reply */
 };
 
-static int tm_status_line(struct nl_msg *msg, void *arg)
+static int tm_walk_session(struct nl_msg *msg, void *arg)
 {
 	struct nlattr *a[TRUSTMIG_A_MAX + 1];
-	struct tm_status *st = arg;
-	FILE *f = st->f;
+	struct tm_walk *w = arg;
+	struct tm_session_info s;
 
-	st->ret = tm_nl_parse(msg, a, "session");
-	if (st->ret)
+	w->ret = tm_nl_parse(msg, a, "session");
+	if (w->ret)
 		return NL_STOP;
 	if (!a[TRUSTMIG_A_SESSION_ID])
 		return NL_SKIP;
-	fprintf(f, "session %u role=%s cipher=%s state=%s keyed=%u attached=%u",
-		tm_u32(a[TRUSTMIG_A_SESSION_ID]),
-		tm_name(tm_role_names, TRUSTMIG_ROLE_DEST + 1,
-			a[TRUSTMIG_A_ROLE]),
-		tm_name(tm_cipher_names, TRUSTMIG_CIPHER_CHACHA20POLY1305 + 1,
-			a[TRUSTMIG_A_CIPHER]),
-		tm_name(tm_state_names, TRUSTMIG_STATE_FAILED + 1,
-			a[TRUSTMIG_A_STATE]),
-		a[TRUSTMIG_A_KEYED] ? nla_get_u8(a[TRUSTMIG_A_KEYED]) : 0,
-		a[TRUSTMIG_A_ATTACHED] ? nla_get_u8(a[TRUSTMIG_A_ATTACHED]) : 0);
-	if (a[TRUSTMIG_A_STREAM_ID])
-		fprintf(f, " stream=%08x", tm_u32(a[TRUSTMIG_A_STREAM_ID]));
-	fprintf(f, " records=%llu bytes=%llu pages=%llu zero=%llu rounds=%u failures=%u",
-		tm_u64(a[TRUSTMIG_A_RECORDS]), tm_u64(a[TRUSTMIG_A_BYTES]),
-		tm_u64(a[TRUSTMIG_A_PAGES]), tm_u64(a[TRUSTMIG_A_ZERO_PAGES]),
-		tm_u32(a[TRUSTMIG_A_ROUNDS]), tm_u32(a[TRUSTMIG_A_FAILURES]));
-	if (tm_u32(a[TRUSTMIG_A_ERRNO]))
-		fprintf(f, " reason=%u errno=%u",
-			a[TRUSTMIG_A_REASON] ? nla_get_u8(a[TRUSTMIG_A_REASON]) : 0,
-			tm_u32(a[TRUSTMIG_A_ERRNO]));
-	fputc('\n', f);
-	return NL_OK;
+	s = (struct tm_session_info) {
+		.id = tm_u32(a[TRUSTMIG_A_SESSION_ID]),
+		.role = tm_u8(a[TRUSTMIG_A_ROLE]),
+		.cipher = tm_u8(a[TRUSTMIG_A_CIPHER]),
+		.state = tm_u8(a[TRUSTMIG_A_STATE]),
+		.keyed = tm_u8(a[TRUSTMIG_A_KEYED]),
+		.attached = tm_u8(a[TRUSTMIG_A_ATTACHED]),
+		.has_stream = !!a[TRUSTMIG_A_STREAM_ID],
+		.stream = tm_u32(a[TRUSTMIG_A_STREAM_ID]),
+		.records = tm_u64(a[TRUSTMIG_A_RECORDS]),
+		.bytes = tm_u64(a[TRUSTMIG_A_BYTES]),
+		.pages = tm_u64(a[TRUSTMIG_A_PAGES]),
+		.zero_pages = tm_u64(a[TRUSTMIG_A_ZERO_PAGES]),
+		.rounds = tm_u32(a[TRUSTMIG_A_ROUNDS]),
+		.failures = tm_u32(a[TRUSTMIG_A_FAILURES]),
+		.reason = tm_u8(a[TRUSTMIG_A_REASON]),
+		.err = tm_u32(a[TRUSTMIG_A_ERRNO]),
+		.age = tm_u32(a[TRUSTMIG_A_AGE]),
+		.attach_timeout = tm_u32(a[TRUSTMIG_A_ATTACH_TIMEOUT]),
+		.lifetime = tm_u32(a[TRUSTMIG_A_LIFETIME]),
+	};
+	tm_label(a[TRUSTMIG_A_PEER_NAME], s.peer_name);
+	tm_label(a[TRUSTMIG_A_PEER_ADDR], s.peer_addr);
+	tm_label(a[TRUSTMIG_A_POLICY_ID], s.policy_id);
+	w->ret = w->fn(&s, w->arg);
+	return w->ret ? NL_STOP : NL_OK;
 }
 
-int tm_module_status(FILE *f)
+int tm_module_sessions(__u32 id, tm_session_fn fn, void *arg)
 {
-	struct tm_status st = { .f = f };
+	struct tm_walk w = { .fn = fn, .arg = arg };
 	struct nl_msg *msg;
 	struct tm_nl n;
 	int ret, err;
@@ -410,23 +462,98 @@ int tm_module_status(FILE *f)
 		return ret;
 	msg = nlmsg_alloc();
 	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, n.family, 0,
-				 NLM_F_DUMP, TRUSTMIG_CMD_SESSION_GET,
-				 TRUSTMIG_GENL_VERSION)) {
+				 id ? 0 : NLM_F_DUMP, TRUSTMIG_CMD_SESSION_GET,
+				 TRUSTMIG_GENL_VERSION) ||
+	    (id && nla_put_u32(msg, TRUSTMIG_A_SESSION_ID, id))) {
 		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
 		goto out;
 	}
-	nl_socket_modify_cb(n.sk, NL_CB_VALID, NL_CB_CUSTOM, tm_status_line,
-			    &st);
+	nl_socket_modify_cb(n.sk, NL_CB_VALID, NL_CB_CUSTOM, tm_walk_session,
+			    &w);
 	err = nl_send_auto(n.sk, msg);
 	if (err >= 0)
 		err = nl_recvmsgs_default(n.sk);
-	if (err < 0)
-		ret = tm_fail(TM_EXIT_NETLINK, "trustmig.ko refused the dump: %s",
+	if (err >= 0 && id && !w.ret)
+		err = nl_wait_for_ack(n.sk);
+	if (err == -NLE_OBJ_NOTFOUND)
+		ret = tm_fail(TM_EXIT_NO_SESSION,
+			      "trustmig.ko holds no session %u", id);
+	else if (err < 0)
+		ret = tm_fail(TM_EXIT_NETLINK, "trustmig.ko refused SESSION_GET: %s",
 			      nl_geterror(err));
 	else
-		ret = st.ret;
+		ret = w.ret;
 out:
 	nlmsg_free(msg);
+	nl_socket_free(n.sk);
+	return ret;
+}
+
+struct tm_watch {
+	tm_event_fn fn;
+	void *arg;
+	int ret;
+};
+
+static int tm_watch_event(struct nl_msg *msg, void *arg)
+{
+	struct genlmsghdr *g = nlmsg_data(nlmsg_hdr(msg));
+	struct nlattr *a[TRUSTMIG_A_MAX + 1];
+	struct tm_watch *w = arg;
+	struct tm_session_event ev;
+
+	w->ret = tm_nl_parse(msg, a, "event");
+	if (w->ret)
+		return NL_STOP;
+	ev = (struct tm_session_event) {
+		.cmd = g->cmd,
+		.id = tm_u32(a[TRUSTMIG_A_SESSION_ID]),
+		.reason = tm_u8(a[TRUSTMIG_A_REASON]),
+		.err = tm_u32(a[TRUSTMIG_A_ERRNO]),
+		.seq = tm_u64(a[TRUSTMIG_A_SEQ]),
+		.records = tm_u64(a[TRUSTMIG_A_RECORDS]),
+		.bytes = tm_u64(a[TRUSTMIG_A_BYTES]),
+		.pages = tm_u64(a[TRUSTMIG_A_PAGES]),
+	};
+	w->ret = w->fn(&ev, w->arg);
+	return w->ret ? NL_STOP : NL_OK;
+}
+
+int tm_module_monitor(tm_event_fn fn, void *arg, void (*ready)(void))
+{
+	struct tm_watch w = { .fn = fn, .arg = arg };
+	struct tm_nl n;
+	int ret, group, err;
+
+	ret = tm_nl_open(&n);
+	if (ret)
+		return ret;
+	group = genl_ctrl_resolve_grp(n.sk, TRUSTMIG_GENL_NAME,
+				      TRUSTMIG_MCGRP_EVENTS);
+	err = group < 0 ? group : nl_socket_add_membership(n.sk, group);
+	if (err < 0) {
+		ret = tm_fail(TM_EXIT_NETLINK,
+			      "cannot join trustmig.ko's events group: %s",
+			      nl_geterror(err));
+		goto out;
+	}
+	/* Events carry no sequence number of ours. */
+	nl_socket_disable_seq_check(n.sk);
+	nl_socket_modify_cb(n.sk, NL_CB_VALID, NL_CB_CUSTOM, tm_watch_event,
+			    &w);
+	if (ready)
+		ready();
+	while (!w.ret) {
+		err = nl_recvmsgs_default(n.sk);
+		if (err < 0 && err != -NLE_INTR) {
+			ret = tm_fail(TM_EXIT_NETLINK,
+				      "reading trustmig.ko's events: %s",
+				      nl_geterror(err));
+			goto out;
+		}
+	}
+	ret = w.ret > 0 ? w.ret : 0;
+out:
 	nl_socket_free(n.sk);
 	return ret;
 }

@@ -64,6 +64,7 @@ enum tm_exit {
 	TM_EXIT_NETLINK = 57,		/* trustmig.ko refused the keys */
 	TM_EXIT_MODULE_VERSION = 58,	/* trustmig.ko of another netlink version */
 	TM_EXIT_PEER_NAME = 59,		/* peer is not the host expected */
+	TM_EXIT_NO_SESSION = 60,	/* trustmig.ko holds no such session */
 };
 
 /* Record why the current operation failed; returns @code. */

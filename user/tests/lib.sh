@@ -66,6 +66,17 @@ refuse() {
 	echo "refused as expected ($code): $(cat err.log)"
 }
 
+# await_gone PATH TENTHS: 0 once PATH no longer exists, polled every 0.1 s
+await_gone() {
+	local try
+
+	for try in $(seq "$2"); do
+		[ -e "$1" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # --- fixtures ------------------------------------------------------------
 
 port_busy() {

@@ -64,7 +64,7 @@ run() {
 		passed=$((passed + 1))
 	else
 		tap "not ok $n - $name"
-		sed 's/^/# /' "$dir/log"
+		sed 's/^/# /' "$dir/log" | tee -a "$TAP"
 		failed=$((failed + 1))
 	fi
 	# a sub-step that cannot run on this host: SKIP, never "ok"
@@ -552,10 +552,121 @@ keys_match() {
 	"$SESSION_CHECK" "$src" "$dst" >>out.log 2>>err.log ||
 		fail "installed keys do not carry a VM: $(tail -n 2 err.log)"
 	# The module's own account of both sessions, keys never shown.
-	"$HOST" status >status.log 2>>err.log || fail "trustmig status failed"
-	grep -q "role=source cipher=aes-256-gcm state=complete keyed=1 attached=0 stream=$stream " status.log &&
-		grep -q "role=dest cipher=aes-256-gcm state=complete keyed=1 attached=0 stream=$stream " status.log ||
-		fail "trustmig status lacks the two sessions: $(cat status.log)"
+	"$HOST" session list >sessions.log 2>>err.log ||
+		fail "trustmig session list failed"
+	grep -Eq "role=source peer=d.example addr=127.0.0.1:[0-9]+ policy=vm cipher=aes-256-gcm state=complete keyed=1 attached=0 stream=$stream " sessions.log &&
+		grep -Eq "role=dest peer=s.example addr=127.0.0.1:[0-9]+ policy=vm cipher=aes-256-gcm state=complete keyed=1 attached=0 stream=$stream " sessions.log ||
+		fail "trustmig session list lacks the two sessions: $(cat sessions.log)"
+}
+
+# session_id ROLE STREAM: the id of that session in sessions.log
+session_id() {
+	sed -n "s/^session \([0-9]*\) role=$1 .* stream=$2 .*/\1/p" sessions.log
+}
+
+# t_hs_sessions: with trustmig.ko loaded (the test guest), what the
+# operator sees of the sessions handshakes made, and what becomes of
+# them: completed ones and ones no VMM attached to in time, and their
+# files in the session directory.
+t_hs_sessions() {
+	local stream src dst stream2 src2 dst2 mon try
+
+	hs_hosts
+	if [ ! -d /sys/module/trustmig ]; then
+		echo "trustmig.ko not loaded" >skip
+		echo "trustmig session, attach timeout, session files" >skip.what
+		return
+	fi
+	"$HOST" session monitor --json --count 4 >mon.json 2>mon.err &
+	mon=$!
+	for try in $(seq 50); do
+		grep -q "monitoring trustmig.ko's events" mon.err && break
+		sleep 0.1
+	done
+	start_d
+	hs_done
+	stream=$(sed -n 's/.* stream=\([0-9a-f]*\) .*/\1/p' out.log | tail -n 1)
+	src=$(session_id source "$stream")
+	dst=$(session_id dest "$stream")
+	[ -n "$src" ] && [ -n "$dst" ] || fail "no ids: $(cat sessions.log)"
+	must "$HOST" session show "$src"
+	grep -q "^session $src: source to d.example (127.0.0.1:$DPORT)$" out.log &&
+		grep -q "^  state:    complete$" out.log ||
+		fail "session show: $(cat out.log)"
+	"$HOST" session list --json >list.json 2>err.log || fail "$(cat err.log)"
+	python3 - list.json "$src" "$dst" <<-'EOP' || fail "--json: $(cat list.json)"
+		import json, sys
+		s = {x["id"]: x for x in json.load(open(sys.argv[1]))}
+		a, b = s[int(sys.argv[2])], s[int(sys.argv[3])]
+		assert (a["role"], a["peer"], a["policy"], a["state"]) == \
+		    ("source", "d.example", "vm", "complete"), a
+		assert (b["role"], b["peer"], b["state"]) == ("dest", "s.example", "complete"), b
+		assert a["pages"] > 0 and a["records"] == b["records"], (a, b)
+	EOP
+	# the VMM attached: trustmigd removes the file it left for it
+	await_gone "sess/$stream.session" 100 ||
+		fail "sess/$stream.session still there after 10 s"
+	grep -q "removed sess/$stream.session: session $dst attached, failed or ended" d.log ||
+		fail "no log line for the removed file: $(cat d.log)"
+
+	# sessions no VMM attaches to: both ends end them after 1 s
+	kill "$(cat d.pid)"
+	echo "attach-timeout = 1" >short.conf
+	TRUSTMIG_CONFIG=$PWD/short.conf start_d
+	TRUSTMIG_CONFIG=$PWD/short.conf hs "$DPORT" >out2.log 2>>err.log ||
+		fail "second handshake: $(tail -n 2 err.log)"
+	stream2=$(sed -n 's/.* stream=\([0-9a-f]*\) .*/\1/p' out2.log)
+	for try in $(seq 100); do
+		kill -0 "$mon" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$mon" || fail "monitor: $(cat mon.err)"
+	"$HOST" session list >sessions.log 2>>err.log
+	src2=$(session_id source "$stream2")
+	dst2=$(session_id dest "$stream2")
+	grep -Eq "^session $src2 role=source .* state=failed reason=attach-timeout error=ETIMEDOUT keyed=1 attached=0 .* attach-timeout=1s " sessions.log &&
+		grep -Eq "^session $dst2 role=dest .* state=failed reason=attach-timeout error=ETIMEDOUT " sessions.log ||
+		fail "not expired: $(cat sessions.log)"
+	python3 - mon.json "$src" "$dst" "$src2" "$dst2" <<-'EOP' || fail "monitor: $(cat mon.json)"
+		import json, sys
+		ev = [json.loads(l) for l in open(sys.argv[1])]
+		got = sorted((e["event"], e["id"], e.get("reason"), e.get("errno")) for e in ev)
+		a, b, c, d = map(int, sys.argv[2:])
+		want = sorted([("complete", a, None, None), ("complete", b, None, None),
+			       ("failed", c, "attach-timeout", "ETIMEDOUT"),
+			       ("failed", d, "attach-timeout", "ETIMEDOUT")])
+		assert got == want, (got, want)
+	EOP
+	must "$HOST" session show "$dst2"
+	grep -q "^  state:    failed: attach-timeout, no VMM attached in time (ETIMEDOUT: Connection timed out)$" out.log ||
+		fail "session show of an expired session: $(cat out.log)"
+	await_gone "sess/$stream2.session" 100 ||
+		fail "sess/$stream2.session of an expired session still there"
+
+	must "$HOST" session del "$src2"
+	refuse 60 "^trustmig: trustmig.ko holds no session $src2$" \
+		"$HOST" session show "$src2"
+	refuse 60 "^trustmig: trustmig.ko holds no session $src2$" \
+		"$HOST" session del "$src2"
+	refuse 2 'session ID "x" is not a number from 1 to 4294967295' \
+		"$HOST" session show x
+	refuse 2 'unknown session command "frob"' "$HOST" session frob
+	"$HOST" session flush >flush.log 2>err.log || fail "flush: $(cat err.log)"
+	grep -Eq "^deleted [0-9]+ sessions?$" flush.log || fail "flush: $(cat flush.log)"
+	"$HOST" session list >sessions.log 2>err.log || fail "$(cat err.log)"
+	[ ! -s sessions.log ] || fail "sessions left after flush: $(cat sessions.log)"
+
+	# trustmigd cannot hand its session over: it deletes it, the source
+	# is told and installs nothing
+	kill "$(cat d.pid)"
+	mkdir sess2
+	start_d --listen 127.0.0.1:0 --tcti "$(tcti d)" --state d \
+		--policy-dir pol --crl ttp/crl.pem --session-dir sess2 --timeout 5
+	rmdir sess2 && touch sess2
+	refuse 52 "sess2/.*Not a directory" hs "$DPORT"
+	"$HOST" session list >sessions.log 2>err.log || fail "$(cat err.log)"
+	[ ! -s sessions.log ] ||
+		fail "a session is left after a failed handover: $(cat sessions.log)"
 }
 
 fpr() {
@@ -1603,6 +1714,7 @@ run "handshake: both ends derive the same keys" t_hs_ok
 run "handshake: four frames, the TPM commands of protocol.md section 10" t_hs_cost
 run "handshake: two handshakes give different keys" t_hs_fresh
 run "handshake: the session file is new and 0600, made before the keys" t_hs_session_out
+run "handshake: sessions of installed keys: list, show, monitor, expiry, files" t_hs_sessions
 run "handshake: destination baseline not in the policy" t_hs_baseline
 run "handshake: destination PCR extended after certification" t_hs_pcr
 run "handshake: destination token revoked" t_hs_revoked

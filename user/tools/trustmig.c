@@ -23,6 +23,8 @@
 #include "enrol.h"
 #include "handshake.h"
 #include "host.h"
+#include "module.h"
+#include "show.h"
 #include "token.h"
 #include "tpm.h"
 #include "tpmsw.h"
@@ -79,7 +81,8 @@ static const char manual[] =
 "    failed or the destination's RESULT is not authentic, 56 trustmig.ko\n"
 "    not loaded (keys not installed), 57 trustmig.ko refused the keys,\n"
 "    58 trustmig.ko speaks another netlink version than this tool,\n"
-"    59 the destination is not the host expected (--peer-name).\n"
+"    59 the destination is not the host expected (--peer-name), 60\n"
+"    trustmig.ko holds no such session.\n"
 "\n"
 "COMMANDS\n";
 
@@ -138,11 +141,38 @@ static const char help_check[] =
 "    with status 40 when the PCRs no longer hold the certified values.\n\n";
 
 static const char help_status[] =
-"  status\n"
-"    List the sessions trustmig.ko holds, one line each: id, role, cipher,\n"
-"    state, whether keyed and attached, stream id, records, bytes, pages\n"
-"    (and zero pages) carried, rounds, failures, and the reason and errno\n"
-"    of a failure. Never a key. Status 56 if trustmig.ko is not loaded.\n\n";
+"  status [--json] [--state DIR] [--tcti CONF] [--config FILE]\n"
+"    What an operator checks first, like 'wg show': the host's own\n"
+"    Trust_Token (host, baseline and version, valid until, days left),\n"
+"    each configured CRL's next update (a stale CRL is a warning: every\n"
+"    token is refused until a newer one is installed), whether the\n"
+"    migration key is usable now (as check-key), then every session\n"
+"    trustmig.ko holds as a block (as 'session show'). Never a key.\n"
+"    --json: one JSON object with \"host\", \"sessions\" and\n"
+"    \"module_error\". Status 56 if trustmig.ko is not loaded (the host\n"
+"    part is printed first).\n\n";
+
+static const char help_session[] =
+"  session list [--json]\n"
+"  session show ID [--json]\n"
+"  session del ID\n"
+"  session flush\n"
+"  session monitor [--json] [--count N]\n"
+"    The sessions trustmig.ko holds, over its netlink family. list: one\n"
+"    line each: id, role, peer host and address, policy, cipher, state\n"
+"    (a failure's reason and errno by name), keyed, attached, stream,\n"
+"    age, attach timeout and lifetime, records, bytes, pages, zero\n"
+"    pages, rounds, failures. show: one session as a block. del: delete\n"
+"    a session and erase its key (an attached VMM's next call fails with\n"
+"    EPIPE). flush: delete every session. monitor: print each failure\n"
+"    and completion as trustmig.ko reports it, until interrupted or N\n"
+"    events; it says on stderr once it listens. --json: JSON instead\n"
+"    (list: an array; show: an object; monitor: an object per line).\n"
+"    trustmig.ko ends a session itself when no VMM attaches in time or\n"
+"    its lifetime is over (trustmig.conf: attach-timeout,\n"
+"    session-lifetime) and forgets finished ones after its gc_delay.\n"
+"    Status 56 if trustmig.ko is not loaded, 60 if it holds no session\n"
+"    ID.\n\n";
 
 static const char help_version[] =
 "  --version\n"
@@ -209,7 +239,7 @@ enum { OPT_TCTI = 0x100, OPT_STATE, OPT_CONFIG, OPT_OUT, OPT_HOST,
 	OPT_EKTYPE, OPT_CHAL, OPT_TOKEN, OPT_CA, OPT_CRL, OPT_ID, OPT_VERSION,
 	OPT_PCRS, OPT_BANK, OPT_CONTROL, OPT_DESC, OPT_PEER, OPT_PEER_NAME,
 	OPT_ANY_PEER, OPT_POLICY, OPT_POLICY_ID, OPT_POLICY_DIR, OPT_TIMEOUT,
-	OPT_DEBUG };
+	OPT_DEBUG, OPT_JSON, OPT_COUNT };
 
 #define TM_OPT(name, val) { name, required_argument, NULL, val }
 #define TM_OPT_CONFIG	TM_OPT("config", OPT_CONFIG)
@@ -750,19 +780,52 @@ static int zgen_check(struct tm_tpm *t, ESYS_TR mk, const TPM2B_PUBLIC *mkpub,
 	return ret;
 }
 
+/*
+ * Can the migration key be used now: is it the installed token's, and do
+ * the PCRs hold the certified baseline (a ZGen under its policy)?  Fills
+ * @info from the token.
+ */
+static int key_check(const struct host_opts *o, struct tm_token_info *info)
+{
+	ESYS_TR srk = ESYS_TR_NONE, mk = ESYS_TR_NONE;
+	TPM2B_PUBLIC mkpub;
+	char path[4096];
+	X509 *tok = NULL;
+	struct tm_tpm t;
+	int ret;
+
+	ret = tm_path(path, sizeof(path), o->state, "token.pem");
+	if (!ret)
+		ret = tm_cert_load(path, &tok);
+	if (!ret)
+		ret = tm_token_info_get(tok, info);
+	X509_free(tok);
+	if (!ret)
+		ret = tm_tpm_open(&t, o->tcti);
+	if (ret)
+		return ret;
+	ret = tm_tpm_srk(&t, &srk);
+	if (!ret)
+		ret = tm_key_load(&t, srk, o->state, "mk", &mkpub, &mk);
+	tm_tpm_flush(&t, &srk);
+	if (!ret && !tm_public_equal(&mkpub, &info->mk))
+		ret = tm_fail(TM_EXIT_TOKEN_MISMATCH,
+			      "the installed token certifies another migration key");
+	if (!ret)
+		ret = zgen_check(&t, mk, &mkpub, &info->sel);
+	tm_tpm_flush(&t, &mk);
+	tm_tpm_close(&t);
+	return ret;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
 		TM_OPT_CONFIG, { 0 }
 	};
-	ESYS_TR srk = ESYS_TR_NONE, mk = ESYS_TR_NONE;
 	struct tm_token_info info = { 0 };
 	struct host_opts o = { 0 };
-	TPM2B_PUBLIC mkpub;
-	char path[4096];
-	X509 *tok = NULL;
-	struct tm_tpm t;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
@@ -770,32 +833,10 @@ static int cmd_check(int argc, char **argv)
 			return tm_usage(argv[0], "bad option");
 	ret = host_finish(&o, argv[0], argc, argv);
 	if (!ret)
-		ret = tm_path(path, sizeof(path), o.state, "token.pem");
-	if (!ret)
-		ret = tm_cert_load(path, &tok);
-	if (!ret)
-		ret = tm_token_info_get(tok, &info);
-	X509_free(tok);
-	if (ret)
-		return ret;
-	ret = tm_tpm_open(&t, o.tcti);
-	if (ret)
-		goto out;
-	ret = tm_tpm_srk(&t, &srk);
-	if (!ret)
-		ret = tm_key_load(&t, srk, o.state, "mk", &mkpub, &mk);
-	tm_tpm_flush(&t, &srk);
-	if (!ret && !tm_public_equal(&mkpub, &info.mk))
-		ret = tm_fail(TM_EXIT_TOKEN_MISMATCH,
-			      "the installed token certifies another migration key");
-	if (!ret)
-		ret = zgen_check(&t, mk, &mkpub, &info.sel);
+		ret = key_check(&o, &info);
 	if (!ret)
 		printf("migration key usable: PCRs hold baseline %s version %ld\n",
 		       info.baseline_id, info.baseline_version);
-	tm_tpm_flush(&t, &mk);
-	tm_tpm_close(&t);
-out:
 	tm_token_info_free(&info);
 	return ret;
 }
@@ -856,9 +897,13 @@ static int session_out_write(const char *out, int fd,
 static int handshake(const struct tm_hs_config *c, const char *peer,
 		     const char *out, int debug)
 {
+	struct tm_session s = {
+		.attach_timeout = conf.attach_timeout,
+		.lifetime = conf.lifetime,
+		.peer_addr = peer,
+	};
 	long long start = tm_now_ms();
 	struct tm_hs_keys k = { 0 };
-	struct tm_session s;
 	int fd, out_fd, ret;
 
 	snprintf(k.policy, sizeof(k.policy), "%s", c->policy->id);
@@ -878,6 +923,9 @@ static int handshake(const struct tm_hs_config *c, const char *peer,
 		ret = tm_hs_install(&k, TRUSTMIG_ROLE_SOURCE, &s);
 	if (!ret) {
 		ret = session_out_write(out, out_fd, &s);
+		/* no VMM can have the ticket: no key waits for one */
+		if (ret)
+			tm_module_delete(s.id);
 		OPENSSL_cleanse(&s, sizeof(s));
 	} else if (out_fd >= 0) {
 		close(out_fd);
@@ -1073,6 +1121,11 @@ static int cmd_config(int argc, char **argv)
 	printf("listen = %s\ntimeout = %lu\n",
 	       tm_setting(NULL, NULL, conf.listen, TM_LISTEN_DEFAULT),
 	       conf.timeout ? conf.timeout : TM_TIMEOUT_DEFAULT);
+	/* unset: trustmig.ko's max_attach_timeout and max_lifetime apply */
+	if (conf.attach_timeout)
+		printf("attach-timeout = %lu\n", conf.attach_timeout);
+	if (conf.lifetime)
+		printf("session-lifetime = %lu\n", conf.lifetime);
 	for (i = 0; i < conf.nanchors; i++)
 		printf("anchor = %s\n", conf.anchor[i]);
 	for (i = 0; i < conf.ncrls; i++)
@@ -1080,11 +1133,361 @@ static int cmd_config(int argc, char **argv)
 	return 0;
 }
 
+/* "2026-12-04 16:15 UTC" */
+static void time_text(const ASN1_TIME *when, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (!when || !ASN1_TIME_to_tm(when, &tm) ||
+	    !strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm))
+		snprintf(buf, len, "?");
+}
+
+/* Whole days from now to @when (negative: past); 0 if unreadable. */
+static int days_left(const ASN1_TIME *when)
+{
+	int days = 0, secs = 0;
+
+	if (when)
+		ASN1_TIME_diff(&days, &secs, NULL, when);
+	return days;
+}
+
+/* The host's own token, as status shows it. */
+static struct json_object *status_token(const struct host_opts *o,
+					struct json_object **error)
+{
+	struct tm_token_info info = { 0 };
+	struct json_object *j = NULL;
+	const ASN1_TIME *not_after;
+	char path[4096], when[64];
+	X509 *tok = NULL;
+	int ret;
+
+	ret = tm_path(path, sizeof(path), o->state, "token.pem");
+	if (!ret)
+		ret = tm_cert_load(path, &tok);
+	if (!ret)
+		ret = tm_token_info_get(tok, &info);
+	if (ret) {
+		*error = json_object_new_string(tm_last_error());
+		goto out;
+	}
+	not_after = X509_get0_notAfter(tok);
+	time_text(not_after, when, sizeof(when));
+	j = json_object_new_object();
+	json_object_object_add(j, "host", json_object_new_string(info.host));
+	json_object_object_add(j, "baseline",
+			       json_object_new_string(info.baseline_id));
+	json_object_object_add(j, "baseline_version",
+			       json_object_new_int64(info.baseline_version));
+	json_object_object_add(j, "not_after", json_object_new_string(when));
+	json_object_object_add(j, "days_left",
+			       json_object_new_int(days_left(not_after)));
+out:
+	X509_free(tok);
+	tm_token_info_free(&info);
+	return j;
+}
+
+/* Each configured CRL's nextUpdate: a stale CRL refuses every token. */
+static struct json_object *status_crls(void)
+{
+	struct json_object *all = json_object_new_array();
+	const ASN1_TIME *next;
+	X509_CRL *crl;
+	unsigned int i;
+	char when[64];
+	int stale;
+
+	for (i = 0; i < conf.ncrls; i++) {
+		struct json_object *c = json_object_new_object();
+
+		json_object_object_add(c, "path",
+				       json_object_new_string(conf.crl[i]));
+		if (tm_crl_load(conf.crl[i], &crl)) {
+			json_object_object_add(c, "error",
+					       json_object_new_string(tm_last_error()));
+		} else {
+			next = X509_CRL_get0_nextUpdate(crl);
+			stale = !next || X509_cmp_current_time(next) <= 0;
+			time_text(next, when, sizeof(when));
+			json_object_object_add(c, "next_update",
+					       json_object_new_string(when));
+			json_object_object_add(c, "stale",
+					       json_object_new_boolean(stale));
+			X509_CRL_free(crl);
+		}
+		json_object_array_add(all, c);
+	}
+	return all;
+}
+
+static struct json_object *status_key(const struct host_opts *o)
+{
+	struct json_object *j = json_object_new_object();
+	struct tm_token_info info = { 0 };
+	int ret = key_check(o, &info);
+
+	json_object_object_add(j, "usable", json_object_new_boolean(!ret));
+	if (ret)
+		json_object_object_add(j, "reason",
+				       json_object_new_string(tm_last_error()));
+	tm_token_info_free(&info);
+	return j;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ?
+		json_object_get_string(v) : NULL;
+}
+
+#define CRL_STALE \
+	" (WARNING: stale, every token is refused until the TTP's next CRL is installed)"
+
+static void status_host_text(struct json_object *host)
+{
+	struct json_object *tok, *crls, *key, *v;
+	size_t i;
+
+	json_object_object_get_ex(host, "token", &tok);
+	json_object_object_get_ex(host, "crls", &crls);
+	json_object_object_get_ex(host, "migration_key", &key);
+	if (tok) {
+		json_object_object_get_ex(tok, "days_left", &v);
+		printf("host: %s\n"
+		       "  token:    baseline %s version %s, valid until %s (%d days left)\n",
+		       jstr(tok, "host"), jstr(tok, "baseline"),
+		       jstr(tok, "baseline_version"), jstr(tok, "not_after"),
+		       json_object_get_int(v));
+	} else {
+		printf("host: no Trust_Token\n  token:    %s\n",
+		       jstr(host, "token_error"));
+	}
+	for (i = 0; i < json_object_array_length(crls); i++) {
+		struct json_object *c = json_object_array_get_idx(crls, i);
+
+		if (jstr(c, "error")) {
+			printf("  crl:      %s: %s\n", jstr(c, "path"),
+			       jstr(c, "error"));
+			continue;
+		}
+		json_object_object_get_ex(c, "stale", &v);
+		printf("  crl:      %s: next update %s%s\n", jstr(c, "path"),
+		       jstr(c, "next_update"),
+		       json_object_get_boolean(v) ? CRL_STALE : "");
+	}
+	json_object_object_get_ex(key, "usable", &v);
+	if (json_object_get_boolean(v))
+		printf("  key:      usable now\n");
+	else
+		printf("  key:      NOT usable: %s\n", jstr(key, "reason"));
+}
+
+struct session_out {
+	int json;
+	struct json_object *all;	/* --json: the sessions so far */
+	unsigned int n;
+	int block;			/* status, show: a block each */
+};
+
+static int session_print(const struct tm_session_info *s, void *arg)
+{
+	struct session_out *out = arg;
+
+	if (out->json) {
+		json_object_array_add(out->all, tm_show_session_json(s));
+	} else if (out->block) {
+		if (out->n)
+			putchar('\n');
+		tm_show_session_block(stdout, s);
+	} else {
+		tm_show_session_line(stdout, s);
+	}
+	out->n++;
+	return 0;
+}
+
 static int cmd_status(int argc, char **argv)
 {
-	if (argc != 1)
-		return tm_usage(argv[0], "no arguments expected");
-	return tm_module_status(stdout);
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
+		{ "json", no_argument, NULL, OPT_JSON }, TM_OPT_CONFIG, { 0 }
+	};
+	struct session_out out = { .block = 1 };
+	struct json_object *host, *tok, *err = NULL, *j;
+	struct host_opts o = { 0 };
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_JSON)
+			out.json = 1;
+		else if (host_common(&o, opt))
+			return tm_usage(argv[0], "bad option");
+	}
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (ret)
+		return ret;
+	host = json_object_new_object();
+	tok = status_token(&o, &err);
+	json_object_object_add(host, "token", tok);
+	if (err)
+		json_object_object_add(host, "token_error", err);
+	json_object_object_add(host, "crls", status_crls());
+	json_object_object_add(host, "migration_key", status_key(&o));
+	out.all = json_object_new_array();
+	ret = tm_module_sessions(0, session_print, &out);
+	if (!out.json) {
+		status_host_text(host);
+		json_object_put(host);
+		json_object_put(out.all);
+		if (!ret && !out.n)
+			printf("\nno sessions\n");
+		return ret;
+	}
+	j = json_object_new_object();
+	json_object_object_add(j, "host", host);
+	json_object_object_add(j, "sessions", out.all);
+	json_object_object_add(j, "module_error", ret ?
+			       json_object_new_string(tm_last_error()) : NULL);
+	tm_show_json(stdout, j);
+	return ret;
+}
+
+static int session_parse_id(const char *cmd, char **argv, int argc,
+			    __u32 *id)
+{
+	unsigned long v;
+
+	if (optind + 1 != argc)
+		return tm_usage(cmd, "one session ID expected");
+	if (tm_parse_ulong(argv[optind], 1, UINT32_MAX, &v))
+		return tm_usage(cmd, "session ID \"%.32s\" is not a number from 1 to %u",
+				argv[optind], UINT32_MAX);
+	*id = v;
+	return 0;
+}
+
+static int session_collect(const struct tm_session_info *s, void *arg)
+{
+	struct json_object *ids = arg;
+
+	json_object_array_add(ids, json_object_new_int64(s->id));
+	return 0;
+}
+
+/* Deletes every session; one that went meanwhile is no error. */
+static int session_flush(void)
+{
+	struct json_object *ids = json_object_new_array();
+	unsigned int deleted = 0;
+	size_t i;
+	__u32 id;
+	int ret;
+
+	ret = tm_module_sessions(0, session_collect, ids);
+	for (i = 0; !ret && i < json_object_array_length(ids); i++) {
+		id = json_object_get_int64(json_object_array_get_idx(ids, i));
+		ret = tm_module_delete(id);
+		if (ret == TM_EXIT_NO_SESSION)
+			ret = 0;
+		else if (!ret)
+			deleted++;
+	}
+	json_object_put(ids);
+	if (!ret)
+		printf("deleted %u session%s\n", deleted,
+		       deleted == 1 ? "" : "s");
+	return ret;
+}
+
+struct monitor {
+	int json;
+	unsigned long left;	/* events still to print; 0: no limit */
+};
+
+static int monitor_event(const struct tm_session_event *ev, void *arg)
+{
+	struct monitor *m = arg;
+	int ret = 0;
+
+	if (m->json)
+		ret = tm_show_json(stdout, tm_show_event_json(ev));
+	else
+		tm_show_event_line(stdout, ev);
+	if (ret)
+		return ret;
+	return m->left && !--m->left ? -1 : 0;
+}
+
+static void monitor_ready(void)
+{
+	fprintf(stderr, "%s: monitoring trustmig.ko's events\n", tm_prog);
+}
+
+static int cmd_session(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		TM_OPT("count", OPT_COUNT), { 0 }
+	};
+	struct session_out out = { 0 };
+	struct monitor m = { 0 };
+	const char *sub;
+	int opt, ret;
+	__u32 id = 0;
+
+	if (argc < 2)
+		return tm_usage(argv[0], "list, show, del, flush or monitor expected");
+	sub = argv[1];
+	argv[1] = argv[0];
+	argc--;
+	argv++;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_JSON)
+			out.json = 1;
+		else if (opt != OPT_COUNT ||
+			 tm_opt_ulong(argv[0], "count", optarg, 1, ULONG_MAX,
+				      &m.left))
+			return tm_usage(argv[0], "bad option");
+	}
+	if (!strcmp(sub, "monitor")) {
+		m.json = out.json;
+		if (optind != argc)
+			return tm_usage(argv[0], "monitor takes no argument");
+		return tm_module_monitor(monitor_event, &m, monitor_ready);
+	}
+	if (m.left)
+		return tm_usage(argv[0], "--count is for monitor");
+	if (!strcmp(sub, "list") || !strcmp(sub, "flush")) {
+		if (optind != argc)
+			return tm_usage(argv[0], "%s takes no argument", sub);
+	} else if (strcmp(sub, "show") && strcmp(sub, "del")) {
+		return tm_usage(argv[0],
+				"unknown session command \"%.32s\": list, show, del, flush or monitor",
+				sub);
+	} else {
+		ret = session_parse_id(argv[0], argv, argc, &id);
+		if (ret)
+			return ret;
+	}
+	if ((!strcmp(sub, "del") || !strcmp(sub, "flush")) && out.json)
+		return tm_usage(argv[0], "--json is for list, show and monitor");
+	if (!strcmp(sub, "del"))
+		return tm_module_delete(id);
+	if (!strcmp(sub, "flush"))
+		return session_flush();
+	out.block = !!id;
+	out.all = json_object_new_array();
+	ret = tm_module_sessions(id, session_print, &out);
+	if (!ret && out.json)
+		ret = tm_show_json(stdout, json_object_get(id ?
+			json_object_array_get_idx(out.all, 0) : out.all));
+	json_object_put(out.all);
+	return ret;
 }
 
 static int cmd_version(int argc, char **argv)
@@ -1104,6 +1507,7 @@ static const struct tm_cmd cmds[] = {
 	{ "check-key", cmd_check, help_check },
 	{ "handshake", cmd_handshake, help_handshake },
 	{ "status", cmd_status, help_status },
+	{ "session", cmd_session, help_session },
 	{ "config", cmd_config, help_config },
 	{ "--version", cmd_version, help_version },
 	{ NULL, NULL, NULL }

@@ -5,6 +5,7 @@
  * connection, in turn; installs the agreed keys in trustmig.ko and leaves
  * the session id and ticket for the destination VMM.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -25,6 +26,7 @@
 #include "config.h"
 #include "handshake.h"
 #include "host.h"
+#include "module.h"
 #include "util.h"
 #include "wire.h"
 
@@ -171,6 +173,8 @@ struct settings {
 #define WAITING_MAX	32
 /* Out of descriptors or memory: how long accept() rests before a retry. */
 #define ACCEPT_PAUSE_MS	100
+/* How often spent session files are looked for (sweep_sessions()). */
+#define SWEEP_MS	2000
 
 struct waiting {
 	int fd;
@@ -188,6 +192,7 @@ struct daemon {
 	struct waiting w[WAITING_MAX];	/* oldest first */
 	unsigned int nwaiting;
 	long long paused_until;		/* no accept() before, tm_now_ms() */
+	long long sweep_at;		/* next sweep_sessions(), tm_now_ms() */
 	int pause_logged;		/* since the last accept() that worked */
 };
 
@@ -219,9 +224,13 @@ static int emit_session(const struct daemon *d, const struct tm_session *s)
 
 static int serve(const struct daemon *d, const struct waiting *w)
 {
+	struct tm_session s = {
+		.attach_timeout = d->s.conf.attach_timeout,
+		.lifetime = d->s.conf.lifetime,
+		.peer_addr = w->peer,
+	};
 	struct tm_hs_config c = d->s.c;
 	struct tm_hs_keys k = { 0 };
-	struct tm_session s;
 	struct tm_tpm t;
 	int fd = w->fd, ret, sent;
 
@@ -236,8 +245,12 @@ static int serve(const struct daemon *d, const struct waiting *w)
 	if (d->debug)
 		tm_hs_print_fingerprint(&k);
 	ret = tm_hs_install(&k, TRUSTMIG_ROLE_DEST, &s);
-	if (!ret)
+	if (!ret) {
 		ret = emit_session(d, &s);
+		/* the source hears of it in RESULT and installs nothing */
+		if (ret)
+			tm_module_delete(s.id);
+	}
 	OPENSSL_cleanse(&s, sizeof(s));
 	sent = tm_hs_result_send(fd, &c, &k, ret);
 	if (!ret)
@@ -442,12 +455,62 @@ static int take(struct daemon *d, int lfd)
 	return 0;
 }
 
+/* Does a keyed session, its ticket unspent, still wait for its VMM? */
+static int session_waits(const struct tm_session_info *s, void *arg)
+{
+	*(int *)arg = s->state == TRUSTMIG_STATE_KEYED;
+	return 0;
+}
+
+/*
+ * Removes the session files whose ticket is of no more use: the VMM
+ * attached, or trustmig.ko failed (an attach timeout, say) or forgot the
+ * session. Files are only ever read once; left alone, they pile up.
+ */
+static void sweep_sessions(const struct daemon *d)
+{
+	char path[4096], line[256];
+	struct dirent *e;
+	int waits, ret;
+	unsigned int id;
+	DIR *dir;
+	FILE *f;
+
+	dir = opendir(d->s.session_dir);
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		if (strlen(e->d_name) != 16 || strcmp(e->d_name + 8, ".session") ||
+		    tm_path(path, sizeof(path), d->s.session_dir, e->d_name))
+			continue;
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		ret = fgets(line, sizeof(line), f) &&
+		      sscanf(line, "trustmig-session v1 role=%*s id=%u", &id) == 1;
+		OPENSSL_cleanse(line, sizeof(line));
+		fclose(f);
+		if (!ret)
+			continue;
+		/* trustmig.ko not loaded: cannot tell, keep it */
+		waits = 1;
+		if (tm_module_sessions(id, session_waits, &waits) ==
+		    TM_EXIT_NO_SESSION)
+			waits = 0;
+		if (!waits && !unlink(path))
+			fprintf(stderr,
+				"<6>%s[%ld]: removed %s: session %u attached, failed or ended\n",
+				tm_prog, (long)getpid(), path, id);
+	}
+	closedir(dir);
+}
+
 /* Milliseconds until the next waiting deadline or pause end; -1: none. */
 static int next_event(const struct daemon *d, long long now)
 {
-	long long at = -1;
+	long long at = d->once ? -1 : d->sweep_at;
 
-	if (d->nwaiting)
+	if (d->nwaiting && (at < 0 || d->w[0].start + d->s.c.timeout_ms < at))
 		at = d->w[0].start + d->s.c.timeout_ms;
 	if (d->paused_until > now && (at < 0 || d->paused_until < at))
 		at = d->paused_until;
@@ -526,6 +589,10 @@ static int run(struct daemon *d, int sfd)
 		}
 		/* the oldest first: they time out first */
 		now = tm_now_ms();
+		if (!d->once && now >= d->sweep_at) {
+			sweep_sessions(d);
+			d->sweep_at = now + SWEEP_MS;
+		}
 		while (!done && d->nwaiting &&
 		       now - d->w[0].start >= d->s.c.timeout_ms) {
 			tm_fail(TM_EXIT_PEER,
