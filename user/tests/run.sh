@@ -613,8 +613,19 @@ t_hs_sessions() {
 	kill "$(cat d.pid)"
 	echo "attach-timeout = 1" >short.conf
 	TRUSTMIG_CONFIG=$PWD/short.conf start_d
-	TRUSTMIG_CONFIG=$PWD/short.conf hs "$DPORT" >out2.log 2>>err.log ||
+	TRUSTMIG_CONFIG=$PWD/short.conf hs "$DPORT" --tcti "$(tcti s)" \
+		--state s --policy pol/vm.json --crl ttp/crl.pem --timeout 5 \
+		--peer-name d.example --json >hs.json 2>>err.log ||
 		fail "second handshake: $(tail -n 2 err.log)"
+	python3 - hs.json <<-'EOP' >out2.log || fail "--json: $(cat hs.json)"
+		import json, sys
+		j = json.load(open(sys.argv[1]))
+		assert (j["result"], j["code"], j["host"], j["policy"], j["session_out"]) == \
+		    ("ok", 0, "d.example", "vm", "-"), j
+		assert j["session_line"].startswith("trustmig-session v1 role=source id=%d " %
+						    j["session_id"]), j
+		print(j["session_line"])
+	EOP
 	stream2=$(sed -n 's/.* stream=\([0-9a-f]*\) .*/\1/p' out2.log)
 	for try in $(seq 100); do
 		kill -0 "$mon" 2>/dev/null || break
@@ -783,6 +794,20 @@ t_hs_baseline() {
 	start_d
 	hs_refused 54 "d.example is certified for baseline swtpm-measured-boot version 2, which policy vm does not accept"
 	dest_refused 1 52 "the peer refused the handshake (its code 54)"
+	# the same refusal for orchestration: one JSON object on stdout
+	hs "$DPORT" --tcti "$(tcti s)" --state s --policy pol/vm.json \
+		--crl ttp/crl.pem --timeout 5 --peer-name d.example --json \
+		>hs.json 2>>err.log && fail "--json: accepted"
+	python3 - hs.json "$DPORT" <<-'EOP' || fail "--json: $(cat hs.json)"
+		import json, sys
+		j = json.load(open(sys.argv[1]))
+		# as in the log line: the host only once its token was accepted
+		assert (j["result"], j["code"], j["host"], j["policy"]) == \
+		    ("refused", 54, None, "vm"), j
+		assert j["peer"] == "127.0.0.1:" + sys.argv[2], j
+		assert "which policy vm does not accept" in j["reason"], j
+		assert "session_line" not in j and "session_id" not in j, j
+	EOP
 }
 
 t_hs_pcr() {

@@ -190,7 +190,7 @@ static const char help_handshake[] =
 "  handshake --peer HOST:PORT (--policy FILE | --policy-id ID)\n"
 "            [--peer-name NAME | --any-peer]\n"
 "            [--crl FILE]... [--policy-dir DIR] [--session-out FILE]\n"
-"            [--timeout SEC] [--debug-fingerprint] [--state DIR]\n"
+"            [--timeout SEC] [--debug-fingerprint] [--json] [--state DIR]\n"
 "            [--tcti CONF] [--config FILE]\n"
 "    The source side of a migration: run the attested key agreement with\n"
 "    trustmigd on the destination (docs/protocol.md). The policy is FILE,\n"
@@ -226,7 +226,10 @@ static const char help_handshake[] =
 "    means the destination refused (its reason follows), 56 that\n"
 "    trustmig.ko is not loaded on one end (keys not installed).\n"
 "    --debug-fingerprint prints a fingerprint of the keys (an independent\n"
-"    HKDF output, not the keys) for tests.\n\n";
+"    HKDF output, not the keys) for tests. --json prints the outcome as one\n"
+"    JSON object on stdout (result, code, reason, peer, host, policy, ms,\n"
+"    and on success session_id, session_out and, if the session line would\n"
+"    have gone to stdout, session_line, which holds the ticket).\n\n";
 
 struct host_opts {
 	const char *tcti;
@@ -894,8 +897,52 @@ static int session_out_write(const char *out, int fd,
 	return ret;
 }
 
+/* The session line as a string, for --json: it holds the ticket. */
+static struct json_object *session_line_json(const struct tm_session *s)
+{
+	struct json_object *j = NULL;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	f = open_memstream(&line, &len);
+	if (!f)
+		return NULL;
+	if (!tm_session_print(f, s) && !fflush(f))
+		j = json_object_new_string_len(line, strcspn(line, "\n"));
+	fclose(f);
+	OPENSSL_cleanse(line, len);
+	free(line);
+	return j;
+}
+
+/*
+ * --json: the outcome the log line gives, and whatever @j holds of the
+ * session, as one object on stdout; frees @j.
+ */
+static void handshake_json(struct json_object *j, const char *peer, int code,
+			   long long start)
+{
+	const char *reason = code ? tm_last_error() : "keys agreed";
+
+	json_object_object_add(j, "result",
+			       json_object_new_string(code ? "refused" : "ok"));
+	json_object_object_add(j, "code", json_object_new_int(code));
+	json_object_object_add(j, "reason", json_object_new_string(reason));
+	json_object_object_add(j, "peer", peer ?
+			       json_object_new_string(peer) : NULL);
+	json_object_object_add(j, "ms",
+			       json_object_new_int64(tm_now_ms() - start));
+	tm_show_json(stdout, j);
+}
+
+/*
+ * With @j (--json), the peer's host, the policy and the session go into
+ * @j, and the session line too ("session_line") if it would have gone to
+ * stdout.
+ */
 static int handshake(const struct tm_hs_config *c, const char *peer,
-		     const char *out, int debug)
+		     const char *out, int debug, struct json_object *j)
 {
 	struct tm_session s = {
 		.attach_timeout = conf.attach_timeout,
@@ -922,7 +969,17 @@ static int handshake(const struct tm_hs_config *c, const char *peer,
 	if (!ret)
 		ret = tm_hs_install(&k, TRUSTMIG_ROLE_SOURCE, &s);
 	if (!ret) {
-		ret = session_out_write(out, out_fd, &s);
+		if (j && !strcmp(out, "-"))
+			json_object_object_add(j, "session_line",
+					       session_line_json(&s));
+		else
+			ret = session_out_write(out, out_fd, &s);
+		if (j) {
+			json_object_object_add(j, "session_id",
+					       json_object_new_int64(s.id));
+			json_object_object_add(j, "session_out",
+					       json_object_new_string(out));
+		}
 		/* no VMM can have the ticket: no key waits for one */
 		if (ret)
 			tm_module_delete(s.id);
@@ -936,6 +993,12 @@ static int handshake(const struct tm_hs_config *c, const char *peer,
 log:
 	tm_hs_keys_wipe(&k);
 	tm_hs_log(peer, &k, ret, start);
+	if (j) {
+		json_object_object_add(j, "host", k.peer[0] ?
+				       json_object_new_string(k.peer) : NULL);
+		json_object_object_add(j, "policy",
+				       json_object_new_string(k.policy));
+	}
 	return ret;
 }
 
@@ -946,6 +1009,7 @@ struct hs_flags {
 	unsigned long timeout;
 	int any_peer;
 	int debug;
+	int json;
 };
 
 /* The VM's policy, narrowed to the TTPs the configuration trusts. */
@@ -1025,10 +1089,13 @@ static int cmd_handshake(int argc, char **argv)
 		TM_OPT("policy-dir", OPT_POLICY_DIR),
 		TM_OPT("crl", OPT_CRL), TM_OPT("timeout", OPT_TIMEOUT),
 		TM_OPT("session-out", OPT_OUT), TM_OPT_CONFIG,
-		{ "debug-fingerprint", no_argument, NULL, OPT_DEBUG }, { 0 }
+		{ "debug-fingerprint", no_argument, NULL, OPT_DEBUG },
+		{ "json", no_argument, NULL, OPT_JSON }, { 0 }
 	};
+	struct json_object *j = json_object_new_object();
 	struct tm_hs_config c = { 0 };
 	struct hs_flags f = { .out = "-" };
+	long long start = tm_now_ms();
 	struct tm_hosts named = { 0 };
 	struct host_opts o = { 0 };
 	struct tm_policy pol;
@@ -1053,6 +1120,8 @@ static int cmd_handshake(int argc, char **argv)
 			f.out = optarg;
 		else if (opt == OPT_DEBUG)
 			f.debug = 1;
+		else if (opt == OPT_JSON)
+			f.json = 1;
 		else if (opt == OPT_CRL)
 			ret = tm_config_list_add(f.crl, &f.ncrls, "--crl", optarg);
 		else if (opt == OPT_TIMEOUT)
@@ -1084,7 +1153,7 @@ static int cmd_handshake(int argc, char **argv)
 		c.tpm = &t;
 		c.state = o.state;
 		c.policy = &pol;
-		ret = handshake(&c, f.peer, f.out, f.debug);
+		ret = handshake(&c, f.peer, f.out, f.debug, f.json ? j : NULL);
 		tm_tpm_close(&t);
 	}
 policy:
@@ -1092,6 +1161,10 @@ policy:
 	tm_policy_free(&pol);
 out:
 	sk_X509_CRL_pop_free(c.crls, X509_CRL_free);
+	if (f.json)
+		handshake_json(j, f.peer, ret, start);
+	else
+		json_object_put(j);
 	return ret;
 }
 
