@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/asn1t.h>
 #include <openssl/bn.h>
@@ -636,6 +637,106 @@ void tm_token_print(FILE *f, X509 *tok, const struct tm_token_info *i)
 	for (k = 0; k < i->ncontrols; k++)
 		fprintf(f, " %s", i->controls[k]);
 	fputc('\n', f);
+}
+
+/* @buf as a lower-case hex JSON string; NULL if out of memory. */
+static struct json_object *tm_json_hex(const unsigned char *buf, size_t len)
+{
+	char *hex = tm_hex(buf, len);
+	struct json_object *j = hex ? json_object_new_string(hex) : NULL;
+
+	OPENSSL_free(hex);
+	return j;
+}
+
+/* The one-line form of a name, as tm_token_print() shows it. */
+static struct json_object *tm_json_name(const X509_NAME *name)
+{
+	struct json_object *j = NULL;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *text;
+	long len;
+
+	if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_ONELINE) >= 0) {
+		len = BIO_get_mem_data(b, &text);
+		j = json_object_new_string_len(text, len);
+	}
+	BIO_free(b);
+	return j;
+}
+
+/* "2027-12-01T00:00:00Z" */
+static struct json_object *tm_json_time(const ASN1_TIME *when)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (!ASN1_TIME_to_tm(when, &tm) ||
+	    !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return NULL;
+	return json_object_new_string(buf);
+}
+
+struct json_object *tm_token_json(X509 *tok, const struct tm_token_info *i)
+{
+	struct json_object *j = json_object_new_object();
+	struct json_object *pcrs = json_object_new_array();
+	struct json_object *controls = json_object_new_array();
+	unsigned char fp[EVP_MAX_MD_SIZE];
+	TPM2B_NAME mkname = { 0 };
+	unsigned int k, fplen = 0;
+	BIGNUM *serial;
+	char *hex;
+
+	if (!j || !pcrs || !controls) {
+		json_object_put(j);
+		json_object_put(pcrs);
+		json_object_put(controls);
+		return NULL;
+	}
+	serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(tok), NULL);
+	hex = serial ? BN_bn2hex(serial) : NULL;
+	json_object_object_add(j, "serial",
+			       hex ? json_object_new_string(hex) : NULL);
+	OPENSSL_free(hex);
+	BN_free(serial);
+	json_object_object_add(j, "issuer",
+			       tm_json_name(X509_get_issuer_name(tok)));
+	json_object_object_add(j, "subject",
+			       tm_json_name(X509_get_subject_name(tok)));
+	json_object_object_add(j, "not_before",
+			       tm_json_time(X509_get0_notBefore(tok)));
+	json_object_object_add(j, "not_after",
+			       tm_json_time(X509_get0_notAfter(tok)));
+	X509_pubkey_digest(tok, EVP_sha256(), fp, &fplen);
+	json_object_object_add(j, "ak_sha256", tm_json_hex(fp, fplen));
+	json_object_object_add(j, "host", json_object_new_string(i->host));
+	json_object_object_add(j, "ek_name",
+			       tm_json_hex(i->ek_name.name, i->ek_name.size));
+	json_object_object_add(j, "baseline",
+			       json_object_new_string(i->baseline_id));
+	json_object_object_add(j, "baseline_version",
+			       json_object_new_int64(i->baseline_version));
+	json_object_object_add(j, "baseline_sha256",
+			       tm_json_hex(i->baseline_sha256, 32));
+	json_object_object_add(j, "pcr_bank",
+			       json_object_new_string(tm_hash_name(i->bank)));
+	for (k = 0; k < i->npcrs; k++)
+		json_object_array_add(pcrs, json_object_new_int(i->pcr[k]));
+	json_object_object_add(j, "pcrs", pcrs);
+	json_object_object_add(j, "pcr_digest",
+			       tm_json_hex(i->pcr_digest.buffer,
+					   i->pcr_digest.size));
+	json_object_object_add(j, "policy_digest",
+			       tm_json_hex(i->policy.buffer, i->policy.size));
+	json_object_object_add(j, "migration_key_name",
+			       tm_public_name(&i->mk, &mkname) ? NULL :
+			       tm_json_hex(mkname.name, mkname.size));
+	for (k = 0; k < i->ncontrols; k++)
+		json_object_array_add(controls,
+				      json_object_new_string(i->controls[k]));
+	json_object_object_add(j, "controls", controls);
+	return j;
 }
 
 int tm_cert_load(const char *path, X509 **cert)

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <json-c/json.h>
 #include <openssl/x509.h>
 #include <tss2/tss2_tpm2_types.h>
 
@@ -100,6 +101,11 @@ int tm_token_match_keys(X509 *tok, const struct tm_token_info *info,
 			const TPM2B_PUBLIC *ak, const TPM2B_PUBLIC *mk);
 void tm_token_print(FILE *f, X509 *tok, const struct tm_token_info *info);
 
+/*
+ * The fields tm_token_print() shows, as JSON (times as UTC ISO 8601,
+ * digests and names in hex); NULL if out of memory.
+ */
+struct json_object *tm_token_json(X509 *tok, const struct tm_token_info *info);
 int tm_cert_load(const char *path, X509 **cert);
 /* Add every certificate of a PEM file to @st. */
 int tm_anchors_load(X509_STORE *st, const char *path);

@@ -1371,6 +1371,53 @@ t_config_example() {
 		fail "options do not win over the file: $(cat flags.out)"
 }
 
+# t_status: what trustmig status says of the host: its token, its CRLs
+# (a stale one warned), whether the key is usable; text and --json; and
+# trustmig-ttp show --json of the same token.
+t_status() {
+	local want=0 rc
+
+	[ -d /sys/module/trustmig ] || want=56
+	hs_hosts
+	# a CRL of the same TTP whose next update has passed
+	mkdir ca && touch ca/index.txt && echo 01 >ca/crlnumber
+	printf '[ca]\ndefault_ca = t\n[t]\ndatabase = ca/index.txt\ncrlnumber = ca/crlnumber\ndefault_md = sha256\n' >ca.cnf
+	must openssl ca -config ca.cnf -gencrl -keyfile ttp/ttp.key \
+		-cert ttp/ttp.pem -crl_lastupdate 20200101000000Z \
+		-crl_nextupdate 20200102000000Z -out stale.pem
+	conf d d "crl = ../ttp/crl.pem" "crl = ../stale.pem"
+	"$HOST" status --config etc/d.conf >status.txt 2>err.log
+	rc=$?
+	[ $rc -eq $want ] || fail "status exited $rc, not $want: $(cat err.log)"
+	grep -q "^host: d.example$" status.txt &&
+		grep -Eq "^  token:    baseline swtpm-fresh version [0-9]+, valid until 20[0-9-]+T[0-9:]+Z \((89|90) days left\)$" status.txt &&
+		grep -Eq "^  crl:      .*/ttp/crl.pem: next update [0-9-]+ [0-9:]+ UTC$" status.txt &&
+		grep -q "^  crl:      .*/stale.pem: next update 2020-01-02 00:00 UTC (WARNING: stale" status.txt &&
+		grep -q "^  key:      usable now$" status.txt ||
+		fail "status: $(cat status.txt)"
+	"$HOST" status --config etc/d.conf --json >status.json 2>err.log
+	[ $? -eq $want ] || fail "status --json: $(cat err.log)"
+	"$TTP" show --token d.pem --json >show.json 2>err.log || fail "$(cat err.log)"
+	python3 - status.json show.json $want <<-'EOP' || fail "$(cat status.json show.json)"
+		import json, sys
+		st, show = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+		tok = st["host"]["token"]
+		assert tok["host"] == "d.example" and tok["baseline"] == "swtpm-fresh", tok
+		assert tok["days_left"] in (89, 90), tok
+		assert {k: v for k, v in tok.items() if k != "days_left"} == show, (tok, show)
+		crls = st["host"]["crls"]
+		assert [c["stale"] for c in crls] == [False, True], crls
+		assert st["host"]["migration_key"] == {"usable": True}, st
+		assert (st["module_error"] is None) == (sys.argv[3] == "0"), st
+	EOP
+	# the PCRs leave the baseline: the key is no longer usable
+	extend_pcr d 3
+	"$HOST" status --config etc/d.conf >status.txt 2>err.log
+	grep -q "^  key:      NOT usable: .*TPM refused the migration key" status.txt ||
+		fail "key after a PCR extend: $(cat status.txt)"
+	refuse 2 "unknown session command" "$HOST" session nope
+}
+
 t_config_host() {
 	start_tpm h
 	ttp_init
@@ -1768,6 +1815,7 @@ run "configuration file: the example parses and states the defaults" t_config_ex
 run "configuration file: trustmigd and handshake from it alone" t_config_hs
 run "configuration file: its anchors narrow the policy's TTPs" t_config_anchors
 run "configuration file: enrolment; FILE:LINE errors; flags win" t_config_host
+run "status: the host's token, CRLs (stale warned) and key; --json; ttp show --json" t_status
 run "trustmigd: READY=1 to \$NOTIFY_SOCKET once it listens, none without" t_d_notify
 run "trustmigd: SIGHUP reloads the CRLs; a revoked source is refused" t_d_reload_crl
 run "trustmigd: SIGHUP during a handshake: it completes, then the reload" t_d_reload_busy

@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "enrol.h"
 #include "host.h"
+#include "show.h"
 #include "token.h"
 #include "tpmsw.h"
 #include "util.h"
@@ -144,10 +145,12 @@ static const char help_crl[] =
 "    it before then.\n\n";
 
 static const char help_show[] =
-"  show --token FILE\n"
+"  show --token FILE [--json]\n"
 "    Print a Trust_Token human-readably: issuer, subject, validity, AK\n"
 "    fingerprint, platform (host name, EK Name), baseline and PCR policy,\n"
-"    migration key and compliance controls. Does not verify it.\n\n";
+"    migration key and compliance controls. Does not verify it. --json:\n"
+"    the same fields as one JSON object (times in UTC ISO 8601, digests\n"
+"    and names in hex).\n\n";
 
 static const char help_baseline[] =
 "  baseline FILE...\n"
@@ -167,7 +170,7 @@ static const char help_verify[] =
 enum { OPT_DIR = 0x100, OPT_NAME, OPT_ORG, OPT_DAYS, OPT_CRLDAYS,
 	OPT_ICERT, OPT_IKEY, OPT_REQ, OPT_BASELINE, OPT_OUT, OPT_PIN,
 	OPT_EKCA, OPT_LIFE, OPT_RESP, OPT_SERIAL, OPT_TOKEN, OPT_REASON,
-	OPT_CA, OPT_CRL, OPT_AT, OPT_FROM };
+	OPT_CA, OPT_CRL, OPT_AT, OPT_FROM, OPT_JSON };
 
 #define TM_OPT(name, val) { name, required_argument, NULL, val }
 
@@ -994,17 +997,21 @@ static int cmd_crl(int argc, char **argv)
 static int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		TM_OPT("token", OPT_TOKEN), { 0 }
+		TM_OPT("token", OPT_TOKEN),
+		{ "json", no_argument, NULL, OPT_JSON }, { 0 }
 	};
 	struct tm_token_info info;
 	const char *token = NULL;
 	X509 *tok = NULL;
-	int opt, ret;
+	int opt, ret, json = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt != OPT_TOKEN)
+		if (opt == OPT_JSON)
+			json = 1;
+		else if (opt == OPT_TOKEN)
+			token = optarg;
+		else
 			return tm_usage(argv[0], "bad option");
-		token = optarg;
 	}
 	if (!token || optind != argc)
 		return tm_usage(argv[0], "--token FILE is required");
@@ -1012,7 +1019,10 @@ static int cmd_show(int argc, char **argv)
 	if (!ret)
 		ret = tm_token_info_get(tok, &info);
 	if (!ret) {
-		tm_token_print(stdout, tok, &info);
+		if (json)
+			ret = tm_show_json(stdout, tm_token_json(tok, &info));
+		else
+			tm_token_print(stdout, tok, &info);
 		tm_token_info_free(&info);
 	}
 	X509_free(tok);

@@ -1226,14 +1226,13 @@ static int days_left(const ASN1_TIME *when)
 	return days;
 }
 
-/* The host's own token, as status shows it. */
+/* The host's own token, as status shows it, with the days it has left. */
 static struct json_object *status_token(const struct host_opts *o,
 					struct json_object **error)
 {
 	struct tm_token_info info = { 0 };
 	struct json_object *j = NULL;
-	const ASN1_TIME *not_after;
-	char path[4096], when[64];
+	char path[4096];
 	X509 *tok = NULL;
 	int ret;
 
@@ -1246,17 +1245,10 @@ static struct json_object *status_token(const struct host_opts *o,
 		*error = json_object_new_string(tm_last_error());
 		goto out;
 	}
-	not_after = X509_get0_notAfter(tok);
-	time_text(not_after, when, sizeof(when));
-	j = json_object_new_object();
-	json_object_object_add(j, "host", json_object_new_string(info.host));
-	json_object_object_add(j, "baseline",
-			       json_object_new_string(info.baseline_id));
-	json_object_object_add(j, "baseline_version",
-			       json_object_new_int64(info.baseline_version));
-	json_object_object_add(j, "not_after", json_object_new_string(when));
-	json_object_object_add(j, "days_left",
-			       json_object_new_int(days_left(not_after)));
+	j = tm_token_json(tok, &info);
+	if (j)
+		json_object_object_add(j, "days_left",
+				       json_object_new_int(days_left(X509_get0_notAfter(tok))));
 out:
 	X509_free(tok);
 	tm_token_info_free(&info);
