@@ -40,11 +40,11 @@ if ! make -C "$here/fuzz" BUILD="$BUILD" >"$out/build.log" 2>&1; then
 	exit 1
 fi
 
-# Handshake frames: version 1, type, be32 length, DER.
-seed hs_frames alert 011500000008300602013a0c0178
+# Handshake frames: version 2 (TM_WIRE_VERSION), type, be32 length, DER.
+seed hs_frames alert 021500000008300602013a0c0178
 zeros32=$(printf '%064d' 0)
-seed hs_frames result "01040000002c302a30060201000c01780420$zeros32"
-seed hs_frames m3 "01030000002a30283004040004000420$zeros32"
+seed hs_frames result "02040000002c302a30060201000c01780420$zeros32"
+seed hs_frames m3 "02030000002a30283004040004000420$zeros32"
 # trustmig-vm: frames separated by "TMVF", each its type and payload
 # (fuzz/vmm_peer.c): HELLO (4 MiB, 1 vCPU), RECORDS, ABORT (EPROTO, "no").
 sep=544d5646
