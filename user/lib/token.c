@@ -204,19 +204,21 @@ static int tm_ext_build(const struct tm_token_info *i, unsigned char **der,
 	return ret;
 }
 
-static int tm_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+int tm_cert_ext(X509 *issuer, X509 *x, int nid, const char *value)
 {
 	X509_EXTENSION *ext;
+	X509V3_CTX ctx;
 	int ok;
 
-	ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
 	ok = ext && X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
 	return ok ? 0 : tm_fail_ssl(TM_EXIT_ERROR, "cannot add extension %s",
 				    OBJ_nid2sn(nid));
 }
 
-static int tm_set_serial(X509 *x)
+int tm_cert_serial(X509 *x)
 {
 	BIGNUM *bn = BN_new();
 	int ok;
@@ -235,7 +237,6 @@ int tm_token_issue(const struct tm_token_issue *p, X509 **out)
 	X509_EXTENSION *ext = NULL;
 	unsigned char *der = NULL;
 	X509_NAME *subj = NULL;
-	X509V3_CTX ctx;
 	X509 *x;
 	int ret, len = 0;
 
@@ -259,21 +260,20 @@ int tm_token_issue(const struct tm_token_issue *p, X509 **out)
 		ret = tm_fail_ssl(TM_EXIT_ERROR, "cannot build the token");
 		goto out;
 	}
-	ret = tm_set_serial(x);
+	ret = tm_cert_serial(x);
 	if (ret)
 		goto out;
-	X509V3_set_ctx(&ctx, p->ca, x, NULL, NULL, 0);
-	ret = tm_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE");
+	ret = tm_cert_ext(p->ca, x, NID_basic_constraints, "critical,CA:FALSE");
 	if (!ret)
-		ret = tm_add_ext(x, &ctx, NID_key_usage,
-				 "critical,digitalSignature");
+		ret = tm_cert_ext(p->ca, x, NID_key_usage,
+				  "critical,digitalSignature");
 	if (!ret)
-		ret = tm_add_ext(x, &ctx, NID_ext_key_usage, TM_OID_AK_EKU);
+		ret = tm_cert_ext(p->ca, x, NID_ext_key_usage, TM_OID_AK_EKU);
 	if (!ret)
-		ret = tm_add_ext(x, &ctx, NID_subject_key_identifier, "hash");
+		ret = tm_cert_ext(p->ca, x, NID_subject_key_identifier, "hash");
 	if (!ret)
-		ret = tm_add_ext(x, &ctx, NID_authority_key_identifier,
-				 "keyid:always");
+		ret = tm_cert_ext(p->ca, x, NID_authority_key_identifier,
+				  "keyid:always");
 	if (!ret)
 		ret = tm_ext_build(i, &der, &len);
 	if (ret)
@@ -739,18 +739,69 @@ struct json_object *tm_token_json(X509 *tok, const struct tm_token_info *i)
 	return j;
 }
 
-int tm_cert_load(const char *path, X509 **cert)
+/* Up to TM_CHAIN_MAX certificates of @b into @rest, then its end. */
+static int tm_cert_rest(BIO *b, const char *path, struct stack_st_X509 *rest)
 {
+	unsigned long e;
+	X509 *x;
+
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		if (sk_X509_num(rest) == TM_CHAIN_MAX) {
+			X509_free(x);
+			return tm_fail(TM_EXIT_INPUT,
+				       "%s holds more than %d certificates after the first (intermediate CAs)",
+				       path, TM_CHAIN_MAX);
+		}
+		if (!sk_X509_push(rest, x)) {
+			X509_free(x);
+			return tm_fail(TM_EXIT_ERROR, "out of memory");
+		}
+	}
+	/* no more PEM certificate blocks, or one that is broken */
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) != ERR_LIB_PEM ||
+	    ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+		return tm_fail_ssl(TM_EXIT_INPUT,
+				   "cannot read certificate %d of %s",
+				   sk_X509_num(rest) + 2, path);
+	ERR_clear_error();
+	return 0;
+}
+
+int tm_cert_chain_load(const char *path, X509 **cert,
+		       struct stack_st_X509 **rest)
+{
+	int ret = 0;
 	BIO *b;
 
+	if (rest)
+		*rest = NULL;
 	b = BIO_new_file(path, "r");
 	*cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
-	if (!*cert)
+	if (!*cert) {
+		BIO_free(b);
 		return tm_fail_ssl(TM_EXIT_INPUT,
 				   "cannot read a PEM certificate from %s",
 				   path);
-	return 0;
+	}
+	if (rest) {
+		*rest = sk_X509_new_null();
+		ret = *rest ? tm_cert_rest(b, path, *rest) :
+			      tm_fail(TM_EXIT_ERROR, "out of memory");
+	}
+	BIO_free(b);
+	if (ret) {
+		X509_free(*cert);
+		*cert = NULL;
+		sk_X509_pop_free(*rest, X509_free);
+		*rest = NULL;
+	}
+	return ret;
+}
+
+int tm_cert_load(const char *path, X509 **cert)
+{
+	return tm_cert_chain_load(path, cert, NULL);
 }
 
 int tm_anchors_load(X509_STORE *st, const char *path)

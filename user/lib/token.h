@@ -39,6 +39,12 @@
 #define TM_OID_TOKEN	TM_OID_ARC ".1"
 #define TM_OID_AK_EKU	TM_OID_ARC ".2"
 
+/*
+ * The intermediate CA certificates that may go with a token, between it
+ * and the anchor: in its file after it, and in a handshake's hello.
+ */
+#define TM_CHAIN_MAX	3
+
 struct tm_token_info {
 	char *host;
 	TPM2B_NAME ek_name;
@@ -106,7 +112,19 @@ void tm_token_print(FILE *f, X509 *tok, const struct tm_token_info *info);
  * digests and names in hex); NULL if out of memory.
  */
 struct json_object *tm_token_json(X509 *tok, const struct tm_token_info *info);
+/* 127 random bits, the serial number of every certificate we issue. */
+int tm_cert_serial(X509 *x);
+/* Add extension @nid, in openssl.cnf syntax, to @x issued by @issuer. */
+int tm_cert_ext(X509 *issuer, X509 *x, int nid, const char *value);
+
+/* The first certificate of a PEM file. */
 int tm_cert_load(const char *path, X509 **cert);
+/*
+ * The first certificate of a PEM file and, in a new @rest, the 0 to
+ * TM_CHAIN_MAX certificates after it (a token and its chain).
+ */
+int tm_cert_chain_load(const char *path, X509 **cert,
+		       struct stack_st_X509 **rest);
 /* Add every certificate of a PEM file to @st. */
 int tm_anchors_load(X509_STORE *st, const char *path);
 int tm_crl_load(const char *path, X509_CRL **crl);

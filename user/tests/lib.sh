@@ -130,6 +130,23 @@ ttp_init() {
 	must "$TTP" init --dir ttp --name "trustmig test TTP"
 }
 
+# The anchor hosts trust and the CRLs they check: the test TTP's own,
+# unless ttp_intermediate made it an intermediate CA
+ANCHOR=ttp/ttp.pem
+CRLS=(--crl ttp/crl.pem)
+
+# ttp_intermediate: the test TTP ttp/ as an intermediate CA, certified by
+# the root TTP root/, which hosts trust alone, with both CRLs
+ttp_intermediate() {
+	must "$TTP" init --dir root --name "trustmig test root" --path-len 1 \
+		--crl-days 3650
+	must "$TTP" init --dir ttp --name "trustmig test TTP" --csr ttp.csr
+	must "$TTP" certify-ca --dir root --csr ttp.csr --out ttp.chain
+	must "$TTP" init --dir ttp --import-cert ttp.chain --crl-days 3650
+	ANCHOR=root/ttp.pem
+	CRLS=(--crl root/crl.pem --crl ttp/crl.pem)
+}
+
 # measure NAME: emulate a measured boot (PCR i += SHA-256("...i"))
 measure() {
 	local i d
@@ -179,27 +196,27 @@ enrol() {
 	respond "$1"
 	certify "$1"
 	must "$HOST" enrol-install --state "$1" --token "$1.pem" \
-		--ca ttp/ttp.pem --crl ttp/crl.pem
+		--ca "$ANCHOR" "${CRLS[@]}"
 }
 
 # --- migration handshake ---------------------------------------------------
 
-# hs_hosts [D-BASELINE]: TTP, source s (swtpm-fresh), destination d
-# (enrolled for D-BASELINE, default swtpm-fresh), policy "vm" accepting
-# swtpm-fresh only
+# hs_hosts [D-BASELINE]: TTP (unless there is one), source s
+# (swtpm-fresh), destination d (enrolled for D-BASELINE, default
+# swtpm-fresh), policy "vm" accepting swtpm-fresh only
 hs_hosts() {
 	local bl=${1:-swtpm-fresh}
 
 	start_tpm s
 	start_tpm d
-	must "$TTP" init --dir ttp --crl-days 3650
+	[ -d ttp ] || must "$TTP" init --dir ttp --crl-days 3650
 	[ "$bl" = swtpm-measured-boot ] && measure d
 	enrol s "$BASELINES/swtpm-fresh.json"
 	enrol d "$BASELINES/$bl.json"
 	mkdir -p pol sess
 	cat >pol/vm.json <<-EOP
 		{ "schema": "trustmig-policy/1", "id": "vm",
-		  "anchors": [ "../ttp/ttp.pem" ],
+		  "anchors": [ "../$ANCHOR" ],
 		  "baselines": [ "$BASELINES/swtpm-fresh.json" ] }
 	EOP
 }
@@ -212,7 +229,7 @@ start_d() {
 
 	if [ $# -eq 0 ]; then
 		set -- --listen 127.0.0.1:0 --tcti "$(tcti d)" --state d \
-			--policy-dir pol --crl ttp/crl.pem --session-dir sess \
+			--policy-dir pol "${CRLS[@]}" --session-dir sess \
 			--timeout "${D_TIMEOUT:-5}"
 	fi
 	"$BIN/trustmigd" "$@" --debug-fingerprint 2>d.log &
@@ -234,7 +251,7 @@ hs() {
 	shift
 	if [ $# -eq 0 ]; then
 		set -- --tcti "$(tcti s)" --state s --policy pol/vm.json \
-			--crl ttp/crl.pem --timeout "${S_TIMEOUT:-5}" \
+			"${CRLS[@]}" --timeout "${S_TIMEOUT:-5}" \
 			--peer-name d.example
 	fi
 	timeout -k 5 60 "$HOST" handshake --peer "127.0.0.1:$port" "$@" \

@@ -83,7 +83,8 @@ skip() {
 t_help() {
 	local c
 
-	for c in init challenge certify revoke crl show baseline verify; do
+	for c in init challenge certify certify-ca revoke crl show baseline \
+		verify; do
 		"$TTP" "$c" --help | grep -q "^  $c" || fail "trustmig-ttp $c --help"
 	done
 	for c in ek enrol-request enrol-respond enrol-install baseline check-key \
@@ -458,6 +459,66 @@ t_import_ca() {
 	must openssl verify -CAfile ca.pem -crl_check -CRLfile ttp/crl.pem h.pem
 	refuse 4 "does not belong" "$TTP" init --dir ttp3 --import-cert h.pem \
 		--import-key ca.key
+}
+
+# csr NAME KEY-OPTION SUBJECT: a certificate request NAME.csr
+csr() {
+	must openssl req -new -newkey ec -pkeyopt "ec_paramgen_curve:$2" -nodes \
+		-keyout "$1.key" -subj "$3" -out "$1.csr"
+}
+
+# An intermediate TTP certified by a root TTP: its tokens go with its
+# certificate and verify against the root alone; the root refuses
+# requests that are not a TTP's and certifies only if it may.
+t_ttp_intermediate() {
+	local pre="trustmig-ttp: "
+
+	start_tpm h
+	ttp_intermediate
+	enrol h "$BASELINES/swtpm-fresh.json"
+	[ "$(grep -c 'BEGIN CERTIFICATE' h.pem)" -eq 2 ] ||
+		fail "the token goes without its issuer: $(cat h.pem)"
+	cmp -s ttp.chain ttp/chain.pem && cmp -s h/token.pem h.pem ||
+		fail "the chain was not kept"
+	must openssl verify -x509_strict -crl_check_all -CAfile root/ttp.pem \
+		-untrusted ttp/chain.pem -CRLfile root/crl.pem \
+		-CRLfile ttp/crl.pem h.pem
+	must "$TTP" verify --token h.pem --ca root/ttp.pem "${CRLS[@]}"
+	openssl x509 -in h.pem -out alone.pem || fail "the token alone"
+	refuse 30 "unable to get local issuer certificate" \
+		"$TTP" verify --token alone.pem --ca root/ttp.pem
+	# the root certifies only TTP keys of their own name
+	refuse_line 2 "${pre}this TTP's certificate allows no CA below it (path length 0; see init --path-len)" \
+		"$TTP" certify-ca --dir ttp --csr ttp.csr --out x.chain
+	csr p256 P-256 "/CN=small"
+	refuse_line 4 "${pre}p256.csr: the request's key is not ECDSA P-384, as a TTP's is" \
+		"$TTP" certify-ca --dir root --csr p256.csr --out x.chain
+	csr nocn P-384 "/O=trustmig"
+	refuse_line 4 "${pre}nocn.csr: the request names no common name (CN)" \
+		"$TTP" certify-ca --dir root --csr nocn.csr --out x.chain
+	csr same P-384 "/CN=trustmig test root"
+	refuse_line 4 "${pre}same.csr: the request bears this TTP's own name" \
+		"$TTP" certify-ca --dir root --csr same.csr --out x.chain
+	openssl req -in nocn.csr -outform DER -out nocn.der || fail "der"
+	perl -pi -e 's/trustmig/trustmog/' nocn.der
+	openssl req -inform DER -in nocn.der -out forged.csr || fail "pem"
+	refuse_line 4 "${pre}forged.csr: the request's signature does not verify with its key" \
+		"$TTP" certify-ca --dir root --csr forged.csr --out x.chain
+	[ ! -e x.chain ] || fail "a refused request was certified"
+	# what init --import-cert takes
+	refuse_line 2 "${pre}init: --import-key goes with --import-cert (try 'trustmig-ttp init --help')" \
+		"$TTP" init --dir x --import-key ttp/ttp.key
+	cat ttp/ttp.pem h.pem >bad.chain
+	refuse_line 4 "${pre}bad.chain: certificate 2 is not the issuer of certificate 1" \
+		"$TTP" init --dir x --import-cert bad.chain --import-key ttp/ttp.key
+	refuse_line 6 "${pre}cannot read a key from y/ttp.key: No such file or directory" \
+		"$TTP" init --dir y --import-cert ttp.chain
+	# the root's CRL revokes the intermediate
+	must "$TTP" revoke --dir root --token ttp/ttp.pem --crl-days 3650
+	openssl verify -crl_check_all -CAfile root/ttp.pem -untrusted ttp/chain.pem \
+		-CRLfile root/crl.pem -CRLfile ttp/crl.pem h.pem >ov.log 2>&1 &&
+		fail "openssl verify accepted the token of a revoked TTP"
+	grep -q "certificate revoked" ov.log || fail "openssl: $(cat ov.log)"
 }
 
 # A TPM "manufactured" by swtpm_setup with an RSA EK certificate signed by a
@@ -1128,7 +1189,7 @@ vm_policy() {
 	done
 	cat >pol/vm.json <<-EOP
 		{ "schema": "trustmig-policy/1", "id": "vm",
-		  "anchors": [ "../ttp/ttp.pem" ],
+		  "anchors": [ "../$ANCHOR" ],
 		  "baselines": [ "$BASELINES/swtpm-fresh.json" ]$extra }
 	EOP
 }
@@ -1143,7 +1204,7 @@ hs_c() {
 start_c() {
 	[ -f d.pid ] && kill "$(cat d.pid)" 2>/dev/null
 	start_d --listen 127.0.0.1:0 --tcti "$(tcti c)" --state c \
-		--policy-dir pol --crl ttp/crl.pem --session-dir sess --timeout 5
+		--policy-dir pol "${CRLS[@]}" --session-dir sess --timeout 5
 }
 
 # Every way of naming (or not) the destination is checked before any
@@ -1782,6 +1843,7 @@ run "EK neither pinned nor certified: challenge refused" t_ek_pin
 run "enrolment with an RSA EK" t_rsa_ek
 run "EK certificate verified against the TPM vendor CA" t_ek_cert
 run "existing CA imported as the TTP" t_import_ca
+run "intermediate TTP certified by a root; tokens go with its certificate" t_ttp_intermediate
 run "handshake: both ends derive the same keys" t_hs_ok
 run "handshake: four frames, the TPM commands of protocol.md section 10" t_hs_cost
 run "handshake: two handshakes give different keys" t_hs_fresh

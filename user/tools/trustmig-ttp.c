@@ -64,6 +64,12 @@ static const char manual[] =
 "      trustmig-ttp revoke --token host1.pem --reason keyCompromise\n"
 "      openssl verify -CAfile DIR/ttp.pem -crl_check -CRLfile DIR/crl.pem host1.pem\n"
 "\n"
+"    An intermediate TTP under a root that allows one:\n"
+"      trustmig-ttp init --dir ROOT --name 'ACME root' --path-len 1\n"
+"      trustmig-ttp init --dir DIR --name 'ACME TTP east' --csr east.csr\n"
+"      trustmig-ttp certify-ca --dir ROOT --csr east.csr --out east.pem\n"
+"      trustmig-ttp init --dir DIR --import-cert east.pem\n"
+"\n"
 "COMMON OPTIONS\n"
 "    --dir DIR      the TTP's state directory (default: $TRUSTMIG_TTP_DIR,\n"
 "                   else /var/lib/trustmig-ttp). Keep it on the offline\n"
@@ -71,9 +77,12 @@ static const char manual[] =
 "\n"
 "FILES\n"
 "    DIR/ttp.key    the signing key (PKCS#8 PEM, mode 0600)\n"
-"    DIR/ttp.pem    the TTP certificate: the trust anchor hosts configure\n"
+"    DIR/ttp.pem    the TTP certificate: the trust anchor hosts configure,\n"
+"                   unless the TTP is an intermediate (then: its root's)\n"
+"    DIR/chain.pem  an intermediate's certificate and those above it, short\n"
+"                   of the root: they go with every token it issues\n"
 "    DIR/crl.pem    the current CRL: publish it to every host\n"
-"    DIR/issued/SERIAL.pem     every token issued\n"
+"    DIR/issued/SERIAL.pem     every token (and intermediate TTP) issued\n"
 "    DIR/pending/ID.pem        open challenges (one use, then deleted)\n"
 "\n"
 "EXIT STATUS\n"
@@ -95,13 +104,24 @@ static const char manual[] =
 "COMMANDS\n";
 
 static const char help_init[] =
-"  init [--name CN] [--org O] [--days N] [--crl-days N] [--dir DIR]\n"
-"  init --import-cert FILE --import-key FILE [--crl-days N] [--dir DIR]\n"
+"  init [--name CN] [--org O] [--days N] [--path-len N] [--crl-days N]\n"
+"       [--dir DIR]\n"
+"  init --csr FILE [--name CN] [--org O] [--dir DIR]\n"
+"  init --import-cert FILE [--import-key FILE] [--crl-days N] [--dir DIR]\n"
 "    Create the TTP: a new ECDSA P-384 key and a self-signed CA certificate\n"
 "    (CN default \"trustmig TTP\", valid N days, default 3650), and an empty\n"
-"    CRL (next update in --crl-days, default 30). Or adopt an existing CA\n"
-"    certificate and its key (the certificate must be a CA allowed to sign\n"
-"    certificates and CRLs); relying parties then need its chain.\n\n";
+"    CRL (next update in --crl-days, default 30). --path-len N (0 to 3,\n"
+"    default 0) lets N levels of intermediate TTPs stand below it\n"
+"    (certify-ca); with 0 it issues tokens only.\n"
+"    An intermediate TTP starts with --csr: a new key and a certificate\n"
+"    request for it, written to FILE, for its parent's certify-ca; then\n"
+"    --import-cert, without --import-key, takes what certify-ca wrote.\n"
+"    Or adopt an existing CA certificate and its key (the certificate must\n"
+"    be a CA allowed to sign certificates and CRLs). The file may go on\n"
+"    with the CA certificates above it, each the issuer of the one before,\n"
+"    short of the root. Unless it is self-signed, the TTP's certificate and\n"
+"    those above it are kept as DIR/chain.pem and go with every token it\n"
+"    issues: hosts then trust the root.\n\n";
 
 static const char help_challenge[] =
 "  challenge --request FILE --baseline FILE --out FILE\n"
@@ -131,10 +151,24 @@ static const char help_certify[] =
 "    sensitiveDataOrigin, without userWithAuth, and its authPolicy is\n"
 "    PolicyPCR over the baseline. The challenge is used up either way.\n\n";
 
+static const char help_certify_ca[] =
+"  certify-ca --csr FILE --out FILE [--days N] [--dir DIR]\n"
+"    Certify an intermediate TTP: check the certificate request its\n"
+"    'init --csr' wrote (signed by its key, an ECDSA P-384 key, with a\n"
+"    common name, not this TTP's name) and write to --out its CA\n"
+"    certificate (keyCertSign and cRLSign, one level of CAs fewer allowed\n"
+"    below it than this TTP, none if this TTP sets no limit; valid N days,\n"
+"    default 1825, never beyond this TTP's certificate), followed by\n"
+"    DIR/chain.pem if this TTP has one: the file for 'init --import-cert'\n"
+"    there. Refused (2) if this TTP's certificate allows no CA below it.\n"
+"    The certificate is kept as DIR/issued/SERIAL.pem: revoke it as a\n"
+"    token, and hosts refuse every token the intermediate issued.\n\n";
+
 static const char help_revoke[] =
 "  revoke (--serial HEX | --token FILE) [--reason REASON] [--crl-days N]\n"
 "         [--dir DIR]\n"
-"    Revoke an issued token and re-issue DIR/crl.pem. REASON is one of\n"
+"    Revoke an issued token (or intermediate TTP) and re-issue DIR/crl.pem.\n"
+"    REASON is one of\n"
 "    unspecified, keyCompromise, affiliationChanged, superseded,\n"
 "    cessationOfOperation (default unspecified).\n\n";
 
@@ -162,15 +196,16 @@ static const char help_verify[] =
 "  verify --token FILE --ca FILE [--ca FILE]... [--crl FILE]...\n"
 "         [--baseline FILE] [--at TIME]\n"
 "    Verify a token as a migration peer will: chain to one of the --ca\n"
-"    certificates, validity at TIME (default now; \"@SECONDS\" since the\n"
-"    epoch or YYYY-MM-DDTHH:MM:SSZ), revocation against the --crl files\n"
+"    certificates through the intermediate CA certificates after the token\n"
+"    in FILE (at most 3), validity at TIME (default now; \"@SECONDS\" since\n"
+"    the epoch or YYYY-MM-DDTHH:MM:SSZ), revocation against the --crl files\n"
 "    (when given), the trustmig AK key usage, the extension's consistency,\n"
 "    and that it certifies --baseline (when given).\n\n";
 
 enum { OPT_DIR = 0x100, OPT_NAME, OPT_ORG, OPT_DAYS, OPT_CRLDAYS,
 	OPT_ICERT, OPT_IKEY, OPT_REQ, OPT_BASELINE, OPT_OUT, OPT_PIN,
 	OPT_EKCA, OPT_LIFE, OPT_RESP, OPT_SERIAL, OPT_TOKEN, OPT_REASON,
-	OPT_CA, OPT_CRL, OPT_AT, OPT_FROM, OPT_JSON };
+	OPT_CA, OPT_CRL, OPT_AT, OPT_FROM, OPT_PATHLEN, OPT_CSR, OPT_JSON };
 
 #define TM_OPT(name, val) { name, required_argument, NULL, val }
 
@@ -178,6 +213,8 @@ struct ttp {
 	const char *dir;
 	X509 *cert;
 	EVP_PKEY *key;
+	/* DIR/chain.pem: what goes with every certificate it issues */
+	struct stack_st_X509 *chain;
 	unsigned long crl_days;
 };
 
@@ -211,10 +248,36 @@ static int ttp_finish(struct ttp *c, const char *cmd, int argc, char **argv)
 	return 0;
 }
 
+static int ttp_key_load(struct ttp *c, const char *path)
+{
+	BIO *b;
+
+	b = BIO_new_file(path, "r");
+	c->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (!c->key)
+		return tm_fail_ssl(TM_EXIT_INPUT, "cannot read a key from %s",
+				   path);
+	return 0;
+}
+
+/* The certificate of an intermediate TTP, then those above it. */
+static int ttp_chain_load(struct ttp *c, const char *path)
+{
+	X509 *first;
+	int ret;
+
+	ret = tm_cert_chain_load(path, &first, &c->chain);
+	if (!ret && !sk_X509_unshift(c->chain, first)) {
+		X509_free(first);
+		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+	}
+	return ret;
+}
+
 static int ttp_open(struct ttp *c)
 {
 	char path[4096];
-	BIO *b;
 	int ret;
 
 	ret = ttp_path(c, path, sizeof(path), "ttp.pem");
@@ -222,21 +285,21 @@ static int ttp_open(struct ttp *c)
 		ret = tm_cert_load(path, &c->cert);
 	if (!ret)
 		ret = ttp_path(c, path, sizeof(path), "ttp.key");
-	if (ret)
-		return ret;
-	b = BIO_new_file(path, "r");
-	c->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
-	if (!c->key)
-		return tm_fail_ssl(TM_EXIT_ERROR, "cannot read the TTP key %s",
-				   path);
-	return 0;
+	if (!ret)
+		ret = ttp_key_load(c, path);
+	if (!ret)
+		ret = ttp_path(c, path, sizeof(path), "chain.pem");
+	/* a root TTP has none: its certificate is the anchor */
+	if (!ret && !access(path, F_OK))
+		ret = ttp_chain_load(c, path);
+	return ret;
 }
 
 static void ttp_close(struct ttp *c)
 {
 	X509_free(c->cert);
 	EVP_PKEY_free(c->key);
+	sk_X509_pop_free(c->chain, X509_free);
 }
 
 /* PEM of an object through a PEM_write_bio_* function, written atomically */
@@ -263,6 +326,22 @@ static int write_pem(const char *path, mode_t mode, int excl,
 static int put_cert(BIO *b, const void *x)
 {
 	return PEM_write_bio_X509(b, (X509 *)x);
+}
+
+static int put_chain(BIO *b, const void *sk)
+{
+	const struct stack_st_X509 *chain = sk;
+	int i;
+
+	for (i = 0; i < sk_X509_num(chain); i++)
+		if (!PEM_write_bio_X509(b, sk_X509_value(chain, i)))
+			return 0;
+	return 1;
+}
+
+static int put_req(BIO *b, const void *x)
+{
+	return PEM_write_bio_X509_REQ(b, (X509_REQ *)x);
 }
 
 static int put_crl(BIO *b, const void *x)
@@ -378,69 +457,146 @@ out:
 	return ret;
 }
 
-static int add_ext(X509 *x, int nid, const char *value)
+static int ttp_key_save(const struct ttp *c)
 {
-	X509_EXTENSION *ext;
-	X509V3_CTX ctx;
-	int ok;
+	char path[4096];
+	int ret;
 
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	ok = ext && X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok;
+	ret = ttp_path(c, path, sizeof(path), "ttp.key");
+	if (!ret)
+		ret = write_pem(path, 0600, 1, put_key, c->key);
+	return ret;
 }
 
-static int ttp_self_sign(struct ttp *c, const char *cn, const char *org,
-			 unsigned long days)
+static int ttp_keygen(struct ttp *c)
 {
-	X509_NAME *name;
-	BIGNUM *bn;
-	int ok;
-
 	c->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-	c->cert = X509_new();
-	bn = BN_new();
-	name = c->cert ? X509_get_subject_name(c->cert) : NULL;
-	ok = c->key && name && bn &&
-	     BN_rand(bn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
-	     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c->cert)) &&
-	     X509_set_version(c->cert, X509_VERSION_3) &&
-	     (!org || X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-						 (const unsigned char *)org,
-						 -1, -1, 0)) &&
-	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-					(const unsigned char *)cn, -1, -1, 0) &&
-	     X509_set_issuer_name(c->cert, name) &&
-	     X509_time_adj_ex(X509_getm_notBefore(c->cert), 0, 0, NULL) &&
-	     X509_time_adj_ex(X509_getm_notAfter(c->cert), days, 0, NULL) &&
-	     X509_set_pubkey(c->cert, c->key) &&
-	     add_ext(c->cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
-	     add_ext(c->cert, NID_key_usage, "critical,keyCertSign,cRLSign") &&
-	     add_ext(c->cert, NID_subject_key_identifier, "hash") &&
-	     add_ext(c->cert, NID_authority_key_identifier, "keyid:always") &&
-	     X509_sign(c->cert, c->key, EVP_sha384());
-	BN_free(bn);
-	if (!ok)
-		return tm_fail_ssl(TM_EXIT_ERROR, "cannot create the TTP certificate");
+	if (!c->key)
+		return tm_fail_ssl(TM_EXIT_ERROR, "cannot create the TTP key");
 	return 0;
 }
 
+/* O=@org (if given), CN=@cn */
+static int ttp_name(const char *cn, const char *org, X509_NAME **name)
+{
+	*name = X509_NAME_new();
+	if (*name &&
+	    (!org || X509_NAME_add_entry_by_txt(*name, "O", MBSTRING_UTF8,
+						(const unsigned char *)org,
+						-1, -1, 0)) &&
+	    X509_NAME_add_entry_by_txt(*name, "CN", MBSTRING_UTF8,
+				       (const unsigned char *)cn, -1, -1, 0))
+		return 0;
+	X509_NAME_free(*name);
+	*name = NULL;
+	return tm_fail_ssl(TM_EXIT_USAGE, "--name or --org cannot name a TTP");
+}
+
+/*
+ * A TTP certificate for @key named @name, valid from @from to @until,
+ * signed with @ikey by @issuer or, if NULL, by itself: a CA allowing
+ * @pathlen levels of CAs below it.
+ */
+static int ttp_ca_cert(X509 *issuer, EVP_PKEY *ikey, const X509_NAME *name,
+		       EVP_PKEY *key, long pathlen, time_t from, time_t until,
+		       X509 **out)
+{
+	X509 *x = X509_new();
+	char bc[64];
+	int ret;
+
+	if (!x)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	if (!issuer)
+		issuer = x;
+	snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%ld", pathlen);
+	ret = tm_cert_serial(x);
+	if (!ret && (!X509_set_version(x, X509_VERSION_3) ||
+		     !X509_set_subject_name(x, name) ||
+		     !X509_set_issuer_name(x, X509_get_subject_name(issuer)) ||
+		     !ASN1_TIME_set(X509_getm_notBefore(x), from) ||
+		     !ASN1_TIME_set(X509_getm_notAfter(x), until) ||
+		     !X509_set_pubkey(x, key)))
+		ret = tm_fail_ssl(TM_EXIT_ERROR,
+				  "cannot create a TTP certificate");
+	if (!ret)
+		ret = tm_cert_ext(issuer, x, NID_basic_constraints, bc);
+	if (!ret)
+		ret = tm_cert_ext(issuer, x, NID_key_usage,
+				  "critical,keyCertSign,cRLSign");
+	if (!ret)
+		ret = tm_cert_ext(issuer, x, NID_subject_key_identifier,
+				  "hash");
+	if (!ret)
+		ret = tm_cert_ext(issuer, x, NID_authority_key_identifier,
+				  "keyid:always");
+	if (!ret && !X509_sign(x, ikey, EVP_sha384()))
+		ret = tm_fail_ssl(TM_EXIT_ERROR, "cannot sign a TTP certificate");
+	if (ret)
+		X509_free(x);
+	else
+		*out = x;
+	return ret;
+}
+
+static int ttp_self_sign(struct ttp *c, const char *cn, const char *org,
+			 unsigned long days, unsigned long pathlen)
+{
+	time_t now = time(NULL);
+	X509_NAME *name = NULL;
+	int ret;
+
+	ret = ttp_keygen(c);
+	if (!ret)
+		ret = ttp_name(cn, org, &name);
+	if (!ret)
+		ret = ttp_ca_cert(NULL, c->key, name, c->key, pathlen, now,
+				  now + days * DAY, &c->cert);
+	X509_NAME_free(name);
+	return ret;
+}
+
+/* An intermediate TTP's key, and the request its parent certifies. */
+static int ttp_request(struct ttp *c, const char *cn, const char *org,
+		       const char *out)
+{
+	X509_NAME *name = NULL;
+	X509_REQ *req;
+	int ret;
+
+	req = X509_REQ_new();
+	ret = req ? ttp_keygen(c) : tm_fail(TM_EXIT_ERROR, "out of memory");
+	if (!ret)
+		ret = ttp_name(cn, org, &name);
+	if (!ret && (!X509_REQ_set_subject_name(req, name) ||
+		     !X509_REQ_set_pubkey(req, c->key) ||
+		     !X509_REQ_sign(req, c->key, EVP_sha384())))
+		ret = tm_fail_ssl(TM_EXIT_ERROR,
+				  "cannot sign the certificate request");
+	if (!ret)
+		ret = ttp_key_save(c);
+	if (!ret)
+		ret = write_pem(out, 0644, 0, put_req, req);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	return ret;
+}
+
+/*
+ * An existing CA, and the CA certificates above it in its file, each the
+ * issuer of the one before: an intermediate's go with what it issues.
+ */
 static int ttp_import(struct ttp *c, const char *certpath, const char *keypath)
 {
 	uint32_t need = KU_KEY_CERT_SIGN | KU_CRL_SIGN;
-	BIO *b;
-	int ret;
+	int i, n, ret;
+	X509 *x;
 
-	ret = tm_cert_load(certpath, &c->cert);
+	ret = tm_cert_chain_load(certpath, &c->cert, &c->chain);
+	if (!ret)
+		ret = ttp_key_load(c, keypath);
 	if (ret)
 		return ret;
-	b = BIO_new_file(keypath, "r");
-	c->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
-	if (!c->key)
-		return tm_fail_ssl(TM_EXIT_INPUT, "cannot read a key from %s",
-				   keypath);
 	if (X509_check_private_key(c->cert, c->key) != 1)
 		return tm_fail_ssl(TM_EXIT_INPUT,
 				   "the key does not belong to the certificate");
@@ -449,6 +605,31 @@ static int ttp_import(struct ttp *c, const char *certpath, const char *keypath)
 	     (X509_get_key_usage(c->cert) & need) != need))
 		return tm_fail(TM_EXIT_INPUT,
 			       "the certificate is not a CA allowed to sign certificates and CRLs");
+	n = sk_X509_num(c->chain);
+	for (i = 0; i < n; i++) {
+		x = i ? sk_X509_value(c->chain, i - 1) : c->cert;
+		if (X509_check_issued(sk_X509_value(c->chain, i), x) !=
+		    X509_V_OK)
+			return tm_fail(TM_EXIT_INPUT,
+				       "%s: certificate %d is not the issuer of certificate %d",
+				       certpath, i + 2, i + 1);
+	}
+	if (X509_self_signed(c->cert, 0) == 1) {
+		/* a root: the anchor itself */
+		sk_X509_pop_free(c->chain, X509_free);
+		c->chain = NULL;
+		return 0;
+	}
+	if (n == TM_CHAIN_MAX)
+		return tm_fail(TM_EXIT_INPUT,
+			       "%s: a token goes with at most %d intermediate CA certificates, this TTP's own included",
+			       certpath, TM_CHAIN_MAX);
+	if (!X509_up_ref(c->cert))
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	if (!sk_X509_unshift(c->chain, c->cert)) {
+		X509_free(c->cert);
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	}
 	return 0;
 }
 
@@ -464,20 +645,39 @@ static int mkdir_ttp(const char *dir, const char *sub)
 	return ret;
 }
 
+/* Its certificate, the certificates above it if any, its first CRL. */
+static int ttp_init_files(struct ttp *c)
+{
+	char path[4096];
+	int ret;
+
+	ret = ttp_path(c, path, sizeof(path), "ttp.pem");
+	if (!ret)
+		ret = write_pem(path, 0644, 1, put_cert, c->cert);
+	if (!ret && c->chain)
+		ret = ttp_path(c, path, sizeof(path), "chain.pem");
+	if (!ret && c->chain)
+		ret = write_pem(path, 0644, 1, put_chain, c->chain);
+	if (!ret)
+		ret = ttp_crl_issue(c, NULL, 0);
+	return ret;
+}
+
 static int cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("dir", OPT_DIR), TM_OPT("name", OPT_NAME),
 		TM_OPT("org", OPT_ORG), TM_OPT("days", OPT_DAYS),
+		TM_OPT("path-len", OPT_PATHLEN), TM_OPT("csr", OPT_CSR),
 		TM_OPT("crl-days", OPT_CRLDAYS),
 		TM_OPT("import-cert", OPT_ICERT),
 		TM_OPT("import-key", OPT_IKEY), { 0 }
 	};
 	const char *cn = "trustmig TTP", *org = NULL, *icert = NULL;
-	const char *ikey = NULL;
+	const char *ikey = NULL, *csr = NULL;
+	unsigned long days = 3650, pathlen = 0;
 	struct ttp c = { 0 };
-	unsigned long days = 3650;
-	char path[4096];
+	char key[4096];
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -489,8 +689,13 @@ static int cmd_init(int argc, char **argv)
 			icert = optarg;
 		else if (opt == OPT_IKEY)
 			ikey = optarg;
+		else if (opt == OPT_CSR)
+			csr = optarg;
 		else if (opt == OPT_DAYS && !tm_parse_ulong(optarg, 1, 36500,
 							    &days))
+			continue;
+		else if (opt == OPT_PATHLEN &&
+			 !tm_parse_ulong(optarg, 0, TM_CHAIN_MAX, &pathlen))
 			continue;
 		else if (ttp_dir_opt(&c, opt))
 			return tm_usage(argv[0], "bad option");
@@ -498,31 +703,42 @@ static int cmd_init(int argc, char **argv)
 	ret = ttp_finish(&c, argv[0], argc, argv);
 	if (ret)
 		return ret;
-	if (!icert != !ikey)
+	if (ikey && !icert)
+		return tm_usage(argv[0], "--import-key goes with --import-cert");
+	if (csr && icert)
 		return tm_usage(argv[0],
-				"--import-cert and --import-key go together");
+				"--csr and --import-cert exclude each other");
 	if (mkdir(c.dir, 0700) && errno != EEXIST)
 		return tm_fail(TM_EXIT_ERROR, "cannot create %s: %s", c.dir,
 			       strerror(errno));
 	ret = mkdir_ttp(c.dir, "issued");
 	if (!ret)
 		ret = mkdir_ttp(c.dir, "pending");
+	if (!ret && csr) {
+		ret = ttp_request(&c, cn, org, csr);
+		if (!ret)
+			printf("TTP key in %s; have its parent certify %s (certify-ca)\n",
+			       c.dir, csr);
+		goto out;
+	}
+	/* without --import-key, the key init --csr made */
+	if (!ret && icert && !ikey)
+		ret = ttp_path(&c, key, sizeof(key), "ttp.key");
+	if (!ret && icert)
+		ret = ttp_import(&c, icert, ikey ? ikey : key);
+	else if (!ret)
+		ret = ttp_self_sign(&c, cn, org, days, pathlen);
+	if (!ret && (!icert || ikey))
+		ret = ttp_key_save(&c);
 	if (!ret)
-		ret = icert ? ttp_import(&c, icert, ikey) :
-			      ttp_self_sign(&c, cn, org, days);
-	if (!ret)
-		ret = ttp_path(&c, path, sizeof(path), "ttp.key");
-	if (!ret)
-		ret = write_pem(path, 0600, 1, put_key, c.key);
-	if (!ret)
-		ret = ttp_path(&c, path, sizeof(path), "ttp.pem");
-	if (!ret)
-		ret = write_pem(path, 0644, 1, put_cert, c.cert);
-	if (!ret)
-		ret = ttp_crl_issue(&c, NULL, 0);
-	if (!ret)
+		ret = ttp_init_files(&c);
+	if (!ret && !c.chain)
 		printf("TTP initialised in %s: trust anchor %s/ttp.pem, CRL %s/crl.pem\n",
 		       c.dir, c.dir, c.dir);
+	else if (!ret)
+		printf("intermediate TTP initialised in %s: CRL %s/crl.pem, chain %s/chain.pem\n",
+		       c.dir, c.dir, c.dir);
+out:
 	ttp_close(&c);
 	return ret;
 }
@@ -755,23 +971,64 @@ out:
 	return ret;
 }
 
+/* @from + @days, cut to the end of this TTP's certificate */
+static int ttp_until(const struct ttp *c, time_t from, unsigned long days,
+		     const char *what, time_t *until)
+{
+	struct tm tm;
+	time_t end;
+
+	if (!ASN1_TIME_to_tm(X509_get0_notAfter(c->cert), &tm))
+		return tm_fail(TM_EXIT_ERROR, "bad TTP certificate expiry");
+	end = timegm(&tm);
+	*until = from + days * DAY;
+	if (*until > end) {
+		*until = end;
+		fprintf(stderr, "%s: note: %s validity cut to the TTP certificate's\n",
+			tm_prog, what);
+	}
+	return 0;
+}
+
+/*
+ * Keep @x as DIR/issued/SERIAL.pem, where revoke finds it, and write it
+ * to @out followed by this TTP's chain: what its holder shows.
+ */
+static int ttp_deliver(const struct ttp *c, X509 *x, const char *out,
+		       char *serial, size_t n)
+{
+	struct stack_st_X509 *all;
+	char name[128], path[4096];
+	int ret;
+
+	ret = serial_hex(X509_get0_serialNumber(x), serial, n);
+	if (!ret) {
+		snprintf(name, sizeof(name), "issued/%s.pem", serial);
+		ret = ttp_path(c, path, sizeof(path), name);
+	}
+	if (!ret)
+		ret = write_pem(path, 0644, 1, put_cert, x);
+	if (ret)
+		return ret;
+	all = c->chain ? sk_X509_dup(c->chain) : sk_X509_new_null();
+	if (!all || !sk_X509_unshift(all, x))
+		ret = tm_fail(TM_EXIT_ERROR, "out of memory");
+	else
+		ret = write_pem(out, 0644, 0, put_chain, all);
+	sk_X509_free(all);
+	return ret;
+}
+
 static int issue(const struct ttp *c, const struct tm_pending *p,
 		 const struct tm_response *r, const struct tm_baseline *b,
 		 unsigned long days, time_t from, const char *out)
 {
 	struct tm_token_info info = { 0 };
 	struct tm_token_issue is = { 0 };
-	char serial[80], name[128], path[4096];
-	time_t now = time(NULL), ca_end;
-	const ASN1_TIME *end;
-	struct tm tm;
+	char serial[80];
 	X509 *tok = NULL;
 	int ret;
 
-	end = X509_get0_notAfter(c->cert);
-	if (!ASN1_TIME_to_tm(end, &tm))
-		return tm_fail(TM_EXIT_ERROR, "bad TTP certificate expiry");
-	ca_end = timegm(&tm);
 	info.host = p->req.host;
 	info.mk = r->mk;
 	ret = tm_public_name(&p->req.ek, &info.ek_name);
@@ -779,34 +1036,20 @@ static int issue(const struct ttp *c, const struct tm_pending *p,
 		ret = tm_token_info_set_baseline(&info, b);
 	if (!ret)
 		ret = tm_public_to_pkey(&p->req.ak, &is.ak);
-	if (ret)
-		goto out;
 	is.ca = c->cert;
 	is.ca_key = c->key;
 	is.info = &info;
-	is.not_before = from ? from : now;
-	is.not_after = is.not_before + days * DAY;
-	if (is.not_after > ca_end) {
-		is.not_after = ca_end;
-		fprintf(stderr, "%s: note: token validity cut to the TTP certificate's\n",
-			tm_prog);
-	}
-	ret = tm_token_issue(&is, &tok);
+	is.not_before = from ? from : time(NULL);
 	if (!ret)
-		ret = serial_hex(X509_get0_serialNumber(tok), serial,
-				 sizeof(serial));
-	if (ret)
-		goto out;
-	snprintf(name, sizeof(name), "issued/%s.pem", serial);
-	ret = ttp_path(c, path, sizeof(path), name);
+		ret = ttp_until(c, is.not_before, days, "token",
+				&is.not_after);
 	if (!ret)
-		ret = write_pem(path, 0644, 1, put_cert, tok);
+		ret = tm_token_issue(&is, &tok);
 	if (!ret)
-		ret = write_pem(out, 0644, 0, put_cert, tok);
+		ret = ttp_deliver(c, tok, out, serial, sizeof(serial));
 	if (!ret)
 		printf("Trust_Token %s issued to %s for baseline %s version %ld: %s\n",
 		       serial, info.host, b->id, b->version, out);
-out:
 	info.host = NULL;	/* borrowed */
 	tm_token_info_free(&info);
 	EVP_PKEY_free(is.ak);
@@ -885,6 +1128,109 @@ free_p:
 	tm_pending_free(&p);
 close:
 	OPENSSL_cleanse(&r, sizeof(r));
+	ttp_close(&c);
+	return ret;
+}
+
+static int csr_load(const char *path, X509_REQ **req)
+{
+	BIO *b;
+
+	b = BIO_new_file(path, "r");
+	*req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (!*req)
+		return tm_fail_ssl(TM_EXIT_INPUT,
+				   "cannot read a PEM certificate request from %s",
+				   path);
+	return 0;
+}
+
+/* Signed by the key it is for, a TTP's key, under a name of its own. */
+static int check_csr(const struct ttp *c, X509_REQ *req, const char *path)
+{
+	EVP_PKEY *key = X509_REQ_get0_pubkey(req);
+	X509_NAME *name = X509_REQ_get_subject_name(req);
+	char group[32];
+	int ok;
+
+	ok = key && X509_REQ_verify(req, key) == 1;
+	ERR_clear_error();
+	if (!ok)
+		return tm_fail(TM_EXIT_INPUT,
+			       "%s: the request's signature does not verify with its key",
+			       path);
+	if (!EVP_PKEY_get_group_name(key, group, sizeof(group), NULL) ||
+	    strcmp(group, "secp384r1"))
+		return tm_fail(TM_EXIT_INPUT,
+			       "%s: the request's key is not ECDSA P-384, as a TTP's is",
+			       path);
+	if (X509_NAME_get_index_by_NID(name, NID_commonName, -1) < 0)
+		return tm_fail(TM_EXIT_INPUT,
+			       "%s: the request names no common name (CN)",
+			       path);
+	if (!X509_NAME_cmp(name, X509_get_subject_name(c->cert)))
+		return tm_fail(TM_EXIT_INPUT,
+			       "%s: the request bears this TTP's own name", path);
+	return 0;
+}
+
+static int cmd_certify_ca(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("dir", OPT_DIR), TM_OPT("csr", OPT_CSR),
+		TM_OPT("out", OPT_OUT), TM_OPT("days", OPT_DAYS), { 0 }
+	};
+	const char *csr = NULL, *out = NULL;
+	unsigned long days = 1825;
+	time_t now = time(NULL), until;
+	X509_REQ *req = NULL;
+	struct ttp c = { 0 };
+	char serial[80];
+	X509 *x = NULL;
+	long pathlen = 0;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_CSR)
+			csr = optarg;
+		else if (opt == OPT_OUT)
+			out = optarg;
+		else if (opt == OPT_DAYS && !tm_parse_ulong(optarg, 1, 36500,
+							    &days))
+			continue;
+		else if (ttp_dir_opt(&c, opt))
+			return tm_usage(argv[0], "bad option");
+	}
+	ret = ttp_finish(&c, argv[0], argc, argv);
+	if (ret)
+		return ret;
+	if (!csr || !out)
+		return tm_usage(argv[0], "--csr and --out are required");
+	ret = ttp_open(&c);
+	if (!ret)
+		pathlen = X509_get_pathlen(c.cert);
+	if (!ret && !pathlen)
+		ret = tm_fail(TM_EXIT_USAGE,
+			      "this TTP's certificate allows no CA below it (path length 0; see init --path-len)");
+	if (!ret)
+		ret = csr_load(csr, &req);
+	if (!ret)
+		ret = check_csr(&c, req, csr);
+	if (!ret)
+		ret = ttp_until(&c, now, days, "the intermediate's", &until);
+	/* one level fewer below it; none under a TTP that sets no limit */
+	if (!ret)
+		ret = ttp_ca_cert(c.cert, c.key, X509_REQ_get_subject_name(req),
+				  X509_REQ_get0_pubkey(req),
+				  pathlen > 0 ? pathlen - 1 : 0, now, until, &x);
+	if (!ret)
+		ret = ttp_deliver(&c, x, out, serial, sizeof(serial));
+	if (!ret)
+		printf("intermediate TTP certificate %s issued: %s\n", serial,
+		       out);
+	X509_free(x);
+	X509_REQ_free(req);
 	ttp_close(&c);
 	return ret;
 }
@@ -1077,7 +1423,7 @@ static int cmd_verify(int argc, char **argv)
 		sk_X509_CRL_free(v.crls);
 		v.crls = NULL;
 	}
-	ret = tm_cert_load(token, &tok);
+	ret = tm_cert_chain_load(token, &tok, &v.untrusted);
 	if (!ret)
 		ret = tm_token_verify(tok, &v, &info);
 	if (!ret) {
@@ -1089,6 +1435,7 @@ static int cmd_verify(int argc, char **argv)
 	}
 out:
 	X509_free(tok);
+	sk_X509_pop_free(v.untrusted, X509_free);
 	X509_CRL_free(crl);
 	sk_X509_CRL_pop_free(v.crls, X509_CRL_free);
 	X509_STORE_free(v.anchors);
@@ -1142,6 +1489,7 @@ static const struct tm_cmd cmds[] = {
 	{ "init", cmd_init, help_init },
 	{ "challenge", cmd_challenge, help_challenge },
 	{ "certify", cmd_certify, help_certify },
+	{ "certify-ca", cmd_certify_ca, help_certify_ca },
 	{ "revoke", cmd_revoke, help_revoke },
 	{ "crl", cmd_crl, help_crl },
 	{ "show", cmd_show, help_show },

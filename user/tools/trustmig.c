@@ -119,10 +119,12 @@ static const char help_install[] =
 "  enrol-install --token FILE [--ca FILE] [--crl FILE]... [--state DIR]\n"
 "                [--config FILE]\n"
 "    Verify the Trust_Token the TTP issued (chain to the TTP certificate\n"
-"    --ca, else to an anchor of the configuration; validity; revocation\n"
-"    when CRLs are given or configured) and that it certifies the AK and\n"
-"    migration key of the enrolment in progress, then make them the host's\n"
-"    current token and keys (DIR/token.pem, DIR/ak.*, DIR/mk.*).\n\n";
+"    --ca, else to an anchor of the configuration, through the intermediate\n"
+"    CA certificates after the token in FILE, at most 3; validity;\n"
+"    revocation when CRLs are given or configured) and that it certifies\n"
+"    the AK and migration key of the enrolment in progress, then make them\n"
+"    the host's current token and keys (DIR/token.pem, with the\n"
+"    intermediates; DIR/ak.*, DIR/mk.*).\n\n";
 
 static const char help_baseline[] =
 "  baseline --id ID --version N --pcrs LIST --control ID [--control ID]...\n"
@@ -616,8 +618,9 @@ static int cmd_install(int argc, char **argv)
 	/* no CRL given or configured: no revocation check */
 	if (!ret && (ncrls || conf.ncrls))
 		ret = tm_config_crls(&conf, crl, ncrls, &v.crls);
+	/* the intermediate CAs, if any, stay with it in token.pem */
 	if (!ret)
-		ret = tm_cert_load(token, &tok);
+		ret = tm_cert_chain_load(token, &tok, &v.untrusted);
 	if (!ret)
 		ret = tm_token_verify(tok, &v, &info);
 	if (ret)
@@ -640,6 +643,7 @@ static int cmd_install(int argc, char **argv)
 	tm_token_info_free(&info);
 out:
 	X509_free(tok);
+	sk_X509_pop_free(v.untrusted, X509_free);
 	sk_X509_CRL_pop_free(v.crls, X509_CRL_free);
 	X509_STORE_free(v.anchors);
 	return ret;
