@@ -19,6 +19,7 @@
 
 #define TM_TOKEN_VERSION	1
 #define TM_STR_MAX		256
+#define TM_NAME_MAX		128	/* a CA's name in a reason */
 
 struct tm_asn_ext_platform {
 	ASN1_UTF8STRING *host;
@@ -423,23 +424,15 @@ int tm_token_info_get(X509 *tok, struct tm_token_info *info)
 	return ret;
 }
 
-static int tm_verify_error(X509_STORE_CTX *ctx)
+static int tm_verify_code(int err)
 {
-	int err = X509_STORE_CTX_get_error(ctx);
-	int depth = X509_STORE_CTX_get_error_depth(ctx);
-	const char *what = X509_verify_cert_error_string(err);
-	int code;
-
 	switch (err) {
 	case X509_V_ERR_CERT_HAS_EXPIRED:
-		code = TM_EXIT_TOKEN_EXPIRED;
-		break;
+		return TM_EXIT_TOKEN_EXPIRED;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		code = TM_EXIT_TOKEN_NOT_YET_VALID;
-		break;
+		return TM_EXIT_TOKEN_NOT_YET_VALID;
 	case X509_V_ERR_CERT_REVOKED:
-		code = TM_EXIT_TOKEN_REVOKED;
-		break;
+		return TM_EXIT_TOKEN_REVOKED;
 	case X509_V_ERR_UNABLE_TO_GET_CRL:
 	case X509_V_ERR_CRL_HAS_EXPIRED:
 	case X509_V_ERR_CRL_NOT_YET_VALID:
@@ -450,14 +443,71 @@ static int tm_verify_error(X509_STORE_CTX *ctx)
 	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
 	case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
 	case X509_V_ERR_DIFFERENT_CRL_SCOPE:
-		code = TM_EXIT_TOKEN_CRL;
-		break;
+		return TM_EXIT_TOKEN_CRL;
 	default:
-		code = TM_EXIT_TOKEN_CHAIN;
-		break;
+		return TM_EXIT_TOKEN_CHAIN;
 	}
-	return tm_fail(code, "token rejected: %s%s", what,
-		       depth ? " (issuer certificate)" : "");
+}
+
+/*
+ * A certificate's name for a reason: one line, printable, bounded (a
+ * peer's intermediates name themselves).
+ */
+static void tm_name(const X509_NAME *n, char *buf, size_t size)
+{
+	char *p = NULL;
+	long len = 0;
+	BIO *b;
+
+	b = BIO_new(BIO_s_mem());
+	if (b && X509_NAME_print_ex(b, n, 0,
+				    XN_FLAG_ONELINE & ~XN_FLAG_SPC_EQ) >= 0)
+		len = BIO_get_mem_data(b, &p);
+	tm_printable(p, len, buf, size, 0);
+	BIO_free(b);
+}
+
+/*
+ * Why X509_verify_cert() refused, naming the CA at fault: the one whose
+ * CRL is missing or bad, the revoked one, the issuer not found.
+ */
+static int tm_verify_error(X509_STORE_CTX *ctx)
+{
+	int err = X509_STORE_CTX_get_error(ctx);
+	int depth = X509_STORE_CTX_get_error_depth(ctx);
+	X509 *x = X509_STORE_CTX_get_current_cert(ctx);
+	const char *what = X509_verify_cert_error_string(err);
+	char subject[TM_NAME_MAX], issuer[TM_NAME_MAX], whose[TM_NAME_MAX + 32];
+	int code = tm_verify_code(err);
+
+	if (!x)
+		return tm_fail(code, "token rejected: %s", what);
+	tm_name(X509_get_subject_name(x), subject, sizeof(subject));
+	tm_name(X509_get_issuer_name(x), issuer, sizeof(issuer));
+	snprintf(whose, sizeof(whose), depth == 1 ? "its issuer \"%s\"" :
+		 "CA \"%s\" of its chain", subject);
+	if (err == X509_V_ERR_UNABLE_TO_GET_CRL)
+		return tm_fail(code,
+			       "token rejected: no CRL of CA \"%s\" among those given (every CA up to the anchor needs its current CRL)",
+			       issuer);
+	if (code == TM_EXIT_TOKEN_CRL)
+		return tm_fail(code, "token rejected: %s: the CRL of CA \"%s\"",
+			       what, issuer);
+	if (err == X509_V_ERR_CERT_REVOKED && depth)
+		return tm_fail(code,
+			       "token rejected: %s is revoked (CRL of \"%s\")",
+			       whose, issuer);
+	if (err == X509_V_ERR_CERT_REVOKED)
+		return tm_fail(code,
+			       "token rejected: certificate revoked (CRL of \"%s\")",
+			       issuer);
+	if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+	    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
+		return tm_fail(code,
+			       "token rejected: %s: \"%s\" is neither an anchor nor one of the intermediate CA certificates with the token",
+			       what, issuer);
+	return tm_fail(code, "token rejected: %s%s%s", what, depth ? ": " : "",
+		       depth ? whose : "");
 }
 
 static int tm_has_ak_eku(X509 *tok)
@@ -509,9 +559,11 @@ int tm_token_verify(X509 *tok, const struct tm_verify *v,
 		goto out;
 	}
 	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+	/* every CA up to the anchor: a revoked intermediate TTP too */
 	if (v->crls) {
 		X509_STORE_CTX_set0_crls(ctx, v->crls);
-		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK);
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK |
+					 X509_V_FLAG_CRL_CHECK_ALL);
 	}
 	if (v->at)
 		X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx),

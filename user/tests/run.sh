@@ -521,6 +521,33 @@ t_ttp_intermediate() {
 	grep -q "certificate revoked" ov.log || fail "openssl: $(cat ov.log)"
 }
 
+# Revocation covers the chain: every CA up to the anchor needs its current
+# CRL, and the root's CRL withdraws an intermediate TTP with every token
+# it issued.
+t_chain_revocation() {
+	local pre="trustmig-ttp: token rejected: " ttp='"CN=trustmig test TTP"'
+	local root='"CN=trustmig test root"'
+	local every="among those given (every CA up to the anchor needs its current CRL)"
+
+	start_tpm h
+	ttp_intermediate
+	enrol h "$BASELINES/swtpm-fresh.json"
+	must "$TTP" verify --token h.pem --ca root/ttp.pem "${CRLS[@]}"
+	refuse_line 34 "${pre}no CRL of CA $ttp $every" \
+		"$TTP" verify --token h.pem --ca root/ttp.pem --crl root/crl.pem
+	refuse_line 34 "${pre}no CRL of CA $root $every" \
+		"$TTP" verify --token h.pem --ca root/ttp.pem --crl ttp/crl.pem
+	openssl x509 -in h.pem -out alone.pem || fail "the token alone"
+	refuse_line 30 "${pre}unable to get local issuer certificate: $ttp is neither an anchor nor one of the intermediate CA certificates with the token" \
+		"$TTP" verify --token alone.pem --ca root/ttp.pem "${CRLS[@]}"
+	must "$TTP" revoke --dir root --token ttp/ttp.pem --crl-days 3650
+	refuse_line 33 "${pre}its issuer $ttp is revoked (CRL of $root)" \
+		"$TTP" verify --token h.pem --ca root/ttp.pem "${CRLS[@]}"
+	refuse_line 33 "trustmig: token rejected: its issuer $ttp is revoked (CRL of $root)" \
+		"$HOST" enrol-install --state h --token h.pem --ca root/ttp.pem \
+		"${CRLS[@]}"
+}
+
 # A TPM "manufactured" by swtpm_setup with an RSA EK certificate signed by a
 # throw-away swtpm_localca CA (the stand-in for a TPM vendor's CA).
 t_ek_cert() {
@@ -1844,6 +1871,7 @@ run "enrolment with an RSA EK" t_rsa_ek
 run "EK certificate verified against the TPM vendor CA" t_ek_cert
 run "existing CA imported as the TTP" t_import_ca
 run "intermediate TTP certified by a root; tokens go with its certificate" t_ttp_intermediate
+run "revocation covers the chain: each CA's CRL; a revoked intermediate" t_chain_revocation
 run "handshake: both ends derive the same keys" t_hs_ok
 run "handshake: four frames, the TPM commands of protocol.md section 10" t_hs_cost
 run "handshake: two handshakes give different keys" t_hs_fresh

@@ -121,7 +121,7 @@ static const char help_init[] =
 "    with the CA certificates above it, each the issuer of the one before,\n"
 "    short of the root. Unless it is self-signed, the TTP's certificate and\n"
 "    those above it are kept as DIR/chain.pem and go with every token it\n"
-"    issues: hosts then trust the root.\n\n";
+"    issues: hosts then trust the root, and need its CRL too.\n\n";
 
 static const char help_challenge[] =
 "  challenge --request FILE --baseline FILE --out FILE\n"
@@ -199,8 +199,9 @@ static const char help_verify[] =
 "    certificates through the intermediate CA certificates after the token\n"
 "    in FILE (at most 3), validity at TIME (default now; \"@SECONDS\" since\n"
 "    the epoch or YYYY-MM-DDTHH:MM:SSZ), revocation against the --crl files\n"
-"    (when given), the trustmig AK key usage, the extension's consistency,\n"
-"    and that it certifies --baseline (when given).\n\n";
+"    (when given: of the token and of every CA up to the anchor, each CA's\n"
+"    CRL among them), the trustmig AK key usage, the extension's\n"
+"    consistency, and that it certifies --baseline (when given).\n\n";
 
 enum { OPT_DIR = 0x100, OPT_NAME, OPT_ORG, OPT_DAYS, OPT_CRLDAYS,
 	OPT_ICERT, OPT_IKEY, OPT_REQ, OPT_BASELINE, OPT_OUT, OPT_PIN,

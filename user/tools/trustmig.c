@@ -121,10 +121,10 @@ static const char help_install[] =
 "    Verify the Trust_Token the TTP issued (chain to the TTP certificate\n"
 "    --ca, else to an anchor of the configuration, through the intermediate\n"
 "    CA certificates after the token in FILE, at most 3; validity;\n"
-"    revocation when CRLs are given or configured) and that it certifies\n"
-"    the AK and migration key of the enrolment in progress, then make them\n"
-"    the host's current token and keys (DIR/token.pem, with the\n"
-"    intermediates; DIR/ak.*, DIR/mk.*).\n\n";
+"    revocation when CRLs are given or configured, then every CA's up to\n"
+"    the anchor) and that it certifies the AK and migration key of the\n"
+"    enrolment in progress, then make them the host's current token and\n"
+"    keys (DIR/token.pem, with the intermediates; DIR/ak.*, DIR/mk.*).\n\n";
 
 static const char help_baseline[] =
 "  baseline --id ID --version N --pcrs LIST --control ID [--control ID]...\n"
@@ -200,9 +200,10 @@ static const char help_handshake[] =
 "    else /etc/trustmig/policies). The destination must hold a Trust_Token\n"
 "    from one of the policy's TTP anchors (and, if the configuration names\n"
 "    anchors, one of those), not revoked by any CRL (--crl, repeatable,\n"
-"    else the configuration's; every anchor needs its CRL), for one of the\n"
-"    policy's baselines; its TPM must quote that baseline's PCR values over\n"
-"    this handshake and use its PCR-bound migration key (TPM2_ECDH_ZGen).\n"
+"    else the configuration's; every CA from the token's issuer up to the\n"
+"    anchor needs its CRL), for one of the policy's baselines; its TPM\n"
+"    must quote that baseline's PCR values over this handshake and use its\n"
+"    PCR-bound migration key (TPM2_ECDH_ZGen).\n"
 "    This host proves its own state the same way. The destination's\n"
 "    token must also name the host expected, the first of: --peer-name\n"
 "    NAME; HOST of --peer, if it is a name rather than an address and\n"
