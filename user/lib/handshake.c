@@ -47,7 +47,7 @@
 #define TM_HS_POINT	65		/* uncompressed P-256 point */
 #define TM_HS_MAC	32
 #define TM_HS_QDATA	33		/* message type || transcript hash */
-#define TM_HS_CHAIN_MAX	4
+#define TM_HS_CHAIN_MAX	(1 + TM_CHAIN_MAX)	/* token, intermediates */
 #define TM_HS_REASON	200
 
 struct tm_asn_hello {
@@ -133,6 +133,7 @@ struct tm_hs {
 	int fd;
 	const struct tm_hs_config *c;
 	X509 *tok;
+	struct stack_st_X509 *chain;	/* the intermediates after it */
 	struct tm_token_info self;
 	ESYS_TR ak, mk;
 	EVP_PKEY *eph;
@@ -446,7 +447,7 @@ static int tm_hs_self_load(struct tm_hs *h, int need_mk)
 
 	ret = tm_path(path, sizeof(path), h->c->state, "token.pem");
 	if (!ret)
-		ret = tm_cert_load(path, &h->tok);
+		ret = tm_cert_chain_load(path, &h->tok, &h->chain);
 	if (!ret)
 		ret = tm_token_info_get(h->tok, &h->self);
 	if (!ret)
@@ -472,30 +473,63 @@ static int tm_hs_self_load(struct tm_hs *h, int need_mk)
 	return ret;
 }
 
-/* Our hello: random nonce, our token, our ephemeral public key. */
+static int tm_hs_push(struct stack_st_X509 *chain, X509 *x)
+{
+	if (!X509_up_ref(x))
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	if (!sk_X509_push(chain, x)) {
+		X509_free(x);
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * Our hello: random nonce, our token and the intermediate CAs between it
+ * and the anchor, our ephemeral public key.
+ */
 static int tm_hs_hello(struct tm_hs *h, struct tm_asn_hello *m)
 {
 	unsigned char nonce[TM_HS_NONCE], pt[TM_HS_POINT];
 	size_t n = 0;
+	int i, ret;
 
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
 	    !EVP_PKEY_get_octet_string_param(h->eph, OSSL_PKEY_PARAM_PUB_KEY,
 					     pt, sizeof(pt), &n) ||
-	    n != sizeof(pt) || !X509_up_ref(h->tok))
+	    n != sizeof(pt))
 		return tm_fail_ssl(TM_EXIT_ERROR, "cannot make a hello");
-	if (!sk_X509_push(m->chain, h->tok)) {
-		X509_free(h->tok);
-		return tm_fail(TM_EXIT_ERROR, "out of memory");
-	}
+	ret = tm_hs_push(m->chain, h->tok);
+	for (i = 0; !ret && i < sk_X509_num(h->chain); i++)
+		ret = tm_hs_push(m->chain, sk_X509_value(h->chain, i));
+	if (ret)
+		return ret;
 	if (tm_os_set(m->nonce, nonce, sizeof(nonce)) ||
 	    tm_os_set(m->eph, pt, sizeof(pt)))
 		return TM_EXIT_ERROR;
 	return 0;
 }
 
+/* A hello's fields have the sizes they must, before any is used. */
+static int tm_hs_hello_check(const struct tm_asn_hello *m)
+{
+	int n = sk_X509_num(m->chain);
+
+	if (n < 1 || n > TM_HS_CHAIN_MAX)
+		return tm_fail(TM_EXIT_PROTOCOL,
+			       "malformed hello: %d certificates, not a token and at most %d intermediate CA certificates",
+			       n, TM_CHAIN_MAX);
+	if (m->nonce->length != TM_HS_NONCE || m->eph->length != TM_HS_POINT ||
+	    m->eph->data[0] != POINT_CONVERSION_UNCOMPRESSED)
+		return tm_fail(TM_EXIT_PROTOCOL,
+			       "malformed hello (nonce or ephemeral key)");
+	return 0;
+}
+
 /*
- * The peer's hello: its token chain verified against the policy's anchors,
- * CRLs and baselines, and its ephemeral key a valid P-256 point.
+ * The peer's hello: its token verified against the policy's anchors, CRLs
+ * and baselines through the intermediates it sent, which are never
+ * anchors; its ephemeral key a valid P-256 point.
  */
 static int tm_hs_peer(struct tm_hs *h, const struct tm_asn_hello *m,
 		      const struct tm_policy *pol)
@@ -503,14 +537,11 @@ static int tm_hs_peer(struct tm_hs *h, const struct tm_asn_hello *m,
 	struct tm_verify v = { .anchors = pol->anchors, .crls = h->c->crls };
 	struct stack_st_X509 *rest = NULL;
 	TPM2B_PUBLIC pub = { 0 };
-	int n, ret;
+	int ret;
 
-	n = sk_X509_num(m->chain);
-	if (n < 1 || n > TM_HS_CHAIN_MAX || m->nonce->length != TM_HS_NONCE ||
-	    m->eph->length != TM_HS_POINT ||
-	    m->eph->data[0] != POINT_CONVERSION_UNCOMPRESSED)
-		return tm_fail(TM_EXIT_PROTOCOL,
-			       "malformed hello (chain, nonce or ephemeral key)");
+	ret = tm_hs_hello_check(m);
+	if (ret)
+		return ret;
 	h->peer_tok = sk_X509_value(m->chain, 0);
 	X509_up_ref(h->peer_tok);
 	rest = sk_X509_dup(m->chain);
@@ -604,6 +635,7 @@ static void tm_hs_free(struct tm_hs *h)
 	EVP_PKEY_free(h->eph);
 	EVP_PKEY_free(h->peer_eph);
 	X509_free(h->tok);
+	sk_X509_pop_free(h->chain, X509_free);
 	X509_free(h->peer_tok);
 	tm_token_info_free(&h->self);
 	tm_token_info_free(&h->peer);

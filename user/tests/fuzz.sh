@@ -45,6 +45,8 @@ seed hs_frames alert 021500000008300602013a0c0178
 zeros32=$(printf '%064d' 0)
 seed hs_frames result "02040000002c302a30060201000c01780420$zeros32"
 seed hs_frames m3 "02030000002a30283004040004000420$zeros32"
+# M1 naming policy "vm", with an empty chain (the hello check refuses it)
+seed hs_frames m1 "02010000006f306d0420${zeros32}0c02766d300030000441$(printf '04%0128d' 0)"
 # trustmig-vm: frames separated by "TMVF", each its type and payload
 # (fuzz/vmm_peer.c): HELLO (4 MiB, 1 vCPU), RECORDS, ABORT (EPROTO, "no").
 sep=544d5646

@@ -1204,6 +1204,98 @@ t_hs_other_ak() {
 	dest_refused 1 52 "$REFUSED (its code 14)"
 }
 
+# --- an intermediate TTP under a root (docs/ttp.md) ------------------------
+
+# Names as the reasons give them, on stderr and in the log lines
+TTP_NAME='"CN=trustmig test TTP"'
+ROOT_NAME='"CN=trustmig test root"'
+TTP_LOGGED='\"CN=trustmig test TTP\"'
+ROOT_LOGGED='\"CN=trustmig test root\"'
+
+# Hosts certified by an intermediate TTP, each configured with the root as
+# its only anchor and both CRLs: each hello carries the intermediate,
+# which the peer builds the chain with, never as an anchor.
+t_hs_intermediate() {
+	local rejected="peer token: token rejected: unable to get local issuer certificate:"
+	local nowhere="is neither an anchor nor one of the intermediate CA certificates with the token"
+	local port
+
+	ttp_intermediate
+	hs_hosts
+	conf d d "anchor = ../root/ttp.pem" "crl = ../root/crl.pem" \
+		"crl = ../ttp/crl.pem"
+	conf s s "anchor = ../root/ttp.pem" "crl = ../root/crl.pem" \
+		"crl = ../ttp/crl.pem"
+	start_d --config etc/d.conf
+	hs_done_port "$DPORT" --config etc/s.conf --policy-id vm \
+		--peer-name d.example
+	log_line d.log 1 "${HS_LOG[@]}"
+	# the token alone, either way; with another intermediate of the root
+	openssl x509 -in s.pem -out s-alone.pem || fail "s's token alone"
+	openssl x509 -in d.pem -out d-alone.pem || fail "d's token alone"
+	must "$TTP" init --dir ttp2 --name "trustmig test TTP 2" --csr ttp2.csr
+	must "$TTP" certify-ca --dir root --csr ttp2.csr --out ttp2.chain
+	cat s-alone.pem ttp2.chain >s-wrong.pem
+	port=$(proxy m1:token=s-alone.pem,m2:token=d-alone.pem,m1:token=s-wrong.pem)
+	hs_refused 52 "(its code 30): $rejected $TTP_NAME $nowhere" "$port"
+	dest_refused 2 30 "$rejected $TTP_LOGGED $nowhere"
+	hs_refused 30 "$rejected $TTP_NAME $nowhere" "$port"
+	dest_refused 3 52 "$REFUSED (its code 30)"
+	hs_refused 52 "(its code 30): $rejected $TTP_NAME $nowhere" "$port"
+	dest_refused 4 30 "$rejected $TTP_LOGGED $nowhere"
+	# s's token from an impostor of the same names, with its self-signed
+	# "root": a certificate sent is never an anchor
+	must "$TTP" init --dir evil-root --name "trustmig test root" --path-len 1
+	must "$TTP" init --dir evil-ttp --name "trustmig test TTP" --csr evil.csr
+	must "$TTP" certify-ca --dir evil-root --csr evil.csr --out evil.chain
+	must "$TTP" init --dir evil-ttp --import-cert evil.chain
+	request s
+	must "$TTP" challenge --dir evil-ttp --request s.req \
+		--baseline "$BASELINES/swtpm-fresh.json" --ek-pin "$(pin_of s)" \
+		--out s.chal
+	respond s
+	must "$TTP" certify --dir evil-ttp --response s.resp --out s-evil.pem
+	cat s-evil.pem evil-root/ttp.pem >s-evil-root.pem
+	hs_refused 52 "(its code 30): peer token: token rejected: self-signed certificate in certificate chain: CA $ROOT_NAME of its chain" \
+		"$(proxy m1:token=s-evil-root.pem)"
+	dest_refused 5 30 "self-signed certificate in certificate chain: CA $ROOT_LOGGED of its chain"
+	# more certificates than a token and 3 intermediates
+	cat s.pem ttp/chain.pem ttp/chain.pem ttp/chain.pem >s-long.pem
+	hs_refused 52 "(its code 51): malformed hello: 5 certificates, not a token and at most 3 intermediate CA certificates" \
+		"$(proxy m1:token=s-long.pem)"
+	dest_refused 6 51 "malformed hello: 5 certificates"
+	refuse_line 4 "trustmig-ttp: s-long.pem holds more than 3 certificates after the first (intermediate CAs)" \
+		"$TTP" verify --token s-long.pem --ca root/ttp.pem
+}
+
+# Under an intermediate TTP each host needs the root's CRL and the
+# intermediate's; the root revoking the intermediate refuses every token
+# it issued, on either side.
+t_hs_intermediate_crls() {
+	local every="among those given (every CA up to the anchor needs its current CRL)"
+	local revoked="peer token: token rejected: its issuer"
+
+	ttp_intermediate
+	hs_hosts
+	start_d --listen 127.0.0.1:0 --tcti "$(tcti d)" --state d \
+		--policy-dir pol --crl root/crl.pem --session-dir sess --timeout 5
+	hs_refused 52 "(its code 34): peer token: token rejected: no CRL of CA $TTP_NAME $every"
+	dest_refused 1 34 "peer token: token rejected: no CRL of CA $TTP_LOGGED $every"
+	kill "$(cat d.pid)"
+	start_d
+	hs_refused 34 "peer token: token rejected: no CRL of CA $ROOT_NAME $every" \
+		"$DPORT" --tcti "$(tcti s)" --state s --policy pol/vm.json \
+		--crl ttp/crl.pem --timeout 5 --peer-name d.example
+	dest_refused 1 52 "$REFUSED (its code 34)"
+	# s reads the new CRL at once, d once reloaded
+	must "$TTP" revoke --dir root --token ttp/ttp.pem --crl-days 3650
+	hs_refused 33 "$revoked $TTP_NAME is revoked (CRL of $ROOT_NAME)"
+	dest_refused 2 52 "$REFUSED (its code 33)"
+	hup
+	hs_refused 52 "(its code 33): $revoked $TTP_NAME is revoked (CRL of $ROOT_NAME)"
+	dest_refused 3 33 "$revoked $TTP_LOGGED is revoked (CRL of $ROOT_LOGGED)"
+}
+
 # --- the destination the source expects (docs/protocol.md section 2) --------
 
 # vm_policy [KEY-LINE]...: pol/vm.json as hs_hosts writes it, with the
@@ -1896,6 +1988,8 @@ run "handshake: every fault of M3 to the destination" t_hs_faults_m3
 run "handshake: every fault of RESULT to the source; forged RESULT" t_hs_faults_result
 run "handshake: token with an edited extension, either side" t_hs_edited_token
 run "handshake: destination quotes with another AK than its token's" t_hs_other_ak
+run "handshake: intermediate TTP under a root; its chain sent, never an anchor" t_hs_intermediate
+run "handshake: intermediate TTP: both CRLs needed; revoked by the root" t_hs_intermediate_crls
 run "handshake: the destination expected: options and policy fields" t_hs_expect_options
 run "handshake: a destination not the one named refuses (59); --any-peer" t_hs_peer_name
 run "handshake: an on-path redirection to another certified host is refused" t_hs_redirect

@@ -16,7 +16,7 @@ H2 = SHA-256(frame(M1) || Hello2)), or STEP:FAULT, acting on frame STEP:
   swap-eph   (m1) replace S's ephemeral key by the attacker's (the P-256
              generator: private key 1)
   token=PEM  (m1, m2) replace the sender's token chain by the
-             certificate in file PEM
+             certificates in file PEM (a token, its intermediates)
   dest=NAME  (m1) replace the destinations S names by NAME alone
   replay     send the same step's frame of the previous connection
   garbage    send "GET / " (a frame header's worth of an HTTP request)
@@ -37,10 +37,11 @@ H2 = SHA-256(frame(M1) || Hello2)), or STEP:FAULT, acting on frame STEP:
              in progress that long; the file "delayed" gets STEP when
              the hold begins
 """
+import base64
 import hashlib
+import re
 import select
 import socket
-import ssl
 import sys
 import time
 
@@ -64,10 +65,17 @@ def inside(t):
     return t[start:end]
 
 
-def with_chain(hello, cert):
+def certs(path):
+    """The DER of every certificate in PEM file path, in order."""
+    pem = re.findall(r"-----BEGIN CERTIFICATE-----(.*?)-----END",
+                     open(path).read(), re.S)
+    return b"".join(base64.b64decode("".join(b.split())) for b in pem)
+
+
+def with_chain(hello, chain):
     """Hello1/Hello2 with its chain (the item before the ephemeral key)."""
     parts = items(inside(hello))
-    parts[-2] = der(0x30, cert)
+    parts[-2] = der(0x30, chain)
     return der(0x30, b"".join(parts))
 
 
@@ -103,11 +111,11 @@ def fault(step, how, f, previous):
     if how == "swap-eph":
         return f[:-65] + G, "relay"
     if how.startswith("token="):
-        cert = ssl.PEM_cert_to_DER_cert(open(how[6:]).read())
+        chain = certs(how[6:])
         if step == "m1":
-            return make(f[1], with_chain(body, cert)), "relay"
+            return make(f[1], with_chain(body, chain)), "relay"
         parts = items(inside(body))
-        parts[0] = with_chain(parts[0], cert)
+        parts[0] = with_chain(parts[0], chain)
         return make(f[1], der(0x30, b"".join(parts))), "relay"
     if how.startswith("dest="):
         return make(f[1], with_dest(body, how[5:])), "relay"

@@ -3,9 +3,11 @@
  * libFuzzer target: the handshake's frames as a peer sends them, the
  * input being the bytes on the connection.  tm_wire_recv() cuts them
  * into frames and each is decoded as the handshake decodes its type:
- * M1, M2, M3 and RESULT as strict DER, with the TPM structures of M2 and
- * M3 unmarshalled and RESULT's status re-encoded and read back, ALERT as
- * a status with its reason made printable.
+ * M1, M2, M3 and RESULT as strict DER, the hellos of M1 and M2 checked
+ * (a token and at most TM_CHAIN_MAX intermediates, nonce and point
+ * sizes), the TPM structures of M2 and M3 unmarshalled and RESULT's
+ * status re-encoded and read back, ALERT as a status with its reason
+ * made printable.
  */
 #include <sys/socket.h>
 
@@ -57,12 +59,15 @@ static void hs_decode(unsigned char type, const unsigned char *body,
 	switch (type) {
 	case TM_MSG_M1:
 		if (!tm_der_decode(body, len, ASN1_ITEM_rptr(TM_HELLO1), "M1",
-				   (void **)&m1))
+				   (void **)&m1)) {
+			tm_hs_hello_check(m1);
 			TM_FREE(m1, TM_HELLO1);
+		}
 		break;
 	case TM_MSG_M2:
 		if (!tm_der_decode(body, len, ASN1_ITEM_rptr(TM_M2), "M2",
 				   (void **)&m2)) {
+			tm_hs_hello_check(m2->hello);
 			hs_attest(m2->attest);
 			TM_FREE(m2, TM_M2);
 		}
