@@ -508,6 +508,9 @@ t_ttp_intermediate() {
 	# what init --import-cert takes
 	refuse_line 2 "${pre}init: --import-key goes with --import-cert (try 'trustmig-ttp init --help')" \
 		"$TTP" init --dir x --import-key ttp/ttp.key
+	refuse_line 2 "${pre}init: --path-len is for a new root, not with --csr or --import-cert (try 'trustmig-ttp init --help')" \
+		"$TTP" init --dir x --csr x.csr --path-len 1
+	[ ! -e x ] || fail "a refused init made x/"
 	cat ttp/ttp.pem h.pem >bad.chain
 	refuse_line 4 "${pre}bad.chain: certificate 2 is not the issuer of certificate 1" \
 		"$TTP" init --dir x --import-cert bad.chain --import-key ttp/ttp.key

@@ -111,8 +111,8 @@ static const char help_init[] =
 "    Create the TTP: a new ECDSA P-384 key and a self-signed CA certificate\n"
 "    (CN default \"trustmig TTP\", valid N days, default 3650), and an empty\n"
 "    CRL (next update in --crl-days, default 30). --path-len N (0 to 3,\n"
-"    default 0) lets N levels of intermediate TTPs stand below it\n"
-"    (certify-ca); with 0 it issues tokens only.\n"
+"    default 0; for a new root only) lets N levels of intermediate TTPs\n"
+"    stand below it (certify-ca); with 0 it issues tokens only.\n"
 "    An intermediate TTP starts with --csr: a new key and a certificate\n"
 "    request for it, written to FILE, for its parent's certify-ca; then\n"
 "    --import-cert, without --import-key, takes what certify-ca wrote.\n"
@@ -679,7 +679,7 @@ static int cmd_init(int argc, char **argv)
 	unsigned long days = 3650, pathlen = 0;
 	struct ttp c = { 0 };
 	char key[4096];
-	int opt, ret;
+	int opt, ret, root = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == OPT_NAME)
@@ -697,7 +697,7 @@ static int cmd_init(int argc, char **argv)
 			continue;
 		else if (opt == OPT_PATHLEN &&
 			 !tm_parse_ulong(optarg, 0, TM_CHAIN_MAX, &pathlen))
-			continue;
+			root = 1;
 		else if (ttp_dir_opt(&c, opt))
 			return tm_usage(argv[0], "bad option");
 	}
@@ -709,6 +709,10 @@ static int cmd_init(int argc, char **argv)
 	if (csr && icert)
 		return tm_usage(argv[0],
 				"--csr and --import-cert exclude each other");
+	/* a certified TTP's path length is its parent's choice */
+	if (root && (csr || icert))
+		return tm_usage(argv[0],
+				"--path-len is for a new root, not with --csr or --import-cert");
 	if (mkdir(c.dir, 0700) && errno != EEXIST)
 		return tm_fail(TM_EXIT_ERROR, "cannot create %s: %s", c.dir,
 			       strerror(errno));
