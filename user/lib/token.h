@@ -112,6 +112,7 @@ void tm_token_print(FILE *f, X509 *tok, const struct tm_token_info *info);
  * digests and names in hex); NULL if out of memory.
  */
 struct json_object *tm_token_json(X509 *tok, const struct tm_token_info *info);
+
 /* 127 random bits, the serial number of every certificate we issue. */
 int tm_cert_serial(X509 *x);
 /* Add extension @nid, in openssl.cnf syntax, to @x issued by @issuer. */
