@@ -946,9 +946,11 @@ t_hs_not_yet_valid() {
 # proxy MODE[,MODE]...: tm-proxy.py between s and d, one connection per
 # MODE; prints its port
 proxy() {
+	# not the last proxy's port, read before the new one truncates it
+	rm -f proxy.port
 	"$HERE/tm-proxy.py" "$DPORT" "$1" >proxy.port &
 	echo $! >>proxy.pids
-	await_path -s proxy.port 50
+	await_path -s proxy.port 100 || echo "FAIL: no proxy port after 10 s" >&2
 	cat proxy.port
 }
 
