@@ -24,11 +24,17 @@ static const unsigned char tm_ek_policy[] = {
 	0x0b, 0x64, 0xf2, 0xa1, 0xda, 0x1b, 0x33, 0x14, 0x69, 0xaa,
 };
 
-static const TPMT_SYM_DEF tm_sym_null = { .algorithm = TPM2_ALG_NULL };
 static const TPM2B_SENSITIVE_CREATE tm_no_sensitive;
 static const TPM2B_DATA tm_no_outside_info;
 static const TPML_PCR_SELECTION tm_no_creation_pcrs;
 static const TPMT_SIG_SCHEME tm_scheme_key = { .scheme = TPM2_ALG_NULL };
+
+/* parameter encryption of sessions, as the TCG's EK and SRK templates */
+static const TPMT_SYM_DEF tm_sym_aes = {
+	.algorithm = TPM2_ALG_AES,
+	.keyBits.aes = 128,
+	.mode.aes = TPM2_ALG_CFB,
+};
 
 int tm_tpm_open(struct tm_tpm *t, const char *tcti)
 {
@@ -244,16 +250,54 @@ void tm_mk_template(TPM2B_PUBLIC *tpl, const TPM2B_DIGEST *policy)
 	p->authPolicy = *policy;
 }
 
+/*
+ * A session of @type whose salt crosses the bus encrypted to @salt_key
+ * (ESYS_TR_NONE: no salt), so that only this process and the TPM know its
+ * key: the parameters @attrs encrypts (TPMA_SESSION_DECRYPT the command's
+ * first, TPMA_SESSION_ENCRYPT the response's first) cross in AES-128-CFB
+ * under it.
+ */
+static int tm_start_session(struct tm_tpm *t, TPM2_SE type, ESYS_TR salt_key,
+			    TPMA_SESSION attrs, ESYS_TR *s)
+{
+	TSS2_RC rc;
+
+	rc = Esys_StartAuthSession(t->ectx, salt_key, ESYS_TR_NONE,
+				   ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   NULL, type, &tm_sym_aes, TPM2_ALG_SHA256,
+				   s);
+	if (rc)
+		return tm_fail_tss(rc, "StartAuthSession");
+	rc = Esys_TRSess_SetAttributes(t->ectx, *s, attrs, attrs);
+	if (rc) {
+		tm_tpm_flush(t, s);
+		return tm_fail_tss(rc, "setting the session's attributes");
+	}
+	return 0;
+}
+
+/*
+ * Nothing secret crosses today (the TPM generates the key, and wraps its
+ * private part), but the salted HMAC session also authenticates the
+ * response, which a password session does not.
+ */
 int tm_tpm_create(struct tm_tpm *t, ESYS_TR parent, const TPM2B_PUBLIC *tpl,
 		  TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv)
 {
 	TPM2B_PRIVATE *opriv = NULL;
 	TPM2B_PUBLIC *opub = NULL;
+	ESYS_TR s = ESYS_TR_NONE;
 	TSS2_RC rc;
+	int ret;
 
-	rc = Esys_Create(t->ectx, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-			 ESYS_TR_NONE, &tm_no_sensitive, tpl, &tm_no_outside_info,
+	ret = tm_start_session(t, TPM2_SE_HMAC, parent,
+			       TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT, &s);
+	if (ret)
+		return ret;
+	rc = Esys_Create(t->ectx, parent, s, ESYS_TR_NONE, ESYS_TR_NONE,
+			 &tm_no_sensitive, tpl, &tm_no_outside_info,
 			 &tm_no_creation_pcrs, &opriv, &opub, NULL, NULL, NULL);
+	tm_tpm_flush(t, &s);
 	if (rc)
 		return tm_fail_tss(rc, "Create");
 	*pub = *opub;
@@ -275,19 +319,6 @@ int tm_tpm_load(struct tm_tpm *t, ESYS_TR parent, const TPM2B_PUBLIC *pub,
 	return 0;
 }
 
-static int tm_start_session(struct tm_tpm *t, TPM2_SE type, ESYS_TR *s)
-{
-	TSS2_RC rc;
-
-	rc = Esys_StartAuthSession(t->ectx, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   NULL, type, &tm_sym_null, TPM2_ALG_SHA256,
-				   s);
-	if (rc)
-		return tm_fail_tss(rc, "StartAuthSession");
-	return 0;
-}
-
 int tm_tpm_activate(struct tm_tpm *t, ESYS_TR ak, ESYS_TR ek,
 		    const TPM2B_ID_OBJECT *blob,
 		    const TPM2B_ENCRYPTED_SECRET *secret, TPM2B_DIGEST *cred)
@@ -297,7 +328,8 @@ int tm_tpm_activate(struct tm_tpm *t, ESYS_TR ak, ESYS_TR ek,
 	TSS2_RC rc;
 	int ret;
 
-	ret = tm_start_session(t, TPM2_SE_POLICY, &s);
+	/* salted to the EK, which the caller checked: certInfo, encrypted */
+	ret = tm_start_session(t, TPM2_SE_POLICY, ek, TPMA_SESSION_ENCRYPT, &s);
 	if (ret)
 		return ret;
 	rc = Esys_PolicySecret(t->ectx, ESYS_TR_RH_ENDORSEMENT, s,
@@ -375,7 +407,7 @@ int tm_tpm_policy_pcr(struct tm_tpm *t, const TPML_PCR_SELECTION *sel,
 	TSS2_RC rc;
 	int ret;
 
-	ret = tm_start_session(t, TPM2_SE_TRIAL, &s);
+	ret = tm_start_session(t, TPM2_SE_TRIAL, ESYS_TR_NONE, 0, &s);
 	if (ret)
 		return ret;
 	rc = Esys_PolicyPCR(t->ectx, s, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -411,7 +443,11 @@ int tm_tpm_ecdh_zgen(struct tm_tpm *t, ESYS_TR mk,
 	TSS2_RC rc;
 	int ret;
 
-	ret = tm_start_session(t, TPM2_SE_POLICY, &s);
+	/*
+	 * Salted to the migration key, whose public this process loaded from
+	 * its state (the token's): outPoint, Z, returns encrypted.
+	 */
+	ret = tm_start_session(t, TPM2_SE_POLICY, mk, TPMA_SESSION_ENCRYPT, &s);
 	if (ret)
 		return ret;
 	rc = Esys_PolicyPCR(t->ectx, s, ESYS_TR_NONE, ESYS_TR_NONE,

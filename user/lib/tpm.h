@@ -7,6 +7,11 @@
  * Every object and session these functions create is flushed before they
  * return, except the handles they hand out, which the caller flushes with
  * tm_tpm_flush(): there may be no resource manager (swtpm, tests).
+ *
+ * The commands whose parameters are secret, or could be, run in sessions
+ * salted to a key the TPM holds, with parameter encryption: nothing
+ * secret crosses the bus to a discrete TPM in clear (docs/protocol.md
+ * section 3, "On the TPM's bus").
  */
 #ifndef TRUSTMIG_TPM_H
 #define TRUSTMIG_TPM_H
@@ -44,12 +49,16 @@ void tm_ak_template(TPM2B_PUBLIC *tpl);
  */
 void tm_mk_template(TPM2B_PUBLIC *tpl, const TPM2B_DIGEST *policy);
 
+/* In an HMAC session salted to @parent: inSensitive, outPrivate encrypted. */
 int tm_tpm_create(struct tm_tpm *t, ESYS_TR parent, const TPM2B_PUBLIC *tpl,
 		  TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv);
 int tm_tpm_load(struct tm_tpm *t, ESYS_TR parent, const TPM2B_PUBLIC *pub,
 		const TPM2B_PRIVATE *priv, ESYS_TR *h);
 
-/* TPM2_ActivateCredential with @ak under the EK's PolicySecret. */
+/*
+ * TPM2_ActivateCredential with @ak under the EK's PolicySecret, in a session
+ * salted to @ek: @cred crosses the bus encrypted.
+ */
 int tm_tpm_activate(struct tm_tpm *t, ESYS_TR ak, ESYS_TR ek,
 		    const TPM2B_ID_OBJECT *blob,
 		    const TPM2B_ENCRYPTED_SECRET *secret, TPM2B_DIGEST *cred);
@@ -64,8 +73,9 @@ int tm_tpm_policy_pcr(struct tm_tpm *t, const TPML_PCR_SELECTION *sel,
 		      const TPM2B_DIGEST *pcr_digest, TPM2B_DIGEST *policy);
 /*
  * TPM2_ECDH_ZGen with the migration key under a PolicyPCR session over the
- * PCRs' current values. Returns TM_EXIT_KEY_POLICY when the TPM refuses
- * because the PCRs no longer hold the values the key is bound to.
+ * PCRs' current values, salted to @mk: @z crosses the bus encrypted.
+ * Returns TM_EXIT_KEY_POLICY when the TPM refuses because the PCRs no
+ * longer hold the values the key is bound to.
  */
 int tm_tpm_ecdh_zgen(struct tm_tpm *t, ESYS_TR mk,
 		     const TPML_PCR_SELECTION *sel, const TPM2B_ECC_POINT *in,
