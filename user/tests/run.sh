@@ -241,6 +241,34 @@ t_zgen_binding() {
 		"$HOST" check-key --tcti "$(tcti h)" --state h
 }
 
+# respond_encrypted NAME: respond, with its TPM traffic traced
+# (TSS2_LOG=tcti+debug, read by tm-tpmbus.py): the credential it activates
+# (in NAME.resp, for the TTP) is in no TPM response, ActivateCredential
+# returning it encrypted in a session salted to the EK; the migration
+# key's Create runs in a salted, encrypting session too.
+respond_encrypted() {
+	local cred
+
+	TSS2_LOG=tcti+debug respond "$1"
+	mv err.log "$1.trace"
+	# the Response's second OCTET STRING: TPM2B_DIGEST, size 0020 first
+	cred=$(openssl asn1parse -in "$1.resp" |
+		awk -F: '/OCTET STRING/ && ++k == 2 { print substr($NF, 5) }')
+	[ ${#cred} -eq 64 ] || fail "no credential in $1.resp: $cred"
+	"$HERE/tm-tpmbus.py" "$1.trace" ActivateCredential "$cred" ||
+		fail "ActivateCredential"
+	"$HERE/tm-tpmbus.py" "$1.trace" Create || fail "Create"
+}
+
+t_tpm_bus_enrol() {
+	start_tpm h
+	ttp_init
+	request h
+	challenge h "$BASELINES/swtpm-fresh.json"
+	respond_encrypted h
+	certify h
+}
+
 t_revoke() {
 	start_tpm h
 	ttp_init
@@ -438,7 +466,7 @@ t_rsa_ek() {
 	request h --ek-type rsa
 	must "$TTP" challenge --dir ttp --request h.req --ek-pin "$(pin_of h rsa)" \
 		--baseline "$BASELINES/swtpm-fresh.json" --out h.chal
-	respond h
+	respond_encrypted h
 	certify h
 	must "$TTP" verify --token h.pem --ca ttp/ttp.pem --crl ttp/crl.pem
 }
@@ -1019,6 +1047,23 @@ t_hs_swap_eph() {
 	start_d
 	hs_refused 15 "d.example: the quote is not over this handshake's transcript" \
 		"$(proxy m1:swap-eph)"
+}
+
+# t_hs_tpm_bus: D's TPM traffic holds Z_mk in no TPM response: with
+# the generator as S's ephemeral key (tm-proxy.py m1:swap-eph, private
+# key 1), ECDH_ZGen's output is D's migration key itself, so Z_mk is the
+# x-coordinate of d/mk.pub (a TPM2B_PUBLIC ending in x and y, each a
+# 2-byte size and 32 bytes).
+t_hs_tpm_bus() {
+	local mk
+
+	hs_hosts
+	TSS2_LOG=tcti+debug start_d
+	hs_refused 15 "d.example: the quote is not over this handshake's transcript" \
+		"$(proxy m1:swap-eph)"
+	mk=$(od -An -tx1 -v d/mk.pub | tr -d ' \n')
+	"$HERE/tm-tpmbus.py" d.log ECDH_ZGen "${mk: -132:64}" ||
+		fail "ECDH_ZGen"
 }
 
 t_hs_replay() {
@@ -1952,6 +1997,7 @@ run "option values: ports 1-65535, numbers in range, named when bad" t_option_va
 run "baseline recorded after an emulated measured boot" t_record_baseline
 run "enrolment + certify; openssl verify -crl_check accepts" t_enrol_verify
 run "ECDH_ZGen works under PolicyPCR and fails after a PCR extend" t_zgen_binding
+run "TPM bus: the credential and the migration key's Create go encrypted" t_tpm_bus_enrol
 run "revoked token rejected by openssl verify -crl_check and verify" t_revoke
 run "expired / not yet valid token and stale CRL detected" t_validity
 run "token for another baseline rejected" t_wrong_baseline
@@ -1964,7 +2010,7 @@ run "migration key with userWithAuth: certify refused" t_mk_user_with_auth
 run "migration key with a wrong policy: certify refused" t_mk_wrong_policy
 run "AK from another TPM than the EK: certify refused" t_ak_other_tpm
 run "EK neither pinned nor certified: challenge refused" t_ek_pin
-run "enrolment with an RSA EK" t_rsa_ek
+run "enrolment with an RSA EK; the credential crosses the TPM bus encrypted" t_rsa_ek
 run "EK certificate verified against the TPM vendor CA" t_ek_cert
 run "existing CA imported as the TTP" t_import_ca
 run "intermediate TTP certified by a root; tokens go with its certificate" t_ttp_intermediate
@@ -1982,6 +2028,7 @@ run "handshake: destination token not yet valid" t_hs_not_yet_valid
 run "handshake: tampered M2 refused" t_hs_tampered
 run "handshake: destination disconnects mid-handshake" t_hs_disconnect
 run "handshake: man in the middle replaces the source's ephemeral key" t_hs_swap_eph
+run "handshake: ECDH_ZGen's Z_mk crosses the TPM bus only encrypted" t_hs_tpm_bus
 run "handshake: a recorded M2 replayed into a new handshake" t_hs_replay
 run "handshake: tpm2_checkquote accepts the destination's quote" t_hs_checkquote
 run "handshake: an enrolment response replayed as the source's quote" t_hs_enrol_oracle
