@@ -93,7 +93,7 @@ style: ksrc
 sparse:
 	@scripts/sparse.sh
 
-check-user: user
+check-user: user vmm
 	$(MAKE) -C user check
 
 # The frame decoders under libFuzzer, ASan and UBSan (user/tests/fuzz.sh):

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "util.h"
+#include "version.h"
 
 const char *tm_prog = "trustmig";
 
@@ -35,6 +36,14 @@ int tm_opt_ulong(const char *cmd, const char *opt, const char *val,
 		return tm_usage(cmd, "--%s: %s", opt, why);
 	return tm_fail(TM_EXIT_USAGE, "--%s: %s (try '%s --help')", opt, why,
 		       tm_prog);
+}
+
+int tm_cmd_version(int argc, char **argv)
+{
+	if (argc != 1)
+		return tm_usage(argv[0], "no arguments expected");
+	tm_print_versions(stdout, tm_prog, NULL);
+	return 0;
 }
 
 static int tm_is_help(const char *arg)

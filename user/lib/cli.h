@@ -30,6 +30,15 @@ __printf(2, 3) int tm_usage(const char *cmd, const char *fmt, ...);
 int tm_opt_ulong(const char *cmd, const char *opt, const char *val,
 		 unsigned long min, unsigned long max, unsigned long *out);
 
+/* "prog --version" (version.h), a command of its own */
+int tm_cmd_version(int argc, char **argv);
+#define TM_CMD_VERSION	{ "--version", tm_cmd_version,			\
+	"  --version\n"							\
+	"    Print this tool's release and netlink version, the wire formats\n" \
+	"    it speaks, then the running trustmig.ko's release and netlink\n" \
+	"    version (/sys/module/trustmig/version), or why none runs; never\n" \
+	"    loads the module.\n\n" }
+
 extern const char *tm_prog;
 
 #endif /* TRUSTMIG_CLI_H */

@@ -2,10 +2,7 @@
 /*
  * trustmig.ko control over generic netlink (libnl-genl-3).
  */
-#include <limits.h>
-#include <stdbool.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/utsname.h>
 
 #include <netlink/genl/ctrl.h>
@@ -17,6 +14,7 @@
 #include "cli.h"
 #include "module.h"
 #include "util.h"
+#include "version.h"
 
 #define TM_NOT_LOADED	"trustmig.ko not loaded: keys not installed"
 
@@ -24,76 +22,6 @@ struct tm_nl {
 	struct nl_sock *sk;
 	int family;
 };
-
-/*
- * The registered family's version, from the controller's list (a dump:
- * unlike resolving the name, it never loads the module); -1 if absent.
- */
-static int tm_nl_family_version(struct nl_sock *sk)
-{
-	struct nl_cache *cache;
-	struct genl_family *fam;
-	int version = -1;
-
-	if (genl_ctrl_alloc_cache(sk, &cache))
-		return -1;
-	fam = genl_ctrl_search_by_name(cache, TRUSTMIG_GENL_NAME);
-	if (fam) {
-		version = genl_family_get_version(fam);
-		genl_family_put(fam);
-	}
-	nl_cache_free(cache);
-	return version;
-}
-
-/* Does a line of @path hold @text (@at_start: begin with it)? */
-static bool tm_file_has(const char *path, const char *text, bool at_start)
-{
-	char line[512];
-	bool found = false;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = at_start ? !strncmp(line, text, strlen(text)) :
-				   !!strstr(line, text);
-	fclose(f);
-	return found;
-}
-
-/*
- * Why kernel @release loaded no trustmig.ko, as far as this host shows
- * it: DKMS builds the module only for a kernel with headers and KVM.
- */
-static void tm_module_missing(const char *release, char *why, size_t len)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "/lib/modules/%s/modules.dep", release);
-	if (tm_file_has(path, "/trustmig.ko", false)) {
-		snprintf(why, len, "'modprobe trustmig' says why kernel %s does not load it",
-			 release);
-		return;
-	}
-	snprintf(path, sizeof(path), "/lib/modules/%s/build/Makefile", release);
-	if (access(path, F_OK)) {
-		snprintf(why, len,
-			 "none is installed for kernel %s, which has no headers for DKMS to build it: apt-get install linux-headers-%s",
-			 release, release);
-		return;
-	}
-	snprintf(path, sizeof(path), "/boot/config-%s", release);
-	if (!access(path, F_OK) && !tm_file_has(path, "CONFIG_KVM=", true)) {
-		snprintf(why, len,
-			 "none is installed for kernel %s, which is built without KVM (CONFIG_KVM), which trustmig.ko hooks",
-			 release);
-		return;
-	}
-	snprintf(why, len,
-		 "none is installed for kernel %s: install trustmig-dkms, or make install",
-		 release);
-}
 
 static int tm_nl_open(struct tm_nl *n)
 {
@@ -115,12 +43,12 @@ static int tm_nl_open(struct tm_nl *n)
 
 		nl_socket_free(n->sk);
 		uname(&uts);
-		tm_module_missing(uts.release, why, sizeof(why));
+		tm_module_missing(uts.release, true, why, sizeof(why));
 		return tm_fail(TM_EXIT_NO_MODULE, TM_NOT_LOADED
 			       " (no generic netlink family \"%s\"): %s",
 			       TRUSTMIG_GENL_NAME, why);
 	}
-	version = tm_nl_family_version(n->sk);
+	version = tm_genl_family_version(n->sk);
 	if (version != TRUSTMIG_GENL_VERSION) {
 		nl_socket_free(n->sk);
 		return tm_fail(TM_EXIT_MODULE_VERSION,
@@ -129,32 +57,6 @@ static int tm_nl_open(struct tm_nl *n)
 			       TRUSTMIG_GENL_VERSION);
 	}
 	return 0;
-}
-
-void tm_module_print_versions(FILE *f, const char *tool)
-{
-	char release[64] = "";
-	struct nl_sock *sk = nl_socket_alloc();
-	FILE *sys = fopen("/sys/module/trustmig/version", "r");
-	int version = -1;
-
-	fprintf(f, "%s %s (netlink family %s v%d)\n", tool, TRUSTMIG_VERSION,
-		TRUSTMIG_GENL_NAME, TRUSTMIG_GENL_VERSION);
-	if (sys) {
-		if (!fgets(release, sizeof(release), sys))
-			release[0] = '\0';
-		release[strcspn(release, "\n")] = '\0';
-		fclose(sys);
-	}
-	if (sk && !genl_connect(sk))
-		version = tm_nl_family_version(sk);
-	nl_socket_free(sk);
-	if (version < 0)
-		fputs("trustmig.ko not loaded\n", f);
-	else
-		fprintf(f, "trustmig.ko %s (netlink family %s v%d)\n",
-			release[0] ? release : "(no version)",
-			TRUSTMIG_GENL_NAME, version);
 }
 
 int tm_module_probe(void)

@@ -28,11 +28,6 @@ struct tm_session {
  */
 int tm_module_probe(void);
 /*
- * "@tool VERSION (netlink family trustmig vN)", then the same of the
- * running trustmig.ko, or that it is not loaded (never loads it).
- */
-void tm_module_print_versions(FILE *f, const char *tool);
-/*
  * SESSION_NEW(@s->role, deadlines and labels) then SESSION_SET_KEY(
  * @s->stream, @key, @salt): fills s->id and s->ticket. On failure no
  * session is left behind.

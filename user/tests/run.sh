@@ -101,6 +101,39 @@ t_help() {
 	refuse 2 "required" "$TTP" certify --dir ttp
 }
 
+# define_of FILE NAME: N of "#define NAME N" in FILE of the source tree
+define_of() {
+	sed -n "s/^#define $2[[:space:]]*\([0-9]*\).*/\1/p" "$HERE/../../$1"
+}
+
+# Every tool's --version: three lines, the same in all four but the tool's
+# name and trustmig-vm's own connection
+t_version() {
+	local genl tool line out
+	local want=() ko="trustmig.ko not loaded: *kernel $(uname -r)*"
+
+	genl=$(define_of uapi/linux/trustmig.h TRUSTMIG_GENL_VERSION)
+	want[2]="wire formats: sealed records v$(define_of uapi/linux/trustmig.h TRUSTMIG_WIRE_VERSION), handshake v$(define_of user/lib/wire.h TM_WIRE_VERSION)"
+	[ -r /sys/module/trustmig/version ] &&
+		ko="trustmig.ko $(cat /sys/module/trustmig/version) (netlink family trustmig v$genl)"
+	for tool in trustmig trustmigd trustmig-ttp trustmig-vm; do
+		want[1]="$tool $(cat "$HERE/../../VERSION") (netlink family trustmig v$genl)"
+		[ "$tool" = trustmig-vm ] &&
+			want[2]+=", trustmig-vm connection v$(define_of user/vmm/proto.h TMVM_VERSION)"
+		must "$BIN/$tool" --version
+		[ -s err.log ] && fail "$tool --version wrote to stderr: $(cat err.log)"
+		mapfile -t out <out.log
+		: >out.log
+		[ ${#out[@]} -eq 3 ] || fail "$tool --version: ${out[*]}"
+		for line in 1 2; do
+			[ "${out[line - 1]}" = "${want[line]}" ] ||
+				fail "$tool --version line $line: ${out[line - 1]}, not ${want[line]}"
+		done
+		# $ko: a pattern when the module is not loaded
+		[[ ${out[2]} == $ko ]] || fail "$tool --version line 3: ${out[2]}"
+	done
+}
+
 t_baselines() {
 	must "$TTP" baseline "$BASELINES"/*.json
 	grep -q "acme-kvm-uefi-sb version 7" out.log || fail "summary"
@@ -1991,6 +2024,7 @@ if [ -n "$missing" ]; then
 fi
 
 run "help and usage" t_help
+run "--version: every tool's release, wire formats, netlink, module" t_version
 run "baseline files parse; malformed ones are refused" t_baselines
 run "inputs: duplicate JSON keys, empty, unreadable files; reasons in words" t_inputs
 run "option values: ports 1-65535, numbers in range, named when bad" t_option_values

@@ -1478,18 +1478,6 @@ static int cmd_baseline(int argc, char **argv)
 	return 0;
 }
 
-static const char help_version[] =
-"  --version\n"
-"    Print this tool's release.\n\n";
-
-static int cmd_version(int argc, char **argv)
-{
-	if (argc != 1)
-		return tm_usage(argv[0], "no arguments expected");
-	printf("%s %s\n", tm_prog, TRUSTMIG_VERSION);
-	return 0;
-}
-
 static const struct tm_cmd cmds[] = {
 	{ "init", cmd_init, help_init },
 	{ "challenge", cmd_challenge, help_challenge },
@@ -1500,7 +1488,7 @@ static const struct tm_cmd cmds[] = {
 	{ "show", cmd_show, help_show },
 	{ "baseline", cmd_baseline, help_baseline },
 	{ "verify", cmd_verify, help_verify },
-	{ "--version", cmd_version, help_version },
+	TM_CMD_VERSION,
 	{ NULL, NULL, NULL }
 };
 

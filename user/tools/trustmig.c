@@ -176,12 +176,6 @@ static const char help_session[] =
 "    Status 56 if trustmig.ko is not loaded, 60 if it holds no session\n"
 "    ID.\n\n";
 
-static const char help_version[] =
-"  --version\n"
-"    Print this tool's release and netlink version, then the running\n"
-"    trustmig.ko's (/sys/module/trustmig/version), or that it is not\n"
-"    loaded; never loads it.\n\n";
-
 static const char help_config[] =
 "  config [--config FILE] [--tcti CONF] [--state DIR]\n"
 "    Check the configuration file and print the settings in effect (after\n"
@@ -1561,14 +1555,6 @@ static int cmd_session(int argc, char **argv)
 	return ret;
 }
 
-static int cmd_version(int argc, char **argv)
-{
-	if (argc != 1)
-		return tm_usage(argv[0], "no arguments expected");
-	tm_module_print_versions(stdout, tm_prog);
-	return 0;
-}
-
 static const struct tm_cmd cmds[] = {
 	{ "ek", cmd_ek, help_ek },
 	{ "enrol-request", cmd_request, help_request },
@@ -1580,7 +1566,7 @@ static const struct tm_cmd cmds[] = {
 	{ "status", cmd_status, help_status },
 	{ "session", cmd_session, help_session },
 	{ "config", cmd_config, help_config },
-	{ "--version", cmd_version, help_version },
+	TM_CMD_VERSION,
 	{ NULL, NULL, NULL }
 };
 

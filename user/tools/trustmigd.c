@@ -28,6 +28,7 @@
 #include "host.h"
 #include "module.h"
 #include "util.h"
+#include "version.h"
 #include "wire.h"
 
 static const char manual[] =
@@ -91,8 +92,10 @@ static const char manual[] =
 "    --session-dir DIR   default " TM_SESSION_DIR_DEFAULT "\n"
 "    --state DIR, --tcti CONF   as for trustmig (token, AK, migration key)\n"
 "    --debug-fingerprint log a fingerprint of the keys (tests only)\n"
-"    --version           this daemon's release and netlink version, then\n"
-"                        the running trustmig.ko's (never loads it)\n"
+"    --version           this daemon's release and netlink version, the\n"
+"                        wire formats it speaks, then the running\n"
+"                        trustmig.ko's release and netlink version, or why\n"
+"                        none runs (never loads it)\n"
 "\n"
 "SIGNALS AND SYSTEMD\n"
 "    SIGHUP reloads: the configuration file is read again, with the CRL\n"
@@ -652,7 +655,7 @@ int main(int argc, char **argv)
 			fputs(manual, stdout);
 			return 0;
 		} else if (opt == OPT_VERSION) {
-			tm_module_print_versions(stdout, tm_prog);
+			tm_print_versions(stdout, tm_prog, NULL);
 			return 0;
 		} else if (opt == OPT_LISTEN) {
 			f.listen = optarg;

@@ -13,9 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proto.h"
+#include "version.h"
 #include "vmm.h"
 
-static void help(FILE *f)
+static void print_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: trustmig-vm [--mem MiB] [--rate PAGES_PER_SEC] [--run-for SEC]\n"
@@ -25,6 +27,7 @@ static void help(FILE *f)
 		"       trustmig-vm --incoming [HOST:]PORT SESSION\n"
 		"                   [--mem MiB] [--rate N] [--timeout SEC] [--linger SEC]\n"
 		"                   [--migrate-to HOST:PORT --onward-session-file PATH]\n"
+		"       trustmig-vm --help | --version\n"
 		"Runs a guest that writes --rate pages per second into --mem MiB of\n"
 		"memory (default 16 MiB, 500 pages/s) and keeps an integrity record.\n"
 		"--migrate-to: live-migrate it through the trustmig session ID (source)\n"
@@ -37,11 +40,23 @@ static void help(FILE *f)
 		"migration, the VM keeps running). Or --session ID with --ticket HEX,\n"
 		"--ticket-file PATH or --ticket-fd N (64 hex digits; prefer a file\n"
 		"or fd: the command line is public).\n"
+		"--version:    print this VMM's release and netlink version, the wire\n"
+		"              formats it speaks (its connection's among them), then\n"
+		"              the running trustmig.ko's release and netlink version,\n"
+		"              or why none runs (never loads the module)\n"
 		"--linger SEC: after a failed migration (source) or after resuming\n"
 		"              (destination), run SEC seconds, let the guest check its\n"
 		"              pages and exit (0 = keep running); --run-for likewise.\n"
 		"Exit: 0 ok, 1 setup, 2 migration failed (VM kept), 3 unconfirmed and\n"
 		"resumed here, 4 guest found corruption, 5 destination resumed nothing.\n");
+}
+
+static void print_versions(void)
+{
+	char own[64];
+
+	snprintf(own, sizeof(own), "trustmig-vm connection v%d", TMVM_VERSION);
+	tm_print_versions(stdout, "trustmig-vm", own);
 }
 
 static int hexval(int c)
@@ -221,7 +236,7 @@ enum {
 	OPT_MEM = 256, OPT_RATE, OPT_MIGRATE_TO, OPT_INCOMING, OPT_SESSION,
 	OPT_TICKET, OPT_TICKET_FILE, OPT_TICKET_FD, OPT_DOWNTIME, OPT_MAX_ROUNDS,
 	OPT_TIMEOUT, OPT_CONFIRM_TIMEOUT, OPT_LINGER, OPT_RUN_FOR, OPT_DELAY,
-	OPT_SESSION_FILE, OPT_ONWARD_SESSION_FILE,
+	OPT_SESSION_FILE, OPT_ONWARD_SESSION_FILE, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -244,6 +259,7 @@ static const struct option options[] = {
 	{ "run-for", required_argument, NULL, OPT_RUN_FOR },
 	{ "delay", required_argument, NULL, OPT_DELAY },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -359,7 +375,10 @@ int main(int argc, char **argv)
 				goto bad;
 			break;
 		case 'h':
-			help(stdout);
+			print_usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			print_versions();
 			return 0;
 		default:
 			goto bad;
@@ -430,6 +449,6 @@ int main(int argc, char **argv)
 	return migrate(&v, dest, session_file, &o, delay, linger);
 
 bad:
-	help(stderr);
+	print_usage(stderr);
 	return TMVM_EXIT_SETUP;
 }
