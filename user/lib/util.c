@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 #include <tss2/tss2_rc.h>
 
+#include "parse.h"
 #include "util.h"
 
 #define TM_FILE_MAX	(4u << 20)
@@ -243,18 +244,8 @@ int tm_unhex(const char *hex, unsigned char *buf, size_t len)
 int tm_parse_ulong(const char *s, unsigned long min, unsigned long max,
 		   unsigned long *out)
 {
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		goto bad;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		goto bad;
-	*out = v;
-	return 0;
-bad:
+	if (!tm_ulong_in(s, min, max, out))
+		return 0;
 	return tm_fail(TM_EXIT_USAGE, "\"%s\" is not a number in [%lu, %lu]",
 		       s, min, max);
 }

@@ -16,20 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "util.h"
 #include "wire.h"
 
 int tm_wire_addr_check(const char *hostport, int listen, const char *what)
 {
-	const char *port = strrchr(hostport, ':');
-	unsigned long v;
+	char why[256];
 
-	/* getaddrinfo() would take 99999 as 34463, and "http" as 80 */
-	if (!port || port == hostport ||
-	    tm_parse_ulong(port + 1, !listen, 65535, &v))
-		return tm_fail(TM_EXIT_USAGE,
-			       "%s: \"%.64s\" is not HOST:PORT with PORT a number from %d to 65535",
-			       what, hostport, !listen);
+	if (tm_addr_check(hostport, listen ? TM_ADDR_LISTEN : 0, what, why,
+			  sizeof(why)))
+		return tm_fail(TM_EXIT_USAGE, "%s", why);
 	return 0;
 }
 

@@ -222,6 +222,18 @@ t_option_values() {
 		"$HOST" handshake --peer 127.0.0.1:0 --policy-id vm
 	refuse_line 2 "trustmig: handshake: --timeout: \"4000\" is not a number in [1, 3600] (try 'trustmig handshake --help')" \
 		"$HOST" handshake --peer 127.0.0.1:1 --policy-id vm --timeout 4000
+	refuse_line 1 "trustmig-vm: --incoming: \"99999\" is not [HOST:]PORT with PORT a number from 0 to 65535" \
+		"$BIN/trustmig-vm" --incoming 99999 --session-file s
+	refuse_line 1 "trustmig-vm: --incoming: \"127.0.0.1:http\" is not [HOST:]PORT with PORT a number from 0 to 65535" \
+		"$BIN/trustmig-vm" --incoming 127.0.0.1:http --session-file s
+	refuse_line 1 "trustmig-vm: --migrate-to: \"127.0.0.1:0\" $range 1 to 65535" \
+		"$BIN/trustmig-vm" --migrate-to 127.0.0.1:0 --session-file s
+	refuse_line 1 "trustmig-vm: --migrate-to: \"7469\" $range 1 to 65535" \
+		"$BIN/trustmig-vm" --migrate-to 7469 --session-file s
+	# a good address passes on to the next check: a session line of its role
+	: >s
+	refuse_line 1 "trustmig-vm: session file s: empty: the handshake did not complete" \
+		"$BIN/trustmig-vm" --incoming :0 --session-file s
 	printf 'listen = 0.0.0.0:70000\n' >port.conf
 	refuse_line 5 "trustmig: port.conf:1: listen: \"0.0.0.0:70000\" $range 0 to 65535" \
 		"$HOST" config --config port.conf

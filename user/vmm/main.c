@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "proto.h"
 #include "version.h"
 #include "vmm.h"
@@ -47,7 +48,8 @@ static void print_usage(FILE *f)
 		"--linger SEC: after a failed migration (source) or after resuming\n"
 		"              (destination), run SEC seconds, let the guest check its\n"
 		"              pages and exit (0 = keep running); --run-for likewise.\n"
-		"Exit: 0 ok, 1 setup, 2 migration failed (VM kept), 3 unconfirmed and\n"
+		"PORT: a number from 1 (--incoming: 0, any free one) to 65535.\n"
+		"Exit: 0 ok, 1 usage or setup, 2 migration failed (VM kept), 3 unconfirmed and\n"
 		"resumed here, 4 guest found corruption, 5 destination resumed nothing.\n");
 }
 
@@ -57,6 +59,17 @@ static void print_versions(void)
 
 	snprintf(own, sizeof(own), "trustmig-vm connection v%d", TMVM_VERSION);
 	tm_print_versions(stdout, "trustmig-vm", own);
+}
+
+/* One line naming the option and the range, as the other tools say it. */
+static bool addr_ok(const char *hostport, unsigned int flags, const char *opt)
+{
+	char why[256];
+
+	if (!tm_addr_check(hostport, flags, opt, why, sizeof(why)))
+		return true;
+	fprintf(stderr, "trustmig-vm: %s\n", why);
+	return false;
 }
 
 static int hexval(int c)
@@ -302,9 +315,14 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MIGRATE_TO:
 			dest = optarg;
+			if (!addr_ok(dest, 0, "--migrate-to"))
+				return TMVM_EXIT_SETUP;
 			break;
 		case OPT_INCOMING:
 			incoming = optarg;
+			if (!addr_ok(incoming, TM_ADDR_LISTEN | TM_ADDR_ANY_HOST,
+				     "--incoming"))
+				return TMVM_EXIT_SETUP;
 			break;
 		case OPT_SESSION:
 			o.session = strtoul(optarg, &end, 0);
