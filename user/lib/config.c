@@ -53,11 +53,13 @@ static const struct tm_conf_key tm_conf_keys[] = {
 	TM_LIST("crl", ncrls, crl),
 };
 
+_Static_assert(ARRAY_SIZE(tm_conf_keys) == TM_CONFIG_KEYS,
+	       "struct tm_config has a line for every key");
+
 struct tm_conf_parser {
 	const char *name;	/* file name in messages */
 	const char *dir;	/* for relative paths */
 	unsigned int line;
-	unsigned int set[ARRAY_SIZE(tm_conf_keys)];	/* line, 0: unset */
 };
 
 /* "FILE:LINE: message" of the line being parsed */
@@ -99,7 +101,7 @@ static int tm_conf_set(struct tm_conf_parser *p, struct tm_config *c,
 		       const char *key, const char *value)
 {
 	const struct tm_conf_key *k;
-	unsigned int *count = NULL;
+	unsigned int *count = NULL, *line;
 	char **slot;
 	size_t i;
 
@@ -108,10 +110,17 @@ static int tm_conf_set(struct tm_conf_parser *p, struct tm_config *c,
 		return tm_conf_error(p, "unknown key \"%.64s\"", key);
 	if (!*value)
 		return tm_conf_error(p, "\"%s\" has no value", key);
-	if (k->kind != TM_CONF_PATHS && p->set[i])
+	if (k->kind == TM_CONF_PATHS) {
+		count = (unsigned int *)((char *)c + k->count);
+		if (*count == TM_CONFIG_LIST_MAX)
+			return tm_conf_error(p, "more than %d \"%s\" lines",
+					     TM_CONFIG_LIST_MAX, key);
+	}
+	line = &c->line[i][count ? *count : 0];
+	if (*line)
 		return tm_conf_error(p, "\"%s\" is already set on line %u",
-				     key, p->set[i]);
-	p->set[i] = p->line;
+				     key, *line);
+	*line = p->line;
 	if (k->kind == TM_CONF_SECONDS) {
 		if (tm_parse_ulong(value, 1, k->max,
 				   (unsigned long *)((char *)c + k->off)))
@@ -122,15 +131,7 @@ static int tm_conf_set(struct tm_conf_parser *p, struct tm_config *c,
 	}
 	if (k->kind == TM_CONF_ADDR && tm_wire_addr_check(value, 1, key))
 		return tm_conf_error(p, "%s", tm_last_error());
-	if (k->kind == TM_CONF_PATHS) {
-		count = (unsigned int *)((char *)c + k->count);
-		if (*count == TM_CONFIG_LIST_MAX)
-			return tm_conf_error(p, "more than %d \"%s\" lines",
-					     TM_CONFIG_LIST_MAX, key);
-		slot = (char **)((char *)c + k->off) + *count;
-	} else {
-		slot = (char **)((char *)c + k->off);
-	}
+	slot = (char **)((char *)c + k->off) + (count ? *count : 0);
 	*slot = tm_conf_value(p, k, value);
 	if (!*slot)
 		return tm_fail(TM_EXIT_ERROR, "out of memory");
@@ -232,6 +233,15 @@ int tm_config_load(const char *path, struct tm_config *c)
 	if (ret)
 		tm_config_free(c);
 	return ret;
+}
+
+unsigned int tm_config_line(const struct tm_config *c, const char *key,
+			    unsigned int i)
+{
+	size_t k;
+
+	return tm_conf_key(key, &k) && i < TM_CONFIG_LIST_MAX ?
+	       c->line[k][i] : 0;
 }
 
 void tm_config_free(struct tm_config *c)

@@ -13,11 +13,14 @@
 #ifndef TRUSTMIG_CONFIG_H
 #define TRUSTMIG_CONFIG_H
 
+#include <stdbool.h>
+
 #include <openssl/x509.h>
 
 #define TM_CONFIG_DEFAULT	"/etc/trustmig/trustmig.conf"
 #define TM_CONFIG_ENV		"TRUSTMIG_CONFIG"
 #define TM_CONFIG_LIST_MAX	16
+#define TM_CONFIG_KEYS		8
 
 /* built-in defaults (TPM and state directory: tpm.h, host.h) */
 #define TM_LISTEN_DEFAULT	"0.0.0.0:7468"
@@ -40,6 +43,8 @@ struct tm_config {
 	char *anchor[TM_CONFIG_LIST_MAX];
 	unsigned int ncrls;
 	char *crl[TM_CONFIG_LIST_MAX];
+	/* each value's line in @file, by key and list index; 0: not set */
+	unsigned int line[TM_CONFIG_KEYS][TM_CONFIG_LIST_MAX];
 };
 
 /*
@@ -49,6 +54,9 @@ struct tm_config {
  */
 int tm_config_load(const char *path, struct tm_config *c);
 void tm_config_free(struct tm_config *c);
+/* The line of @c->file that set value @i of @key; 0 if none did. */
+unsigned int tm_config_line(const struct tm_config *c, const char *key,
+			    unsigned int i);
 
 /* The first non-empty of @flag, $@env (if @env), @conf, @dflt. */
 const char *tm_setting(const char *flag, const char *env, const char *conf,
@@ -64,5 +72,36 @@ int tm_config_crls(const struct tm_config *c, char *const *flags,
 		   unsigned int nflags, struct stack_st_X509_CRL **crls);
 /* The file's TTP anchors as a store; *@st is NULL if it names none. */
 int tm_config_anchors(const struct tm_config *c, X509_STORE **st);
+
+/* One thing wrong with what a setting names. */
+struct tm_config_problem {
+	const char *key;
+	unsigned int line;	/* the setting's line in the file; 0: none */
+	/*
+	 * The file is right, but this stands in the host's way until
+	 * something else changes (a new CRL, enrolment, trustmigd's start).
+	 */
+	bool warning;
+	char *msg;
+};
+
+struct tm_config_report {
+	unsigned int n, errors;
+	struct tm_config_problem *p;
+	bool oom;
+};
+
+/*
+ * Like sshd -t: check what @c and the settings in effect, @state,
+ * @policy_dir and @session_dir (a pointer into @c if the file set it),
+ * name: anchors are CA certificates, every CRL parses and is signed by
+ * one of them, directories exist, every policy parses and names an
+ * anchor this host trusts. Problems go to @r; TM_EXIT_ERROR only if
+ * memory ran out.
+ */
+int tm_config_check(const struct tm_config *c, const char *state,
+		    const char *policy_dir, const char *session_dir,
+		    struct tm_config_report *r);
+void tm_config_report_free(struct tm_config_report *r);
 
 #endif /* TRUSTMIG_CONFIG_H */

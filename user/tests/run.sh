@@ -1625,12 +1625,25 @@ conf_error() {
 	refuse 5 "$pattern" "$HOST" check-key --config etc/bad.conf
 }
 
+# config_settings OUT ARGS...: trustmig config ARGS parses its file and
+# prints the settings to OUT; the files they name need not exist on this
+# machine (status 5, ending with the count of problems found)
+config_settings() {
+	local out=$1 rc
+
+	shift
+	"$HOST" config "$@" >"$out" 2>err.log
+	rc=$?
+	[ $rc -eq 0 ] || { [ $rc -eq 5 ] &&
+		grep -q '^trustmig: configuration .*: [0-9]* error(s), [0-9]* warning(s)$' err.log; } ||
+		fail "trustmig config $*: exit $rc: $(cat err.log)"
+}
+
 t_config_example() {
 	local example=$HERE/../../docs/trustmig.conf.example
 
-	"$HOST" config --config "$example" >example.out 2>err.log ||
-		fail "the example does not parse: $(cat err.log)"
-	"$HOST" config >defaults.out 2>err.log || fail "$(cat err.log)"
+	config_settings example.out --config "$example"
+	config_settings defaults.out
 	# the example states the built-in defaults, and adds anchors and CRLs
 	diff <(grep -v '^#\|^anchor\|^crl' example.out) <(grep -v '^#' defaults.out) ||
 		fail "docs/trustmig.conf.example differs from the built-in defaults"
@@ -1638,10 +1651,9 @@ t_config_example() {
 		[ "$(grep -c '^crl = /etc/trustmig/crl/' example.out)" -eq 2 ] ||
 		fail "anchors and CRLs of the example: $(cat example.out)"
 	# what config prints is a configuration file that means the same
-	"$HOST" config --config example.out >again.out 2>err.log ||
-		fail "config output does not parse: $(cat err.log)"
+	config_settings again.out --config example.out
 	diff <(sed 1d example.out) <(sed 1d again.out) || fail "no round trip"
-	"$HOST" config --config "$example" --tcti mssim: --state /x >flags.out
+	config_settings flags.out --config "$example" --tcti mssim: --state /x
 	grep -q '^tcti = mssim:$' flags.out && grep -q '^state = /x$' flags.out ||
 		fail "options do not win over the file: $(cat flags.out)"
 }
@@ -1737,13 +1749,107 @@ t_config_host() {
 	refuse 5 "etc/long.conf:1: line longer than 4096 bytes" \
 		"$HOST" check-key --config etc/long.conf
 	printf 'tcti = a\r\nstate = b\r\n' >etc/crlf.conf
-	must "$HOST" config --config etc/crlf.conf
-	grep -q '^state = etc/b$' out.log || fail "CRLF file: $(cat out.log)"
+	config_settings crlf.out --config etc/crlf.conf
+	grep -q '^state = etc/b$' crlf.out || fail "CRLF file: $(cat crlf.out)"
 	refuse 6 "configuration: cannot open etc/nope.conf" \
 		"$HOST" check-key --config etc/nope.conf
 	TRUSTMIG_CONFIG=etc/bad.conf refuse 5 "etc/bad.conf:2:" \
 		"$HOST" check-key
 	refuse 5 "etc/bad.conf:2:" "$BIN/trustmigd" --config etc/bad.conf
+}
+
+# conf_with LINE...: etc/c.conf, etc/good.conf with each LINE "key =
+# value" in place of that key's line
+conf_with() {
+	local line
+
+	cp etc/good.conf etc/c.conf
+	for line in "$@"; do
+		grep -q "^${line%% =*} = " etc/c.conf || fail "no ${line%% =*} line"
+		sed -i "s|^${line%% =*} = .*|$line|" etc/c.conf
+	done
+}
+
+# check_conf CODE STDERR LINE...: trustmig config on conf_with LINE...
+# exits CODE with exactly STDERR
+check_conf() {
+	local code=$1 want=$2
+
+	shift 2
+	conf_with "$@"
+	if [ -z "$want" ]; then
+		must "$HOST" config --config etc/c.conf
+		[ -s err.log ] && fail "stderr: $(cat err.log)"
+	else
+		refuse_line "$code" "$want" "$HOST" config --config etc/c.conf
+	fi
+}
+
+# trustmig config checks what the file names, like sshd -t: one line per
+# problem, with FILE:LINE, the key and the cause; if one is an error, then
+# their count and status 5; warnings alone leave the status 0
+t_config_check() {
+	local sum1="trustmig: configuration etc/c.conf: 1 error(s), 0 warning(s)"
+	local anchors="trustmig: etc/c.conf:4: anchor: cannot load TTP certificates from"
+
+	ttp_init
+	must "$TTP" init --dir ttp2 --name "another TTP"
+	# a TTP of the same name as the host's, with another key
+	must "$TTP" init --dir twin --name "trustmig test TTP"
+	mkdir -p etc st pol sess
+	: >st/token.pem
+	printf '{ "schema": "trustmig-policy/1", "id": "%s", "anchors": [ "../ttp/ttp.pem" ], "baselines": [ "%s" ] }\n' \
+		vm "$BASELINES/swtpm-fresh.json" >pol/vm.json
+	printf '%s\n' "state = ../st" "policy-dir = ../pol" "session-dir = ../sess" \
+		"anchor = ../ttp/ttp.pem" "crl = ../ttp/crl.pem" >etc/good.conf
+	check_conf 0 ""
+	# anchors: missing, not PEM, a CRL, a certificate that is no CA's
+	check_conf 5 "$anchors etc/../missing.pem: No such file or directory
+$sum1" "anchor = ../missing.pem"
+	echo "not a certificate" >junk.pem
+	check_conf 5 "$anchors etc/../junk.pem: no certificate or crl found (OpenSSL, x509 certificate routines)
+$sum1" "anchor = ../junk.pem"
+	check_conf 5 "trustmig: etc/c.conf:4: anchor: etc/../ttp/crl.pem holds no certificate
+$sum1" "anchor = ../ttp/crl.pem"
+	must openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		-nodes -keyout leaf.key -out leaf.pem -subj /CN=leaf -days 1 \
+		-addext basicConstraints=critical,CA:FALSE
+	check_conf 5 "trustmig: etc/c.conf:4: anchor: etc/../leaf.pem: \"CN=leaf\" is not a CA certificate (basicConstraints CA:TRUE)
+$sum1" "anchor = ../leaf.pem"
+	# CRLs: not PEM, another TTP's, signed by another key of the same name
+	check_conf 5 "trustmig: etc/c.conf:5: crl: cannot read a PEM CRL from etc/../junk.pem: no PEM block of that kind (\"-----BEGIN ...\" line) in it
+$sum1" "crl = ../junk.pem"
+	check_conf 5 "trustmig: etc/c.conf:5: crl: etc/../ttp2/crl.pem is signed by none of the anchors (its issuer: \"CN=another TTP\")
+$sum1" "crl = ../ttp2/crl.pem"
+	check_conf 5 "trustmig: etc/c.conf:5: crl: etc/../twin/crl.pem is signed by none of the anchors (its issuer: \"CN=trustmig test TTP\")
+$sum1" "crl = ../twin/crl.pem"
+	# a CRL past its nextUpdate: the file is right, the TTP is late
+	: >index.txt
+	printf '[ca]\ndefault_ca = tm\n[tm]\ndatabase = index.txt\ndefault_md = sha384\n' >ca.cnf
+	must openssl ca -batch -config ca.cnf -gencrl -keyfile ttp/ttp.key \
+		-cert ttp/ttp.pem -crl_lastupdate 20200101000000Z \
+		-crl_nextupdate 20200201000000Z -out stale.pem
+	check_conf 0 "trustmig: etc/c.conf:5: warning: crl: etc/../stale.pem expired at its nextUpdate, 2020-02-01T00:00:00Z: every token of its TTP is refused until the TTP issues a new CRL (trustmig-ttp crl)" "crl = ../stale.pem"
+	# directories
+	check_conf 5 "trustmig: etc/c.conf:1: state: etc/../nowhere: No such file or directory
+$sum1" "state = ../nowhere"
+	check_conf 0 "trustmig: etc/c.conf:1: warning: state: etc/../sess holds no token.pem: this host is not enrolled (trustmig enrol-install)" "state = ../sess"
+	check_conf 5 "trustmig: etc/c.conf:2: policy-dir: etc/../nowhere: No such file or directory
+$sum1" "policy-dir = ../nowhere"
+	check_conf 5 "trustmig: etc/c.conf:2: policy-dir: etc/../leaf.pem is not a directory
+$sum1" "policy-dir = ../leaf.pem"
+	check_conf 0 "trustmig: etc/c.conf:3: warning: session-dir: etc/../nowhere does not exist: trustmigd can hand no VMM its session until it does" "session-dir = ../nowhere"
+	# policies: one that does not parse, one of a TTP this host does not trust
+	mkdir pol2
+	cp pol/vm.json pol2/
+	printf '{ "schema": ' >pol2/broken.json
+	sed 's/"vm"/"other"/; s|ttp/ttp.pem|ttp2/ttp.pem|' pol/vm.json >pol2/other.json
+	check_conf 5 "trustmig: etc/c.conf:2: policy-dir: etc/../pol2/broken.json: policy is not valid JSON (unexpected end of text at byte 12)
+trustmig: etc/c.conf:2: policy-dir: policy other names no TTP anchor this host trusts (\"anchor\" in its configuration)
+trustmig: configuration etc/c.conf: 2 error(s), 0 warning(s)" "policy-dir = ../pol2"
+	# a setting from the command line has no FILE:LINE
+	refuse_line 5 "trustmig: state: nowhere: No such file or directory
+${sum1/c.conf/good.conf}" "$HOST" config --config etc/good.conf --state nowhere
 }
 
 # The host's TPM as a quote oracle: enrol-respond quotes the nonce of any
@@ -2098,6 +2204,7 @@ run "configuration file: trustmigd and handshake from it alone" t_config_hs
 run "configuration file: its anchors narrow the policy's TTPs" t_config_anchors
 run "configuration file: enrolment; FILE:LINE errors; flags win" t_config_host
 run "status: the host's token, CRLs (stale warned) and key; --json; ttp show --json" t_status
+run "configuration file: trustmig config checks what it names" t_config_check
 run "trustmigd: READY=1 to \$NOTIFY_SOCKET once it listens, none without" t_d_notify
 run "trustmigd: SIGHUP reloads the CRLs; a revoked source is refused" t_d_reload_crl
 run "trustmigd: SIGHUP during a handshake: it completes, then the reload" t_d_reload_busy

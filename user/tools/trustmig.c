@@ -69,8 +69,9 @@ static const char manual[] =
 "\n"
 "EXIT STATUS\n"
 "    0 success; 1 error (I/O, TPM); 2 usage; 3 invalid baseline; 4 malformed\n"
-"    input file; 5 invalid configuration file; 6 input file missing or\n"
-"    unreadable (permission denied); 30-37 the token does not verify\n"
+"    input file; 5 invalid configuration file (config: or what it names);\n"
+"    6 input file missing or unreadable (permission denied); 30-37 the\n"
+"    token does not verify\n"
 "    (30 chain, 31 expired, 32 not yet valid, 33 revoked, 34 CRL,\n"
 "    35 extension, 36 baseline,\n"
 "    37 not this host's keys); 40 the TPM refused the migration key (PCRs\n"
@@ -178,9 +179,22 @@ static const char help_session[] =
 
 static const char help_config[] =
 "  config [--config FILE] [--tcti CONF] [--state DIR]\n"
-"    Check the configuration file and print the settings in effect (after\n"
-"    options, environment and built-in defaults) in the file's own format.\n"
-"    Status 5 with FILE:LINE and the reason if the file is invalid.\n\n";
+"    Check the configuration file and what it names, like sshd -t, and\n"
+"    print the settings in effect (after options, environment and\n"
+"    built-in defaults) in the file's own format. A file that does not\n"
+"    parse is status 5 with FILE:LINE and the reason, and nothing\n"
+"    printed. Then\n"
+"    every anchor must hold CA certificates; every CRL must parse and be\n"
+"    signed by an anchor (if the file names any); state and policy-dir\n"
+"    must be directories, every ID.json in policy-dir policy ID, naming\n"
+"    an anchor this host trusts; session-dir, if it exists, a writable\n"
+"    directory. Each problem is one line on stderr:\n"
+"      trustmig: FILE:LINE: [warning: ]KEY: REASON\n"
+"    (no FILE:LINE for a setting the file did not make). A warning\n"
+"    stands in the host's way but is no fault of the file: a CRL past\n"
+"    its nextUpdate, no token.pem in state (not enrolled), no policy,\n"
+"    no session-dir yet. If any problem is an error, a line counting\n"
+"    them follows and the status is 5; warnings alone leave it 0.\n\n";
 
 static const char help_handshake[] =
 "  handshake --peer HOST:PORT (--policy FILE | --policy-id ID)\n"
@@ -1168,32 +1182,22 @@ out:
 	return ret;
 }
 
-static int cmd_config(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
-		TM_OPT_CONFIG, { 0 }
-	};
-	struct host_opts o = { 0 };
-	unsigned int i;
-	int opt, ret;
+/* The settings in effect, as trustmig config prints them. */
+struct settings {
+	const char *tcti, *state, *policy_dir, *session_dir, *listen;
+	unsigned long timeout;
+};
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (host_common(&o, opt))
-			return tm_usage(argv[0], "bad option");
-	ret = host_finish(&o, argv[0], argc, argv);
-	if (ret)
-		return ret;
+/* In the file's own format: a configuration file that means the same. */
+static void config_text(const struct settings *s)
+{
+	unsigned int i;
+
 	printf("# %s\n", conf.file ? conf.file :
 	       "no configuration file: built-in defaults");
 	printf("tcti = %s\nstate = %s\npolicy-dir = %s\nsession-dir = %s\n",
-	       tm_setting(o.tcti, TM_TCTI_ENV, NULL, TM_TCTI_DEFAULT), o.state,
-	       tm_setting(NULL, NULL, conf.policy_dir, TM_POLICY_DIR_DEFAULT),
-	       tm_setting(NULL, NULL, conf.session_dir,
-			  TM_SESSION_DIR_DEFAULT));
-	printf("listen = %s\ntimeout = %lu\n",
-	       tm_setting(NULL, NULL, conf.listen, TM_LISTEN_DEFAULT),
-	       conf.timeout ? conf.timeout : TM_TIMEOUT_DEFAULT);
+	       s->tcti, s->state, s->policy_dir, s->session_dir);
+	printf("listen = %s\ntimeout = %lu\n", s->listen, s->timeout);
 	/* unset: trustmig.ko's max_attach_timeout and max_lifetime apply */
 	if (conf.attach_timeout)
 		printf("attach-timeout = %lu\n", conf.attach_timeout);
@@ -1203,7 +1207,63 @@ static int cmd_config(int argc, char **argv)
 		printf("anchor = %s\n", conf.anchor[i]);
 	for (i = 0; i < conf.ncrls; i++)
 		printf("crl = %s\n", conf.crl[i]);
-	return 0;
+}
+
+/* "FILE:LINE: [warning: ]KEY: what", FILE:LINE if the file set KEY */
+static void config_problems(const struct tm_config_report *r)
+{
+	const struct tm_config_problem *p;
+	char where[4200];
+
+	for (p = r->p; p < r->p + r->n; p++) {
+		where[0] = '\0';
+		if (p->line)
+			snprintf(where, sizeof(where), "%s:%u: ", conf.file,
+				 p->line);
+		fprintf(stderr, "%s: %s%s%s: %s\n", tm_prog, where,
+			p->warning ? "warning: " : "", p->key, p->msg);
+	}
+}
+
+static int cmd_config(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
+		TM_OPT_CONFIG, { 0 }
+	};
+	struct tm_config_report r;
+	struct host_opts o = { 0 };
+	struct settings s;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (host_common(&o, opt))
+			return tm_usage(argv[0], "bad option");
+	ret = host_finish(&o, argv[0], argc, argv);
+	if (ret)
+		return ret;
+	s = (struct settings) {
+		.tcti = tm_setting(o.tcti, NULL, NULL, TM_TCTI_DEFAULT),
+		.state = o.state,
+		.policy_dir = tm_setting(NULL, NULL, conf.policy_dir,
+					 TM_POLICY_DIR_DEFAULT),
+		.session_dir = tm_setting(NULL, NULL, conf.session_dir,
+					  TM_SESSION_DIR_DEFAULT),
+		.listen = tm_setting(NULL, NULL, conf.listen, TM_LISTEN_DEFAULT),
+		.timeout = conf.timeout ? conf.timeout : TM_TIMEOUT_DEFAULT,
+	};
+	ret = tm_config_check(&conf, s.state, s.policy_dir, s.session_dir, &r);
+	if (ret)
+		return ret;
+	config_text(&s);
+	config_problems(&r);
+	if (r.errors)
+		ret = tm_fail(TM_EXIT_CONFIG,
+			      "configuration %s: %u error(s), %u warning(s)",
+			      conf.file ? conf.file : "(built-in defaults)",
+			      r.errors, r.n - r.errors);
+	tm_config_report_free(&r);
+	return ret;
 }
 
 /* "2026-12-04 16:15 UTC" */
