@@ -20,7 +20,7 @@
 #define TM_CONFIG_DEFAULT	"/etc/trustmig/trustmig.conf"
 #define TM_CONFIG_ENV		"TRUSTMIG_CONFIG"
 #define TM_CONFIG_LIST_MAX	16
-#define TM_CONFIG_KEYS		8
+#define TM_CONFIG_KEYS		10
 
 /* built-in defaults (TPM and state directory: tpm.h, host.h) */
 #define TM_LISTEN_DEFAULT	"0.0.0.0:7468"

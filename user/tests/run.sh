@@ -1791,6 +1791,7 @@ check_conf() {
 t_config_check() {
 	local sum1="trustmig: configuration etc/c.conf: 1 error(s), 0 warning(s)"
 	local anchors="trustmig: etc/c.conf:4: anchor: cannot load TTP certificates from"
+	local rc
 
 	ttp_init
 	must "$TTP" init --dir ttp2 --name "another TTP"
@@ -1850,6 +1851,24 @@ trustmig: configuration etc/c.conf: 2 error(s), 0 warning(s)" "policy-dir = ../p
 	# a setting from the command line has no FILE:LINE
 	refuse_line 5 "trustmig: state: nowhere: No such file or directory
 ${sum1/c.conf/good.conf}" "$HOST" config --config etc/good.conf --state nowhere
+	# --json: the same settings and problems for a program
+	conf_with "policy-dir = ../nowhere"
+	"$HOST" config --config etc/c.conf --json >json.out 2>err.log
+	rc=$?
+	[ $rc -eq 5 ] && [ "$(cat err.log)" = "$sum1" ] ||
+		fail "trustmig config --json: exit $rc: $(cat err.log)"
+	python3 - json.out <<-'EOP' || fail "trustmig config --json: $(cat json.out)"
+		import json, sys
+		j = json.load(open(sys.argv[1]))
+		assert j["file"] == "etc/c.conf", j
+		assert j["settings"]["policy-dir"] == "etc/../nowhere", j
+		assert j["settings"]["timeout"] == 30, j
+		assert j["settings"]["crl"] == ["etc/../ttp/crl.pem"], j
+		assert (j["errors"], j["warnings"]) == (1, 0), j
+		assert j["problems"] == [{"severity": "error", "key": "policy-dir",
+			"file": "etc/c.conf", "line": 2,
+			"message": "etc/../nowhere: No such file or directory"}], j
+	EOP
 }
 
 # The host's TPM as a quote oracle: enrol-respond quotes the nonce of any
@@ -2204,7 +2223,7 @@ run "configuration file: trustmigd and handshake from it alone" t_config_hs
 run "configuration file: its anchors narrow the policy's TTPs" t_config_anchors
 run "configuration file: enrolment; FILE:LINE errors; flags win" t_config_host
 run "status: the host's token, CRLs (stale warned) and key; --json; ttp show --json" t_status
-run "configuration file: trustmig config checks what it names" t_config_check
+run "configuration file: trustmig config checks what it names; --json" t_config_check
 run "trustmigd: READY=1 to \$NOTIFY_SOCKET once it listens, none without" t_d_notify
 run "trustmigd: SIGHUP reloads the CRLs; a revoked source is refused" t_d_reload_crl
 run "trustmigd: SIGHUP during a handshake: it completes, then the reload" t_d_reload_busy

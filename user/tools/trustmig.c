@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -178,12 +179,12 @@ static const char help_session[] =
 "    ID.\n\n";
 
 static const char help_config[] =
-"  config [--config FILE] [--tcti CONF] [--state DIR]\n"
+"  config [--config FILE] [--tcti CONF] [--state DIR] [--json]\n"
 "    Check the configuration file and what it names, like sshd -t, and\n"
 "    print the settings in effect (after options, environment and\n"
-"    built-in defaults) in the file's own format. A file that does not\n"
-"    parse is status 5 with FILE:LINE and the reason, and nothing\n"
-"    printed. Then\n"
+"    built-in defaults) in the file's own format, or with --json as one\n"
+"    JSON object with the problems found. A file that does not parse is\n"
+"    status 5 with FILE:LINE and the reason, and nothing printed. Then\n"
 "    every anchor must hold CA certificates; every CRL must parse and be\n"
 "    signed by an anchor (if the file names any); state and policy-dir\n"
 "    must be directories, every ID.json in policy-dir policy ID, naming\n"
@@ -1225,20 +1226,104 @@ static void config_problems(const struct tm_config_report *r)
 	}
 }
 
+static json_object *json_strings(char *const *v, unsigned int n)
+{
+	json_object *a = json_object_new_array();
+	unsigned int i;
+
+	for (i = 0; a && i < n; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	return a;
+}
+
+/* The settings and the problems as one JSON object (docs/operations.md). */
+static int config_json(const struct settings *s,
+		       const struct tm_config_report *r)
+{
+	json_object *root = json_object_new_object();
+	json_object *set = json_object_new_object();
+	json_object *probs = json_object_new_array();
+	const struct tm_config_problem *p;
+	const char *text = NULL;
+	json_object *o;
+
+	if (!root || !set || !probs) {
+		json_object_put(set);
+		json_object_put(probs);
+		goto out;
+	}
+	json_object_object_add(root, "file", conf.file ?
+			       json_object_new_string(conf.file) : NULL);
+	json_object_object_add(set, "tcti", json_object_new_string(s->tcti));
+	json_object_object_add(set, "state", json_object_new_string(s->state));
+	json_object_object_add(set, "policy-dir",
+			       json_object_new_string(s->policy_dir));
+	json_object_object_add(set, "session-dir",
+			       json_object_new_string(s->session_dir));
+	json_object_object_add(set, "listen",
+			       json_object_new_string(s->listen));
+	json_object_object_add(set, "timeout",
+			       json_object_new_uint64(s->timeout));
+	/* null: trustmig.ko's max_attach_timeout and max_lifetime apply */
+	json_object_object_add(set, "attach-timeout", conf.attach_timeout ?
+			       json_object_new_uint64(conf.attach_timeout) :
+			       NULL);
+	json_object_object_add(set, "session-lifetime", conf.lifetime ?
+			       json_object_new_uint64(conf.lifetime) : NULL);
+	json_object_object_add(set, "anchor",
+			       json_strings(conf.anchor, conf.nanchors));
+	json_object_object_add(set, "crl", json_strings(conf.crl, conf.ncrls));
+	json_object_object_add(root, "settings", set);
+	json_object_object_add(root, "problems", probs);
+	for (p = r->p; p < r->p + r->n; p++) {
+		o = json_object_new_object();
+		if (!o)
+			goto out;
+		json_object_object_add(o, "severity",
+				       json_object_new_string(p->warning ?
+							      "warning" :
+							      "error"));
+		json_object_object_add(o, "key", json_object_new_string(p->key));
+		if (p->line) {
+			json_object_object_add(o, "file",
+					       json_object_new_string(conf.file));
+			json_object_object_add(o, "line",
+					       json_object_new_int(p->line));
+		}
+		json_object_object_add(o, "message",
+				       json_object_new_string(p->msg));
+		json_object_array_add(probs, o);
+	}
+	json_object_object_add(root, "errors", json_object_new_int(r->errors));
+	json_object_object_add(root, "warnings",
+			       json_object_new_int(r->n - r->errors));
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+					      JSON_C_TO_STRING_SPACED |
+					      JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (text)
+		puts(text);
+out:
+	json_object_put(root);
+	return text ? 0 : tm_fail(TM_EXIT_ERROR, "out of memory");
+}
+
 static int cmd_config(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		TM_OPT("tcti", OPT_TCTI), TM_OPT("state", OPT_STATE),
-		TM_OPT_CONFIG, { 0 }
+		TM_OPT_CONFIG, { "json", no_argument, NULL, OPT_JSON }, { 0 }
 	};
 	struct tm_config_report r;
 	struct host_opts o = { 0 };
 	struct settings s;
-	int opt, ret;
+	int opt, ret, json = 0;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (host_common(&o, opt))
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == OPT_JSON)
+			json = 1;
+		else if (host_common(&o, opt))
 			return tm_usage(argv[0], "bad option");
+	}
 	ret = host_finish(&o, argv[0], argc, argv);
 	if (ret)
 		return ret;
@@ -1255,9 +1340,13 @@ static int cmd_config(int argc, char **argv)
 	ret = tm_config_check(&conf, s.state, s.policy_dir, s.session_dir, &r);
 	if (ret)
 		return ret;
-	config_text(&s);
-	config_problems(&r);
-	if (r.errors)
+	if (json) {
+		ret = config_json(&s, &r);
+	} else {
+		config_text(&s);
+		config_problems(&r);
+	}
+	if (!ret && r.errors)
 		ret = tm_fail(TM_EXIT_CONFIG,
 			      "configuration %s: %u error(s), %u warning(s)",
 			      conf.file ? conf.file : "(built-in defaults)",
