@@ -232,6 +232,9 @@ start_d() {
 			--policy-dir pol "${CRLS[@]}" --session-dir sess \
 			--timeout "${D_TIMEOUT:-5}"
 	fi
+	# emptied here: the redirection below happens in the child, maybe
+	# after the loop has read the last daemon's port
+	: >d.log
 	"$BIN/trustmigd" "$@" --debug-fingerprint 2>d.log &
 	echo $! >d.pid
 	for try in $(seq 50); do
