@@ -436,7 +436,7 @@ static void start_src(struct _test_data_vmm *self, int port, const char *mem,
 			 "--migrate-to", to, "--session", session,
 			 "--ticket", self->src_ticket, "--linger", "2",
 			 "--downtime-ms", "300", "--max-rounds", rounds,
-			 "--confirm-timeout", confirm, NULL };
+			 "--confirm-timeout", confirm, "--json", NULL };
 
 	snprintf(to, sizeof(to), "127.0.0.1:%d", port);
 	snprintf(session, sizeof(session), "%u", self->p.src.id);
@@ -477,10 +477,33 @@ static __u8 session_state(struct _test_data_vmm *self, __u32 id, __u8 *reason)
 	return s.state;
 }
 
+/*
+ * The source's --json summary line in @path: the pages it sent (full and
+ * zero) and the wire overhead; false if there is none or it does not
+ * parse.
+ */
+static bool json_summary(const char *path, unsigned long long *pages,
+			 double *overhead_pct)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = sscanf(line,
+			       "{\"role\":\"source\",\"total_s\":%*f,\"downtime_ms\":%*f,\"rounds\":%*u,\"live_rounds\":%*u,\"pages\":%llu,\"full_pages\":%*u,\"zero_pages\":%*u,\"state_records\":%*u,\"records\":%*u,\"wire_bytes\":%*f,\"overhead_bytes\":%*f,\"overhead_pct\":%lf}",
+			       pages, overhead_pct) == 2;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 static void migrate_ok(struct __test_metadata *_metadata,
 		       struct _test_data_vmm *self, const char *rate,
 		       const char *rounds)
 {
+	unsigned long long pages = 0;
+	double overhead = 100;
 	int st;
 
 	start_dst(self, self->dst_port);
@@ -499,6 +522,10 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	EXPECT_TRUE(tlog_has(self->dst_log, "guest verdict: all"));
 	EXPECT_TRUE(tlog_has(self->src_log, "destination confirmed resume"));
 	EXPECT_TRUE(tlog_has(self->src_log, "summary: total"));
+	/* 16 MiB: every page once at least; under 2 % on the wire */
+	EXPECT_TRUE(json_summary(self->src_log, &pages, &overhead));
+	EXPECT_LE(4096, pages);
+	EXPECT_GT(2.0, overhead);
 	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
 		  session_state(self, self->p.src.id, NULL));
 	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,

@@ -25,6 +25,7 @@ static void print_usage(FILE *f)
 		"       trustmig-vm --migrate-to HOST:PORT SESSION\n"
 		"                   [--mem MiB] [--rate N] [--delay SEC] [--downtime-ms MS]\n"
 		"                   [--max-rounds N] [--timeout SEC] [--confirm-timeout SEC] [--linger SEC]\n"
+		"                   [--json]\n"
 		"       trustmig-vm --incoming [HOST:]PORT SESSION\n"
 		"                   [--mem MiB] [--rate N] [--timeout SEC] [--linger SEC]\n"
 		"                   [--migrate-to HOST:PORT --onward-session-file PATH]\n"
@@ -45,6 +46,10 @@ static void print_usage(FILE *f)
 		"              formats it speaks (its connection's among them), then\n"
 		"              the running trustmig.ko's release and netlink version,\n"
 		"              or why none runs (never loads the module)\n"
+		"--json:       the source's summary also as one JSON object on stdout\n"
+		"              (total_s, downtime_ms, rounds, live_rounds, pages,\n"
+		"              full_pages, zero_pages, state_records, records,\n"
+		"              wire_bytes, overhead_bytes, overhead_pct)\n"
 		"--linger SEC: after a failed migration (source) or after resuming\n"
 		"              (destination), run SEC seconds, let the guest check its\n"
 		"              pages and exit (0 = keep running); --run-for likewise.\n"
@@ -249,7 +254,7 @@ enum {
 	OPT_MEM = 256, OPT_RATE, OPT_MIGRATE_TO, OPT_INCOMING, OPT_SESSION,
 	OPT_TICKET, OPT_TICKET_FILE, OPT_TICKET_FD, OPT_DOWNTIME, OPT_MAX_ROUNDS,
 	OPT_TIMEOUT, OPT_CONFIRM_TIMEOUT, OPT_LINGER, OPT_RUN_FOR, OPT_DELAY,
-	OPT_SESSION_FILE, OPT_ONWARD_SESSION_FILE, OPT_VERSION,
+	OPT_SESSION_FILE, OPT_ONWARD_SESSION_FILE, OPT_VERSION, OPT_JSON,
 };
 
 static const struct option options[] = {
@@ -273,6 +278,7 @@ static const struct option options[] = {
 	{ "delay", required_argument, NULL, OPT_DELAY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -395,6 +401,9 @@ int main(int argc, char **argv)
 		case 'h':
 			print_usage(stdout);
 			return 0;
+		case OPT_JSON:
+			o.json = 1;
+			break;
 		case OPT_VERSION:
 			print_versions();
 			return 0;

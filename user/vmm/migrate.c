@@ -317,12 +317,29 @@ static int src_precopy(struct src *s, unsigned int *rounds)
 	return 0;
 }
 
+#define SUMMARY_JSON \
+	"{\"role\":\"source\",\"total_s\":%.3f,\"downtime_ms\":%.1f,\"rounds\":%u," \
+	"\"live_rounds\":%u,\"pages\":%llu,\"full_pages\":%llu,\"zero_pages\":%llu," \
+	"\"state_records\":%llu,\"records\":%llu,\"wire_bytes\":%.0f," \
+	"\"overhead_bytes\":%.0f,\"overhead_pct\":%.3f}\n"
+
 static void src_summary(struct src *s, double total, double downtime,
-			unsigned int rounds)
+			unsigned int rounds, int json)
 {
 	const struct vmm_stats *st = &s->st;
 	double data = st->pages * (double)TRUSTMIG_PAGE_SIZE;
 	double wire = st->bytes + st->frame_bytes;
+
+	/* numbers only: nothing in it needs escaping */
+	if (json)
+		printf(SUMMARY_JSON,
+		       total, downtime * 1e3, rounds + 1, rounds,
+		       (unsigned long long)(st->pages + st->zero_pages),
+		       (unsigned long long)st->pages,
+		       (unsigned long long)st->zero_pages,
+		       (unsigned long long)st->states,
+		       (unsigned long long)st->records, wire, wire - data,
+		       data ? (wire - data) * 100 / data : 0);
 
 	fprintf(stderr,
 		"trustmig-vm: summary: total %.2f s, downtime %.0f ms, %u rounds (%u live + final)\n",
@@ -516,7 +533,7 @@ int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o)
 	fprintf(stderr,
 		"trustmig-vm: destination confirmed resume; destroying the VM here\n");
 	vmm_destroy(v);
-	src_summary(&s, t_done - t0, t_done - t_pause, rounds);
+	src_summary(&s, t_done - t0, t_done - t_pause, rounds, o->json);
 	ret = TMVM_EXIT_OK;
 	goto out;
 

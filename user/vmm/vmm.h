@@ -96,6 +96,7 @@ struct mig_opts {
 	unsigned int max_rounds;
 	double timeout;			/* network, seconds */
 	double confirm_timeout;		/* waiting for RESUMED */
+	int json;			/* the summary as JSON on stdout */
 };
 
 int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o);
