@@ -158,7 +158,8 @@ TEST_F_TIMEOUT(mp, resolving_the_family_loads_it, 300)
 	/* --version only looks. */
 	snprintf(cmd, sizeof(cmd), "'%s' --version", self->tool);
 	EXPECT_EQ(0, tmig_sh(cmd, out, sizeof(out)));
-	EXPECT_NE(NULL, strstr(out, "\ntrustmig.ko not loaded: installed for kernel "))
+	/* Why it is not loaded depends on where the module lies here. */
+	EXPECT_NE(NULL, strstr(out, "\ntrustmig.ko not loaded: "))
 		TH_LOG("%s", out);
 	EXPECT_FALSE(tmig_module_loaded());
 
