@@ -2,6 +2,8 @@
 /*
  * trustmig.ko control over generic netlink (libnl-genl-3).
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -279,6 +281,28 @@ int tm_session_print(FILE *f, const struct tm_session *s)
 	OPENSSL_free(hex);
 	return fflush(f) ? tm_fail(TM_EXIT_ERROR, "cannot write the session line")
 			 : 0;
+}
+
+char *tm_session_line(const struct tm_session *s, size_t *len)
+{
+	char *line = NULL;
+	FILE *f;
+	int ret;
+
+	*len = 0;
+	f = open_memstream(&line, len);
+	if (!f) {
+		tm_fail(TM_EXIT_ERROR, "out of memory");
+		return NULL;
+	}
+	ret = tm_session_print(f, s);
+	fclose(f);
+	if (ret) {
+		OPENSSL_cleanse(line, *len);
+		free(line);
+		return NULL;
+	}
+	return line;
 }
 
 static unsigned long long tm_u64(struct nlattr *a)

@@ -42,6 +42,12 @@ int tm_module_delete(__u32 id);
  * "trustmig-session v1 role=source id=7 stream=0a1b2c3d ticket=HEX\n"
  */
 int tm_session_print(FILE *f, const struct tm_session *s);
+/*
+ * The same line in a new string of *@len bytes (newline included) that
+ * holds the ticket: the caller wipes it (OPENSSL_cleanse) and frees it.
+ * NULL on failure, with the reason.
+ */
+char *tm_session_line(const struct tm_session *s, size_t *len);
 /* A session as SESSION_GET reports it (never a key). */
 struct tm_session_info {
 	__u32 id, stream, rounds, failures, err;

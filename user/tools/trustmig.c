@@ -915,17 +915,13 @@ static int session_out_write(const char *out, int fd,
 /* The session line as a string, for --json: it holds the ticket. */
 static struct json_object *session_line_json(const struct tm_session *s)
 {
-	struct json_object *j = NULL;
-	char *line = NULL;
-	size_t len = 0;
-	FILE *f;
+	struct json_object *j;
+	size_t len;
+	char *line = tm_session_line(s, &len);
 
-	f = open_memstream(&line, &len);
-	if (!f)
+	if (!line)
 		return NULL;
-	if (!tm_session_print(f, s) && !fflush(f))
-		j = json_object_new_string_len(line, strcspn(line, "\n"));
-	fclose(f);
+	j = json_object_new_string_len(line, strcspn(line, "\n"));
 	OPENSSL_cleanse(line, len);
 	free(line);
 	return j;

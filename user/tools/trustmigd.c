@@ -205,21 +205,17 @@ struct daemon {
 static int emit_session(const struct daemon *d, const struct tm_session *s)
 {
 	char path[4096], name[32];
-	char *line = NULL;
-	size_t len = 0;
-	FILE *f;
+	char *line;
+	size_t len;
 	int ret;
 
 	if (d->once)
 		return tm_session_print(stdout, s);
-	f = open_memstream(&line, &len);
-	if (!f)
-		return tm_fail(TM_EXIT_ERROR, "out of memory");
-	ret = tm_session_print(f, s);
-	fclose(f);
+	line = tm_session_line(s, &len);
+	if (!line)
+		return TM_EXIT_ERROR;
 	snprintf(name, sizeof(name), "%08x.session", s->stream);
-	if (!ret)
-		ret = tm_path(path, sizeof(path), d->s.session_dir, name);
+	ret = tm_path(path, sizeof(path), d->s.session_dir, name);
 	if (!ret)
 		ret = tm_write_file(path, line, len, 0600, 0);
 	OPENSSL_cleanse(line, len);
