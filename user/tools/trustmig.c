@@ -798,28 +798,40 @@ static int zgen_check(struct tm_tpm *t, ESYS_TR mk, const TPM2B_PUBLIC *mkpub,
 	return ret;
 }
 
+/* The host's installed token, and what it certifies. */
+static int host_token(const struct host_opts *o, X509 **tok,
+		      struct tm_token_info *info)
+{
+	char path[4096];
+	int ret;
+
+	*tok = NULL;
+	ret = tm_path(path, sizeof(path), o->state, "token.pem");
+	if (!ret)
+		ret = tm_cert_load(path, tok);
+	if (!ret)
+		ret = tm_token_info_get(*tok, info);
+	if (ret) {
+		X509_free(*tok);
+		*tok = NULL;
+	}
+	return ret;
+}
+
 /*
- * Can the migration key be used now: is it the installed token's, and do
- * the PCRs hold the certified baseline (a ZGen under its policy)?  Fills
- * @info from the token.
+ * Can the migration key be used now: is it the one @info (the installed
+ * token) certifies, and do the PCRs hold the certified baseline (a ZGen
+ * under its policy)?
  */
-static int key_check(const struct host_opts *o, struct tm_token_info *info)
+static int key_check(const struct host_opts *o,
+		     const struct tm_token_info *info)
 {
 	ESYS_TR srk = ESYS_TR_NONE, mk = ESYS_TR_NONE;
 	TPM2B_PUBLIC mkpub;
-	char path[4096];
-	X509 *tok = NULL;
 	struct tm_tpm t;
 	int ret;
 
-	ret = tm_path(path, sizeof(path), o->state, "token.pem");
-	if (!ret)
-		ret = tm_cert_load(path, &tok);
-	if (!ret)
-		ret = tm_token_info_get(tok, info);
-	X509_free(tok);
-	if (!ret)
-		ret = tm_tpm_open(&t, o->tcti);
+	ret = tm_tpm_open(&t, o->tcti);
 	if (ret)
 		return ret;
 	ret = tm_tpm_srk(&t, &srk);
@@ -844,6 +856,7 @@ static int cmd_check(int argc, char **argv)
 	};
 	struct tm_token_info info = { 0 };
 	struct host_opts o = { 0 };
+	X509 *tok = NULL;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
@@ -851,10 +864,13 @@ static int cmd_check(int argc, char **argv)
 			return tm_usage(argv[0], "bad option");
 	ret = host_finish(&o, argv[0], argc, argv);
 	if (!ret)
+		ret = host_token(&o, &tok, &info);
+	if (!ret)
 		ret = key_check(&o, &info);
 	if (!ret)
 		printf("migration key usable: PCRs hold baseline %s version %ld\n",
 		       info.baseline_id, info.baseline_version);
+	X509_free(tok);
 	tm_token_info_free(&info);
 	return ret;
 }
@@ -1371,33 +1387,38 @@ static int days_left(const ASN1_TIME *when)
 	return days;
 }
 
-/* The host's own token, as status shows it, with the days it has left. */
+/*
+ * The host's own token into @host as status shows it, with the days it has
+ * left; returns whether the migration key it certifies is usable now. The
+ * token is read once for both.
+ */
 static struct json_object *status_token(const struct host_opts *o,
-					struct json_object **error)
+					struct json_object *host)
 {
+	struct json_object *j = NULL, *key = json_object_new_object();
 	struct tm_token_info info = { 0 };
-	struct json_object *j = NULL;
-	char path[4096];
-	X509 *tok = NULL;
+	X509 *tok;
 	int ret;
 
-	ret = tm_path(path, sizeof(path), o->state, "token.pem");
+	ret = host_token(o, &tok, &info);
 	if (!ret)
-		ret = tm_cert_load(path, &tok);
-	if (!ret)
-		ret = tm_token_info_get(tok, &info);
-	if (ret) {
-		*error = json_object_new_string(tm_last_error());
-		goto out;
-	}
-	j = tm_token_json(tok, &info);
+		j = tm_token_json(tok, &info);
 	if (j)
 		json_object_object_add(j, "days_left",
 				       json_object_new_int(days_left(X509_get0_notAfter(tok))));
-out:
+	json_object_object_add(host, "token", j);
+	if (ret)
+		json_object_object_add(host, "token_error",
+				       json_object_new_string(tm_last_error()));
+	else
+		ret = key_check(o, &info);
+	json_object_object_add(key, "usable", json_object_new_boolean(!ret));
+	if (ret)
+		json_object_object_add(key, "reason",
+				       json_object_new_string(tm_last_error()));
 	X509_free(tok);
 	tm_token_info_free(&info);
-	return j;
+	return key;
 }
 
 /* Each configured CRL's nextUpdate: a stale CRL refuses every token. */
@@ -1431,20 +1452,6 @@ static struct json_object *status_crls(void)
 		json_object_array_add(all, c);
 	}
 	return all;
-}
-
-static struct json_object *status_key(const struct host_opts *o)
-{
-	struct json_object *j = json_object_new_object();
-	struct tm_token_info info = { 0 };
-	int ret = key_check(o, &info);
-
-	json_object_object_add(j, "usable", json_object_new_boolean(!ret));
-	if (ret)
-		json_object_object_add(j, "reason",
-				       json_object_new_string(tm_last_error()));
-	tm_token_info_free(&info);
-	return j;
 }
 
 static const char *jstr(struct json_object *o, const char *key)
@@ -1528,7 +1535,7 @@ static int cmd_status(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON }, TM_OPT_CONFIG, { 0 }
 	};
 	struct session_out out = { .block = 1 };
-	struct json_object *host, *tok, *err = NULL, *j;
+	struct json_object *host, *key, *j;
 	struct host_opts o = { 0 };
 	int opt, ret;
 
@@ -1542,12 +1549,9 @@ static int cmd_status(int argc, char **argv)
 	if (ret)
 		return ret;
 	host = json_object_new_object();
-	tok = status_token(&o, &err);
-	json_object_object_add(host, "token", tok);
-	if (err)
-		json_object_object_add(host, "token_error", err);
+	key = status_token(&o, host);
 	json_object_object_add(host, "crls", status_crls());
-	json_object_object_add(host, "migration_key", status_key(&o));
+	json_object_object_add(host, "migration_key", key);
 	out.all = json_object_new_array();
 	ret = tm_module_sessions(0, session_print, &out);
 	if (!out.json) {
