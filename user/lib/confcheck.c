@@ -164,7 +164,6 @@ static void tm_check_crls(const struct tm_config *c,
 	unsigned int i, line;
 	char name[256], when[32];
 	X509_CRL *crl;
-	struct tm tm;
 
 	for (i = 0; i < c->ncrls; i++) {
 		line = tm_config_line(c, "crl", i);
@@ -180,8 +179,7 @@ static void tm_check_crls(const struct tm_config *c,
 		}
 		next = X509_CRL_get0_nextUpdate(crl);
 		if (next && X509_cmp_current_time(next) < 0 &&
-		    ASN1_TIME_to_tm(next, &tm)) {
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		    !tm_time_text(next, TM_TIME_ISO, when, sizeof(when))) {
 			tm_problem(r, "crl", line, true,
 				   "%s expired at its nextUpdate, %s: every token of its TTP is refused until the TTP issues a new CRL (trustmig-ttp crl)",
 				   c->crl[i], when);

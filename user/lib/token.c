@@ -717,14 +717,22 @@ static struct json_object *tm_json_name(const X509_NAME *name)
 	return j;
 }
 
-/* "2027-12-01T00:00:00Z" */
+int tm_time_text(const ASN1_TIME *when, const char *fmt, char *buf,
+		 size_t len)
+{
+	struct tm tm;
+
+	if (!when || !ASN1_TIME_to_tm(when, &tm) ||
+	    !strftime(buf, len, fmt, &tm))
+		return -1;
+	return 0;
+}
+
 static struct json_object *tm_json_time(const ASN1_TIME *when)
 {
 	char buf[32];
-	struct tm tm;
 
-	if (!ASN1_TIME_to_tm(when, &tm) ||
-	    !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+	if (tm_time_text(when, TM_TIME_ISO, buf, sizeof(buf)))
 		return NULL;
 	return json_object_new_string(buf);
 }

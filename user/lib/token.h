@@ -107,6 +107,11 @@ int tm_token_match_keys(X509 *tok, const struct tm_token_info *info,
 			const TPM2B_PUBLIC *ak, const TPM2B_PUBLIC *mk);
 void tm_token_print(FILE *f, X509 *tok, const struct tm_token_info *info);
 
+/* "2027-12-01T00:00:00Z" */
+#define TM_TIME_ISO	"%Y-%m-%dT%H:%M:%SZ"
+/* @when (UTC) by strftime(@fmt) into @buf; -1 if it does not convert. */
+int tm_time_text(const ASN1_TIME *when, const char *fmt, char *buf,
+		 size_t len);
 /*
  * The fields tm_token_print() shows, as JSON (times as UTC ISO 8601,
  * digests and names in hex); NULL if out of memory.

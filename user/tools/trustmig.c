@@ -1367,16 +1367,6 @@ static int cmd_config(int argc, char **argv)
 	return ret;
 }
 
-/* "2026-12-04 16:15 UTC" */
-static void time_text(const ASN1_TIME *when, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (!when || !ASN1_TIME_to_tm(when, &tm) ||
-	    !strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm))
-		snprintf(buf, len, "?");
-}
-
 /* Whole days from now to @when (negative: past); 0 if unreadable. */
 static int days_left(const ASN1_TIME *when)
 {
@@ -1442,7 +1432,10 @@ static struct json_object *status_crls(void)
 		} else {
 			next = X509_CRL_get0_nextUpdate(crl);
 			stale = !next || X509_cmp_current_time(next) <= 0;
-			time_text(next, when, sizeof(when));
+			/* "2026-12-04 16:15 UTC" */
+			if (tm_time_text(next, "%Y-%m-%d %H:%M UTC", when,
+					 sizeof(when)))
+				strcpy(when, "?");
 			json_object_object_add(c, "next_update",
 					       json_object_new_string(when));
 			json_object_object_add(c, "stale",
