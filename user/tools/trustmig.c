@@ -1578,33 +1578,24 @@ static int session_parse_id(const char *cmd, char **argv, int argc,
 	return 0;
 }
 
-static int session_collect(const struct tm_session_info *s, void *arg)
+/* One session of the walk; one that went meanwhile is no error. */
+static int session_delete(const struct tm_session_info *s, void *arg)
 {
-	struct json_object *ids = arg;
+	unsigned int *deleted = arg;
+	int ret = tm_module_delete(s->id);
 
-	json_object_array_add(ids, json_object_new_int64(s->id));
-	return 0;
+	if (ret == TM_EXIT_NO_SESSION)
+		return 0;
+	*deleted += !ret;
+	return ret;
 }
 
-/* Deletes every session; one that went meanwhile is no error. */
+/* Deletes every session as the dump lists it. */
 static int session_flush(void)
 {
-	struct json_object *ids = json_object_new_array();
 	unsigned int deleted = 0;
-	size_t i;
-	__u32 id;
-	int ret;
+	int ret = tm_module_sessions(0, session_delete, &deleted);
 
-	ret = tm_module_sessions(0, session_collect, ids);
-	for (i = 0; !ret && i < json_object_array_length(ids); i++) {
-		id = json_object_get_int64(json_object_array_get_idx(ids, i));
-		ret = tm_module_delete(id);
-		if (ret == TM_EXIT_NO_SESSION)
-			ret = 0;
-		else if (!ret)
-			deleted++;
-	}
-	json_object_put(ids);
 	if (!ret)
 		printf("deleted %u session%s\n", deleted,
 		       deleted == 1 ? "" : "s");
