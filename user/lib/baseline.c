@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "baseline.h"
+#include "ima.h"
 #include "tpmsw.h"
 #include "util.h"
 
@@ -93,6 +94,10 @@ static int tm_parse_pcrs(json_object *pcrs, struct tm_baseline *b)
 		if (!json_object_is_type(val, json_type_string))
 			return tm_fail(TM_EXIT_BASELINE,
 				       "PCR %lu value is not a hex string", v);
+		if (v == TM_IMA_PCR)
+			return tm_fail(TM_EXIT_BASELINE,
+				       "PCR %d is IMA's: it changes with every file measured, in any order, so the handshake replays IMA's list instead (baseline \"ima\")",
+				       TM_IMA_PCR);
 		hex = json_object_get_string(val);
 		/* keep pcr[] sorted: insertion into its place */
 		idx = v;
@@ -153,11 +158,87 @@ static int tm_parse_controls(json_object *arr, struct tm_baseline *b)
 	return 0;
 }
 
+static int tm_parse_ima_file(json_object *o, struct tm_ima_file *f)
+{
+	static const char *const keys[] = {
+		"path", "sha256", "key_module", NULL
+	};
+	json_object *v;
+	char *hex = NULL;
+	int ret;
+
+	if (!json_object_is_type(o, json_type_object))
+		return tm_bl_fail("baseline %s entry is not an object",
+				  "\"ima\" \"files\"");
+	ret = tm_json_check_keys(o, keys, "an \"ima\" file",
+				 TM_EXIT_BASELINE);
+	if (!ret)
+		ret = tm_get_string(o, "path", 0, NULL, 4096, &f->path);
+	if (!ret)
+		ret = tm_get_string(o, "sha256", 0, "", 64, &hex);
+	if (!ret && tm_unhex(hex, f->sha256, sizeof(f->sha256)))
+		ret = tm_bl_fail("baseline \"ima\" file \"%s\" is not 32 bytes of hex",
+				 "sha256");
+	free(hex);
+	if (ret || !json_object_object_get_ex(o, "key_module", &v))
+		return ret;
+	if (!json_object_is_type(v, json_type_boolean))
+		return tm_bl_fail("baseline \"ima\" file \"%s\" is not true or false",
+				  "key_module");
+	f->key_module = json_object_get_boolean(v);
+	return 0;
+}
+
+/*
+ *   "ima": { "files": [ { "path": "/usr/lib/modules/.../trustmig.ko",
+ *                         "sha256": "...", "key_module": true }, ... ] }
+ */
+static int tm_parse_ima(json_object *ima, struct tm_baseline *b)
+{
+	static const char *const keys[] = { "files", NULL };
+	unsigned int i, key_modules = 0;
+	json_object *arr;
+	size_t n;
+	int ret;
+
+	if (!json_object_is_type(ima, json_type_object))
+		return tm_bl_fail("baseline \"%s\" is not an object", "ima");
+	ret = tm_json_check_keys(ima, keys, "baseline \"ima\"",
+				 TM_EXIT_BASELINE);
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(ima, "files", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return tm_bl_fail("baseline \"ima\" lacks the array \"%s\"",
+				  "files");
+	n = json_object_array_length(arr);
+	if (!n || n > TM_IMA_FILES_MAX)
+		return tm_fail(TM_EXIT_BASELINE,
+			       "baseline \"ima\" must list 1 to %d files",
+			       TM_IMA_FILES_MAX);
+	b->ima = calloc(n, sizeof(*b->ima));
+	if (!b->ima)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	b->has_ima = 1;
+	for (i = 0; i < n; i++) {
+		b->nima++;
+		ret = tm_parse_ima_file(json_object_array_get_idx(arr, i),
+					&b->ima[i]);
+		if (ret)
+			return ret;
+		key_modules += b->ima[i].key_module;
+	}
+	if (!key_modules)
+		return tm_bl_fail("baseline \"ima\" marks no file as %s (a trustmig.ko build)",
+				  "\"key_module\"");
+	return 0;
+}
+
 static int tm_parse_obj(json_object *root, struct tm_baseline *b)
 {
 	static const char *const keys[] = {
 		"schema", "id", "version", "description", "pcr_bank", "pcrs",
-		"controls", NULL
+		"controls", "ima", NULL
 	};
 	json_object *v;
 	char *s = NULL;
@@ -203,7 +284,10 @@ static int tm_parse_obj(json_object *root, struct tm_baseline *b)
 		return ret;
 	if (!json_object_object_get_ex(root, "controls", &v))
 		return tm_bl_fail("baseline lacks \"%s\"", "controls");
-	return tm_parse_controls(v, b);
+	ret = tm_parse_controls(v, b);
+	if (!ret && json_object_object_get_ex(root, "ima", &v))
+		ret = tm_parse_ima(v, b);
+	return ret;
 }
 
 static const char *tm_json_ws(const char *p, const char *end)
@@ -382,6 +466,9 @@ void tm_baseline_free(struct tm_baseline *b)
 		free(b->controls[i].statement);
 	}
 	free(b->controls);
+	for (i = 0; i < b->nima; i++)
+		free(b->ima[i].path);
+	free(b->ima);
 	free(b->id);
 	free(b->description);
 	memset(b, 0, sizeof(*b));
@@ -399,6 +486,28 @@ void tm_pcr_selection(TPMI_ALG_HASH bank, const unsigned int *pcr,
 	for (i = 0; i < n; i++)
 		sel->pcrSelections[0].pcrSelect[pcr[i] / 8] |=
 			1 << (pcr[i] % 8);
+}
+
+int tm_baseline_quote(const struct tm_baseline *b,
+		      const TPM2B_DIGEST *ima_pcr, TPML_PCR_SELECTION *sel,
+		      TPM2B_DIGEST *digest)
+{
+	TPM2B_DIGEST value[TM_PCR_MAX];
+	unsigned int pcr[TM_PCR_MAX], i, n = 0;
+
+	for (i = 0; i <= b->npcrs; i++) {
+		if (ima_pcr && (i == b->npcrs || b->pcr[i] > TM_IMA_PCR)) {
+			pcr[n] = TM_IMA_PCR;
+			value[n++] = *ima_pcr;
+			ima_pcr = NULL;
+		}
+		if (i < b->npcrs) {
+			pcr[n] = b->pcr[i];
+			value[n++] = b->value[i];
+		}
+	}
+	tm_pcr_selection(b->bank, pcr, n, sel);
+	return tm_pcr_digest(value, n, digest);
 }
 
 int tm_baseline_derive(struct tm_baseline *b)
@@ -433,6 +542,38 @@ static int tm_json_add(json_object *o, const char *key, json_object *v)
 		return -1;
 	}
 	return 0;
+}
+
+static json_object *tm_ima_json(const struct tm_baseline *b)
+{
+	json_object *ima = json_object_new_object();
+	json_object *files = json_object_new_array();
+	json_object *f;
+	unsigned int i;
+	char *hex;
+	int err;
+
+	err = !ima || !files;
+	for (i = 0; !err && i < b->nima; i++) {
+		f = json_object_new_object();
+		hex = tm_hex(b->ima[i].sha256, 32);
+		err = !f || !hex || tm_json_add_str(f, "path", b->ima[i].path) ||
+		      tm_json_add_str(f, "sha256", hex) ||
+		      (b->ima[i].key_module &&
+		       tm_json_add(f, "key_module",
+				   json_object_new_boolean(1)));
+		OPENSSL_free(hex);
+		err = err || json_object_array_add(files, f);
+		if (err)
+			json_object_put(f);
+	}
+	err = err || tm_json_add(ima, "files", json_object_get(files));
+	json_object_put(files);
+	if (err) {
+		json_object_put(ima);
+		return NULL;
+	}
+	return ima;
 }
 
 char *tm_baseline_to_json(const struct tm_baseline *b)
@@ -471,6 +612,7 @@ char *tm_baseline_to_json(const struct tm_baseline *b)
 			json_object_put(c);
 	}
 	err = err || tm_json_add(root, "controls", json_object_get(controls));
+	err = err || (b->has_ima && tm_json_add(root, "ima", tm_ima_json(b)));
 	text = err ? NULL : json_object_to_json_string_ext(root, flags);
 	if (!text || asprintf(&out, "%s\n", text) < 0)
 		out = NULL;

@@ -17,6 +17,15 @@ struct tm_control {
 	char *statement;	/* optional: how the baseline meets it */
 };
 
+/* A file IMA may have measured on a certified host (user/lib/ima.h). */
+struct tm_ima_file {
+	char *path;		/* where the reference host measured it */
+	unsigned char sha256[32];
+	int key_module;		/* a trustmig.ko build: holds the keys */
+};
+
+#define TM_IMA_FILES_MAX	4096
+
 struct tm_baseline {
 	char *id;
 	long version;
@@ -27,6 +36,10 @@ struct tm_baseline {
 	TPM2B_DIGEST value[TM_PCR_MAX];		/* value[i] of pcr[i] */
 	unsigned int ncontrols;
 	struct tm_control *controls;
+	/* "ima": without it, the peer's IMA list is replayed, not checked */
+	int has_ima;
+	unsigned int nima;
+	struct tm_ima_file *ima;
 	/* derived */
 	unsigned char file_sha256[32];		/* of the file's bytes */
 	TPML_PCR_SELECTION sel;
@@ -40,6 +53,13 @@ int tm_baseline_parse(const unsigned char *buf, size_t len,
 int tm_baseline_load(const char *path, struct tm_baseline *b);
 void tm_baseline_free(struct tm_baseline *b);
 
+/*
+ * The selection and digest a handshake quote covers: the baseline's PCRs
+ * and PCR 10 (IMA's) at @ima_pcr.
+ */
+int tm_baseline_quote(const struct tm_baseline *b,
+		      const TPM2B_DIGEST *ima_pcr, TPML_PCR_SELECTION *sel,
+		      TPM2B_DIGEST *digest);
 /* Compute sel, pcr_digest and policy from bank, pcr[] and value[]. */
 int tm_baseline_derive(struct tm_baseline *b);
 /* Serialise as a baseline file (pretty JSON); caller frees. */

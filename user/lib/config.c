@@ -46,6 +46,7 @@ static const struct tm_conf_key tm_conf_keys[] = {
 	TM_KEY("policy-dir", TM_CONF_PATH, policy_dir),
 	TM_KEY("session-dir", TM_CONF_PATH, session_dir),
 	TM_KEY("listen", TM_CONF_ADDR, listen),
+	TM_KEY("ima-log", TM_CONF_PATH, ima_log),
 	TM_SECONDS("timeout", timeout, 3600),
 	TM_SECONDS("attach-timeout", attach_timeout, TRUSTMIG_SECONDS_MAX),
 	TM_SECONDS("session-lifetime", lifetime, TRUSTMIG_SECONDS_MAX),
@@ -258,6 +259,7 @@ void tm_config_free(struct tm_config *c)
 	free(c->policy_dir);
 	free(c->session_dir);
 	free(c->listen);
+	free(c->ima_log);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -20,7 +20,7 @@
 #define TM_CONFIG_DEFAULT	"/etc/trustmig/trustmig.conf"
 #define TM_CONFIG_ENV		"TRUSTMIG_CONFIG"
 #define TM_CONFIG_LIST_MAX	16
-#define TM_CONFIG_KEYS		10
+#define TM_CONFIG_KEYS		11
 
 /* built-in defaults (TPM and state directory: tpm.h, host.h) */
 #define TM_LISTEN_DEFAULT	"0.0.0.0:7468"
@@ -35,6 +35,7 @@ struct tm_config {
 	char *policy_dir;
 	char *session_dir;
 	char *listen;
+	char *ima_log;
 	unsigned long timeout;	/* seconds; 0: not set */
 	/* trustmig.ko's session deadlines, seconds; 0: the module's default */
 	unsigned long attach_timeout;

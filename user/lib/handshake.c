@@ -11,7 +11,8 @@
  *                           chain SEQUENCE OF Certificate,
  *                           ephemeral OCTET STRING (65) }
  *   Attest   ::= SEQUENCE { quote OCTET STRING,       -- TPM2B_ATTEST
- *                           signature OCTET STRING }  -- TPMT_SIGNATURE
+ *                           signature OCTET STRING,   -- TPMT_SIGNATURE
+ *                           imaList OCTET STRING }    -- user/lib/ima.h
  *   M2       ::= SEQUENCE { hello Hello2, attestation Attest,
  *                           confirm OCTET STRING (32) }
  *   M3       ::= SEQUENCE { attestation Attest,
@@ -38,6 +39,7 @@
 #include "codec.h"
 #include "handshake.h"
 #include "host.h"
+#include "ima.h"
 #include "token.h"
 #include "tpmsw.h"
 #include "util.h"
@@ -75,11 +77,13 @@ ASN1_SEQUENCE(TM_HELLO2) = {
 struct tm_asn_attest {
 	ASN1_OCTET_STRING *quote;
 	ASN1_OCTET_STRING *sig;
+	ASN1_OCTET_STRING *ima;
 };
 
 ASN1_SEQUENCE(TM_ATTEST) = {
 	ASN1_SIMPLE(struct tm_asn_attest, quote, ASN1_OCTET_STRING),
 	ASN1_SIMPLE(struct tm_asn_attest, sig, ASN1_OCTET_STRING),
+	ASN1_SIMPLE(struct tm_asn_attest, ima, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END_name(struct tm_asn_attest, TM_ATTEST)
 
 struct tm_asn_m2 {
@@ -140,6 +144,7 @@ struct tm_hs {
 	/* the peer */
 	X509 *peer_tok;
 	struct tm_token_info peer;
+	const struct tm_baseline *peer_bl;	/* in the policy */
 	EVP_PKEY *peer_eph;
 	/* transcript: the frames so far, as sent */
 	unsigned char *th;
@@ -553,7 +558,7 @@ static int tm_hs_peer(struct tm_hs *h, const struct tm_asn_hello *m,
 	sk_X509_free(rest);
 	if (ret)
 		return tm_fail_prefix(ret, "peer token");
-	ret = tm_policy_check(pol, &h->peer);
+	ret = tm_policy_check(pol, &h->peer, &h->peer_bl);
 	if (ret)
 		return ret;
 	/* the ephemeral point as a TPM public area: on-curve check */
@@ -585,31 +590,70 @@ static void tm_hs_qdata(unsigned char type, const unsigned char th[32],
 	memcpy(qd + 1, th, 32);
 }
 
-/* Quote our token's PCRs over (@type, @th) into an Attest. */
+/*
+ * Quote our token's PCRs and PCR 10 over (@type, @th) into an Attest, with
+ * the IMA list that PCR 10 replays to. A module loaded between reading the
+ * list and quoting grows the list: read it again and quote again.
+ */
 static int tm_hs_quote(struct tm_hs *h, unsigned char type,
 		       const unsigned char th[32], struct tm_asn_attest *a)
 {
 	TPM2B_DATA qd = { .size = TM_HS_QDATA };
+	unsigned char *log = NULL, *after = NULL;
+	size_t len = 0, alen = 0;
+	TPML_PCR_SELECTION sel;
 	TPM2B_ATTEST attest;
 	TPMT_SIGNATURE sig;
+	unsigned int pcr[TM_PCR_MAX + 1], try;
 	int ret;
 
+	/* a selection is a bit map: the order of pcr[] does not matter */
+	memcpy(pcr, h->self.pcr, h->self.npcrs * sizeof(pcr[0]));
+	pcr[h->self.npcrs] = TM_IMA_PCR;
+	tm_pcr_selection(h->self.bank, pcr, h->self.npcrs + 1, &sel);
 	tm_hs_qdata(type, th, qd.buffer);
-	ret = tm_tpm_quote(h->c->tpm, h->ak, &qd, &h->self.sel, &attest, &sig);
+	ret = tm_ima_read(h->c->ima_log, &log, &len);
+	for (try = 0; !ret && try < 3; try++) {
+		ret = tm_tpm_quote(h->c->tpm, h->ak, &qd, &sel, &attest, &sig);
+		if (!ret)
+			ret = tm_ima_read(h->c->ima_log, &after, &alen);
+		if (ret || (alen == len && !memcmp(after, log, len)))
+			break;
+		free(log);
+		log = after;
+		len = alen;
+		after = NULL;
+	}
+	if (!ret && try == 3)
+		ret = tm_fail(TM_EXIT_MEASURED,
+			      "IMA's list kept growing while this host quoted PCR %d",
+			      TM_IMA_PCR);
 	if (!ret)
 		ret = tm_os_put_attest(a->quote, &attest);
 	if (!ret)
 		ret = tm_os_put_signature(a->sig, &sig);
+	if (!ret)
+		ret = tm_os_set(a->ima, log, len) ? TM_EXIT_ERROR : 0;
+	free(log);
+	free(after);
 	return ret;
 }
 
-/* The peer's quote: by the AK of its token, over (@type, @th), its baseline. */
+/*
+ * The peer's quote: by the AK of its token, over (@type, @th), of its
+ * baseline's PCR values and the PCR 10 its IMA list replays to; then the
+ * list's files, if the baseline has an "ima" section.
+ */
 static int tm_hs_check_quote(struct tm_hs *h, const struct tm_asn_attest *a,
 			     unsigned char type, const unsigned char th[32])
 {
+	const struct tm_baseline *b = h->peer_bl;
 	unsigned char qd[TM_HS_QDATA];
+	TPML_PCR_SELECTION sel;
+	TPM2B_DIGEST ima, digest;
 	TPM2B_ATTEST attest;
 	TPMT_SIGNATURE sig;
+	char what[160];
 	int ret;
 
 	ret = tm_os_get_attest(a->quote, &attest);
@@ -617,11 +661,22 @@ static int tm_hs_check_quote(struct tm_hs *h, const struct tm_asn_attest *a,
 		ret = tm_os_get_signature(a->sig, &sig);
 	if (ret)
 		return tm_fail_prefix(TM_EXIT_PROTOCOL, "malformed quote");
+	ret = tm_ima_replay(a->ima->data, a->ima->length, b->bank, &ima,
+			    NULL, NULL);
+	if (!ret)
+		ret = tm_baseline_quote(b, &ima, &sel, &digest);
+	if (ret)
+		return tm_fail_prefix(ret, h->peer.host);
 	tm_hs_qdata(type, th, qd);
+	snprintf(what, sizeof(what),
+		 "baseline %s version %ld, PCR %d as its IMA list replays",
+		 b->id, b->version, TM_IMA_PCR);
 	ret = tm_quote_verify(&attest, &sig, X509_get0_pubkey(h->peer_tok),
 			      qd, sizeof(qd), "this handshake's transcript",
-			      &h->peer.sel, &h->peer.pcr_digest,
-			      h->peer.baseline_id, h->peer.baseline_version);
+			      &sel, &digest, what);
+	if (!ret && b->has_ima)
+		ret = tm_ima_check(b, a->ima->data, a->ima->length,
+				   h->peer.host);
 	return ret ? tm_fail_prefix(ret, h->peer.host) : 0;
 }
 

@@ -40,6 +40,7 @@ enum tm_msg_type {
 struct tm_hs_config {
 	struct tm_tpm *tpm;
 	const char *state;		/* token.pem, ak.*, mk.* */
+	const char *ima_log;		/* this host's IMA list */
 	/* STACK_OF(X509_CRL) checked for the peer's token */
 	struct stack_st_X509_CRL *crls;
 	int timeout_ms;			/* per message */

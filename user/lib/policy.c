@@ -318,13 +318,17 @@ int tm_policy_restrict(struct tm_policy *p, X509_STORE *host)
 }
 
 int tm_policy_check(const struct tm_policy *p,
-		    const struct tm_token_info *info)
+		    const struct tm_token_info *info,
+		    const struct tm_baseline **match)
 {
 	unsigned int i;
 
-	for (i = 0; i < p->nbaselines; i++)
-		if (!tm_token_check_baseline(info, &p->baseline[i]))
+	for (i = 0; i < p->nbaselines; i++) {
+		if (!tm_token_check_baseline(info, &p->baseline[i])) {
+			*match = &p->baseline[i];
 			return 0;
+		}
+	}
 	return tm_fail(TM_EXIT_POLICY_BASELINE,
 		       "%s is certified for baseline %s version %ld, which policy %s does not accept",
 		       info->host, info->baseline_id, info->baseline_version,

@@ -69,9 +69,13 @@ void tm_policy_free(struct tm_policy *p);
 int tm_policy_restrict(struct tm_policy *p, X509_STORE *host);
 /* A policy id: 1-64 of A-Z a-z 0-9 . _ - (it names a file). */
 int tm_policy_id_valid(const char *id);
-/* @info's baseline is one of @p's; TM_EXIT_POLICY_BASELINE if not. */
+/*
+ * @info's baseline is one of @p's, then in @match; TM_EXIT_POLICY_BASELINE
+ * if not.
+ */
 int tm_policy_check(const struct tm_policy *p,
-		    const struct tm_token_info *info);
+		    const struct tm_token_info *info,
+		    const struct tm_baseline **match);
 /* A source certified as @host may send @p's VMs; TM_EXIT_PEER_NAME if not. */
 int tm_policy_check_source(const struct tm_policy *p, const char *host);
 

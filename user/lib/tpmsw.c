@@ -721,8 +721,7 @@ int tm_quote_verify(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
 		    EVP_PKEY *signer, const unsigned char *nonce,
 		    size_t nonce_len, const char *nonce_what,
 		    const TPML_PCR_SELECTION *sel,
-		    const TPM2B_DIGEST *pcr_digest, const char *bl_id,
-		    long bl_version)
+		    const TPM2B_DIGEST *pcr_digest, const char *state)
 {
 	const TPMS_QUOTE_INFO *qi;
 	TPMS_ATTEST q;
@@ -740,14 +739,13 @@ int tm_quote_verify(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
 			       nonce_what);
 	if (!tm_pcr_selection_equal(&qi->pcrSelect, sel))
 		return tm_fail(TM_EXIT_QUOTE_PCRS,
-			       "the quote covers other PCRs than baseline %s",
-			       bl_id);
+			       "the quote covers other PCRs than %s", state);
 	if (qi->pcrDigest.size != pcr_digest->size ||
 	    CRYPTO_memcmp(qi->pcrDigest.buffer, pcr_digest->buffer,
 			  pcr_digest->size))
 		return tm_fail(TM_EXIT_QUOTE_PCRS,
-			       "the quoted PCR values differ from baseline %s version %ld: the platform is not in the certified state",
-			       bl_id, bl_version);
+			       "the quoted PCR values differ from %s: the platform is not in the certified state",
+			       state);
 	return 0;
 }
 

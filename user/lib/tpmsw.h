@@ -72,15 +72,14 @@ int tm_attest_verify(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
 /*
  * Verify a quote: signed by @signer (TM_EXIT_QUOTE_SIG), over @nonce
  * (TM_EXIT_QUOTE_NONCE; @nonce_what names it in the reason), of exactly
- * the PCR selection and PCR digest of baseline @bl_id version @bl_version
- * (TM_EXIT_QUOTE_PCRS).
+ * the PCR selection and PCR digest of @state ("baseline ID version N",
+ * for the reason; TM_EXIT_QUOTE_PCRS).
  */
 int tm_quote_verify(const TPM2B_ATTEST *attest, const TPMT_SIGNATURE *sig,
 		    EVP_PKEY *signer, const unsigned char *nonce,
 		    size_t nonce_len, const char *nonce_what,
 		    const TPML_PCR_SELECTION *sel,
-		    const TPM2B_DIGEST *pcr_digest, const char *bl_id,
-		    long bl_version);
+		    const TPM2B_DIGEST *pcr_digest, const char *state);
 
 /*
  * Policy checks shared by the TTP and the token verifier. The AK must be a

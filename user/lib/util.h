@@ -42,6 +42,7 @@ enum tm_exit {
 	TM_EXIT_CERTIFY_NAME = 18,	/* certification of another key/nonce */
 	TM_EXIT_MK_ATTRS = 19,		/* migration key attributes unsafe */
 	TM_EXIT_MK_POLICY = 20,		/* migration key policy != baseline */
+	TM_EXIT_MEASURED = 21,		/* IMA list bad or outside baseline */
 	/* token verification */
 	TM_EXIT_TOKEN_CHAIN = 30,	/* not issued by a trusted TTP */
 	TM_EXIT_TOKEN_EXPIRED = 31,

@@ -13,9 +13,10 @@
 
 #include <stddef.h>
 
-#define TM_WIRE_VERSION		2	/* 2: M1 names the destinations */
+/* 2: M1 names the destinations; 3: quotes cover PCR 10, IMA's list */
+#define TM_WIRE_VERSION		3
 #define TM_WIRE_HDR		6
-#define TM_WIRE_MAX		(64u << 10)
+#define TM_WIRE_MAX		(1024u << 10)	/* TM_IMA_LOG_MAX and more */
 #define TM_ADDR_MAX		300
 
 /*

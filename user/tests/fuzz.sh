@@ -40,13 +40,27 @@ if ! make -C "$here/fuzz" BUILD="$BUILD" >"$out/build.log" 2>&1; then
 	exit 1
 fi
 
-# Handshake frames: version 2 (TM_WIRE_VERSION), type, be32 length, DER.
-seed hs_frames alert 021500000008300602013a0c0178
+# Handshake frames: version 3 (TM_WIRE_VERSION), type, be32 length, DER.
+seed hs_frames alert 031500000008300602013a0c0178
 zeros32=$(printf '%064d' 0)
-seed hs_frames result "02040000002c302a30060201000c01780420$zeros32"
-seed hs_frames m3 "02030000002a30283004040004000420$zeros32"
+seed hs_frames result "03040000002c302a30060201000c01780420$zeros32"
+seed hs_frames m3 "03030000002c302a30060400040004000420$zeros32"
+# M3 whose Attest carries an IMA list: the boot aggregate and trustmig.ko
+python3 "$here/ima-list.py" "$out/seed.ima" "/m/trustmig.ko=$zeros32" >/dev/null
+seed hs_frames m3ima "$(python3 - "$out/seed.ima" <<-'EOP'
+	import sys
+	def der(tag, body):
+	    n = len(body)
+	    size = bytes([n]) if n < 128 else bytes([0x82, n >> 8, n & 255])
+	    return bytes([tag]) + size + body
+	ima = open(sys.argv[1], "rb").read()
+	attest = der(0x30, der(0x04, b"") + der(0x04, b"") + der(0x04, ima))
+	m3 = der(0x30, attest + der(0x04, bytes(32)))
+	print((bytes([3, 3]) + len(m3).to_bytes(4, "big") + m3).hex())
+	EOP
+)"
 # M1 naming policy "vm", with an empty chain (the hello check refuses it)
-seed hs_frames m1 "02010000006f306d0420${zeros32}0c02766d300030000441$(printf '04%0128d' 0)"
+seed hs_frames m1 "03010000006f306d0420${zeros32}0c02766d300030000441$(printf '04%0128d' 0)"
 # trustmig-vm: frames separated by "TMVF", each its type and payload
 # (fuzz/vmm_peer.c): HELLO (4 MiB, 1 vCPU), RECORDS, ABORT (EPROTO, "no").
 sep=544d5646

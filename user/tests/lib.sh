@@ -157,6 +157,19 @@ measure() {
 	done
 }
 
+# ima_list NAME ENTRY...: NAME's IMA list (NAME.ima, read through
+# $TRUSTMIG_IMA_LOG) and its swtpm's PCR 10 as a kernel that measured
+# those files would leave them (ima-list.py: the ENTRY forms)
+ima_list() {
+	local v values
+
+	values=$(python3 "$HERE/ima-list.py" "$1.ima" "${@:2}") ||
+		fail "ima-list.py $*"
+	for v in $values; do
+		must tpm2_pcrextend -T "$(tcti "$1")" "10:sha256=$v"
+	done
+}
+
 extend_pcr() {
 	must tpm2_pcrextend -T "$(tcti "$1")" \
 		"$2:sha256=$(printf 'rogue %s' "$2" | sha256sum | cut -c1-64)"
@@ -235,7 +248,7 @@ start_d() {
 	# emptied here: the redirection below happens in the child, maybe
 	# after the loop has read the last daemon's port
 	: >d.log
-	"$BIN/trustmigd" "$@" --debug-fingerprint 2>d.log &
+	TRUSTMIG_IMA_LOG=d.ima "$BIN/trustmigd" "$@" --debug-fingerprint 2>d.log &
 	echo $! >d.pid
 	for try in $(seq 50); do
 		DPORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)$/\1/p' d.log)
@@ -257,6 +270,7 @@ hs() {
 			"${CRLS[@]}" --timeout "${S_TIMEOUT:-5}" \
 			--peer-name d.example
 	fi
-	timeout -k 5 60 "$HOST" handshake --peer "127.0.0.1:$port" "$@" \
+	TRUSTMIG_IMA_LOG=s.ima timeout -k 5 60 "$HOST" handshake \
+		--peer "127.0.0.1:$port" "$@" \
 		--debug-fingerprint
 }

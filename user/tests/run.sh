@@ -251,6 +251,51 @@ t_record_baseline() {
 	[ -n "$got" ] && [ "$got" = "$want" ] || fail "policy $got != $want"
 }
 
+# digests of files a test host's IMA measured
+KO_SHA=$(printf 'trustmig.ko build' | sha256sum | cut -c1-64)
+KVM_SHA=$(printf 'kvm.ko' | sha256sum | cut -c1-64)
+EVIL_SHA=$(printf 'evil.ko' | sha256sum | cut -c1-64)
+MODS=/usr/lib/modules/6.1.0-57-amd64
+KO=$MODS/updates/dkms/trustmig.ko=$KO_SHA
+KVM=$MODS/kernel/arch/x86/kvm/kvm.ko=$KVM_SHA
+EVIL=$MODS/extra/evil.ko=$EVIL_SHA
+
+t_record_baseline_ima() {
+	start_tpm h
+	ima_list h "$KVM" "$KO" "$KVM" "@11:/boot/x=$EVIL_SHA"
+	must env TRUSTMIG_IMA_LOG=h.ima "$HOST" baseline --tcti "$(tcti h)" \
+		--id ima --version 1 --pcrs 0-7 --control CM-2 --ima --out ima.json
+	must "$TTP" baseline ima.json
+	grep -q "controls CM-2, IMA: 2 files, 1 trustmig.ko$" out.log ||
+		fail "ttp baseline: $(cat out.log)"
+	# each file once, trustmig.ko the key module, PCR 11's entry not
+	python3 - ima.json "$KO_SHA" "$KVM_SHA" <<-'EOP' || fail "$(cat ima.json)"
+		import json, sys
+		files = json.load(open(sys.argv[1]))["ima"]["files"]
+		got = sorted((f["sha256"], f.get("key_module", False)) for f in files)
+		assert got == sorted([(sys.argv[2], True), (sys.argv[3], False)]), files
+	EOP
+	refuse 2 "PCR 10 is IMA's: record its list with --ima instead" \
+		"$HOST" baseline --tcti "$(tcti h)" --id x --version 1 \
+		--pcrs 0-7,10 --control CM-2 --out x.json
+	sed 's/"pcrs": {/"pcrs": { "10": "'"$KO_SHA"'",/' ima.json >pcr10.json
+	refuse 3 "PCR 10 is IMA's: it changes with every file measured" \
+		"$TTP" baseline pcr10.json
+	# a list that is not the one PCR 10 holds, none, no trustmig.ko
+	python3 "$HERE/ima-list.py" h.ima "$KO" >/dev/null
+	refuse 21 "IMA's list h.ima does not replay to this TPM's PCR 10" \
+		env TRUSTMIG_IMA_LOG=h.ima "$HOST" baseline --tcti "$(tcti h)" \
+		--id x --version 1 --pcrs 0-7 --control CM-2 --ima --out x.json
+	refuse 21 "no IMA list at none.ima (IMA off, or securityfs not mounted)" \
+		env TRUSTMIG_IMA_LOG=none.ima "$HOST" baseline --tcti "$(tcti h)" \
+		--id x --version 1 --pcrs 0-7 --control CM-2 --ima --out x.json
+	start_tpm k
+	ima_list k "$KVM"
+	refuse 21 "IMA measured no trustmig.ko here: load IMA's policy (trustmig-ima.service) before the module" \
+		env TRUSTMIG_IMA_LOG=k.ima "$HOST" baseline --tcti "$(tcti k)" \
+		--id x --version 1 --pcrs 0-7 --control CM-2 --ima --out x.json
+}
+
 t_enrol_verify() {
 	start_tpm h
 	ttp_init
@@ -974,6 +1019,103 @@ t_hs_baseline() {
 	EOP
 }
 
+# ima_hosts: hs_hosts under baseline swtpm-ima (swtpm-fresh whose "ima"
+# lists trustmig.ko, the key module, and kvm.ko), policy vm its only one
+ima_hosts() {
+	python3 - "$BASELINES/swtpm-fresh.json" "$KO" "$KVM" >swtpm-ima.json <<-'EOP'
+		import json, sys
+		b = json.load(open(sys.argv[1]))
+		b["id"], b["version"] = "swtpm-ima", 1
+		files = [dict(zip(("path", "sha256"), a.rsplit("=", 1))) for a in sys.argv[2:]]
+		files[0]["key_module"] = True
+		b["ima"] = {"files": files}
+		print(json.dumps(b, indent=2))
+	EOP
+	start_tpm s
+	start_tpm d
+	must "$TTP" init --dir ttp --crl-days 3650
+	enrol s swtpm-ima.json
+	enrol d swtpm-ima.json
+	mkdir -p pol sess
+	cat >pol/vm.json <<-EOP
+		{ "schema": "trustmig-policy/1", "id": "vm",
+		  "anchors": [ "../$ANCHOR" ], "baselines": [ "../swtpm-ima.json" ] }
+	EOP
+}
+
+t_hs_ima() {
+	ima_hosts
+	ima_list s "$KVM" "$KO"
+	ima_list d "$KO" "$KVM" "$KO" "@11:/boot/other=$EVIL_SHA"
+	start_d
+	hs_done
+	log_line d.log 1 "${HS_LOG[@]}"
+}
+
+# a file the baseline does not list, on the destination or the source
+t_hs_ima_unlisted() {
+	ima_hosts
+	ima_list s "$KO"
+	ima_list d "$KO" "$EVIL"
+	start_d
+	hs_refused 21 "d.example: d.example loaded $MODS/extra/evil.ko (sha256 ${EVIL_SHA:0:16}...), which baseline swtpm-ima version 1 does not list"
+	dest_refused 1 52 "the peer refused the handshake (its code 21)"
+}
+
+t_hs_ima_unlisted_source() {
+	ima_hosts
+	ima_list s "$KO" "$EVIL"
+	ima_list d "$KO"
+	start_d
+	refuse 52 "the peer refused the handshake (its code 21): s.example: s.example loaded $MODS/extra/evil.ko" \
+		hs "$DPORT"
+	dest_refused 1 21 "s.example loaded $MODS/extra/evil.ko"
+}
+
+t_hs_ima_no_module() {
+	ima_hosts
+	ima_list s "$KO"
+	ima_list d "$KVM"
+	start_d
+	hs_refused 21 "IMA on d.example never measured a trustmig.ko that baseline swtpm-ima version 1 certifies: its IMA policy was not loaded before the module"
+}
+
+# a list that is not the one the quoted PCR 10 holds; a cut list; a
+# violation
+t_hs_ima_forged() {
+	ima_hosts
+	ima_list s "$KO"
+	ima_list d "$KO" "$EVIL"
+	python3 "$HERE/ima-list.py" fake.ima "$KO" >/dev/null
+	cp fake.ima d.ima
+	start_d
+	hs_refused 16 "the quoted PCR values differ from baseline swtpm-ima version 1, PCR 10 as its IMA list replays: the platform is not in the certified state"
+	head -c -1 fake.ima >d.ima
+	# the boot aggregate's entry is 101 bytes; the next one is cut
+	refuse 21 "d.example: malformed IMA list: the entry at byte 101 overruns it" \
+		hs "$DPORT"
+}
+
+t_hs_ima_violation() {
+	ima_hosts
+	ima_list s "$KO"
+	ima_list d "$KO" "!$KVM"
+	start_d
+	hs_refused 21 "IMA on d.example logged a violation for $MODS/kernel/arch/x86/kvm/kvm.ko"
+}
+
+# without "ima" in the baseline the list is replayed to the quote, and
+# its files are not checked
+t_hs_ima_unchecked() {
+	hs_hosts
+	ima_list s "$EVIL"
+	ima_list d "$EVIL"
+	start_d
+	hs_done
+	python3 "$HERE/ima-list.py" s.ima "$KO" >/dev/null
+	refuse 52 "its code 16" hs "$DPORT"
+}
+
 t_hs_pcr() {
 	hs_hosts
 	start_d
@@ -1061,18 +1203,18 @@ t_hs_garbage() {
 	hs_hosts
 	start_d
 	send 'GET / HTTP/1.0\r\n\r\n'
-	dest_refused 1 51 "protocol version 71, expected 2"
-	send '\002\001\177\377\377\377'
-	dest_refused 2 51 "exceeds the 65536-byte limit"
-	send '\002\001\000\000\000\003abc'
+	dest_refused 1 51 "protocol version 71, expected 3"
+	send '\003\001\177\377\377\377'
+	dest_refused 2 51 "exceeds the 1048576-byte limit"
+	send '\003\001\000\000\000\003abc'
 	dest_refused 3 51 "malformed M1 message"
-	send '\002\003\000\000\000\000'
+	send '\003\003\000\000\000\000'
 	dest_refused 4 51 "unexpected message type 3 (expected 1)"
-	send '\002\001\000\000\000\377abc'
+	send '\003\001\000\000\000\377abc'
 	dest_refused 5 50 "closed the connection mid-handshake"
 	# a source of the previous protocol version: told so, not "malformed"
-	send '\001\001\000\000\000\003abc'
-	dest_refused 6 51 "protocol version 1, expected 2"
+	send '\002\001\000\000\000\003abc'
+	dest_refused 6 51 "protocol version 2, expected 3"
 	# and it still serves an honest source
 	hs_done
 }
@@ -1187,8 +1329,8 @@ REFUSED="the peer refused the handshake"
 CLOSED="the peer closed the connection mid-handshake"
 TIMEOUT="timeout: the peer did not answer in time"
 M1_TIMEOUT="timeout: the first message (M1) did not arrive whole within"
-HTTP="protocol version 71, expected 2"
-BIG="message of 2147483647 bytes exceeds the 65536-byte limit"
+HTTP="protocol version 71, expected 3"
+BIG="message of 2147483647 bytes exceeds the 1048576-byte limit"
 BAD_ALERT="malformed status message"
 ALERT99="$REFUSED (its code 99): ??????????"
 # escaped in the log line's reason="...": the field ends where it should
@@ -1672,7 +1814,8 @@ t_status() {
 	must openssl ca -config ca.cnf -gencrl -keyfile ttp/ttp.key \
 		-cert ttp/ttp.pem -crl_lastupdate 20200101000000Z \
 		-crl_nextupdate 20200102000000Z -out stale.pem
-	conf d d "crl = ../ttp/crl.pem" "crl = ../stale.pem"
+	conf d d "crl = ../ttp/crl.pem" "crl = ../stale.pem" "ima-log = ../d.ima"
+	ima_list d "$KVM" "$KO"
 	"$HOST" status --config etc/d.conf >status.txt 2>err.log
 	rc=$?
 	[ $rc -eq $want ] || fail "status exited $rc, not $want: $(cat err.log)"
@@ -1680,12 +1823,13 @@ t_status() {
 		grep -Eq "^  token:    baseline swtpm-fresh version [0-9]+, valid until 20[0-9-]+T[0-9:]+Z \((89|90) days left\)$" status.txt &&
 		grep -Eq "^  crl:      .*/ttp/crl.pem: next update [0-9-]+ [0-9:]+ UTC$" status.txt &&
 		grep -q "^  crl:      .*/stale.pem: next update 2020-01-02 00:00 UTC (WARNING: stale" status.txt &&
-		grep -q "^  key:      usable now$" status.txt ||
+		grep -q "^  key:      usable now$" status.txt &&
+		grep -q "^  module:   measured by IMA: $MODS/updates/dkms/trustmig.ko (sha256 ${KO_SHA:0:16}...)$" status.txt ||
 		fail "status: $(cat status.txt)"
 	"$HOST" status --config etc/d.conf --json >status.json 2>err.log
 	[ $? -eq $want ] || fail "status --json: $(cat err.log)"
 	"$TTP" show --token d.pem --json >show.json 2>err.log || fail "$(cat err.log)"
-	python3 - status.json show.json $want <<-'EOP' || fail "$(cat status.json show.json)"
+	python3 - status.json show.json $want "$KO_SHA" <<-'EOP' || fail "$(cat status.json show.json)"
 		import json, sys
 		st, show = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 		tok = st["host"]["token"]
@@ -1696,12 +1840,23 @@ t_status() {
 		assert [c["stale"] for c in crls] == [False, True], crls
 		assert st["host"]["migration_key"] == {"usable": True}, st
 		assert (st["module_error"] is None) == (sys.argv[3] == "0"), st
+		m = st["host"]["measured_module"]
+		assert m["sha256"] == sys.argv[4] and m["path"].endswith("/trustmig.ko"), m
 	EOP
 	# the PCRs leave the baseline: the key is no longer usable
 	extend_pcr d 3
 	"$HOST" status --config etc/d.conf >status.txt 2>err.log
 	grep -q "^  key:      NOT usable: .*TPM refused the migration key" status.txt ||
 		fail "key after a PCR extend: $(cat status.txt)"
+	# IMA never measured trustmig.ko; a list that does not parse
+	rm d.ima
+	"$HOST" status --config etc/d.conf >status.txt 2>err.log
+	grep -q "^  module:   no trustmig.ko in IMA's list .*/d.ima (a peer whose baseline has \"ima\" refuses this host)$" status.txt ||
+		fail "no list: $(cat status.txt)"
+	printf 'x' >d.ima
+	"$HOST" status --config etc/d.conf >status.txt 2>err.log
+	grep -q "^  module:   malformed IMA list: the entry at byte 0 overruns it$" status.txt ||
+		fail "bad list: $(cat status.txt)"
 	refuse 2 "unknown session command" "$HOST" session nope
 }
 
@@ -2166,6 +2321,7 @@ run "baseline files parse; malformed ones are refused" t_baselines
 run "inputs: duplicate JSON keys, empty, unreadable files; reasons in words" t_inputs
 run "option values: ports 1-65535, numbers in range, named when bad" t_option_values
 run "baseline recorded after an emulated measured boot" t_record_baseline
+run "baseline --ima records what IMA measured, its list replayed first" t_record_baseline_ima
 run "enrolment + certify; openssl verify -crl_check accepts" t_enrol_verify
 run "ECDH_ZGen works under PolicyPCR and fails after a PCR extend" t_zgen_binding
 run "TPM bus: the credential and the migration key's Create go encrypted" t_tpm_bus_enrol
@@ -2193,6 +2349,13 @@ run "handshake: the session file is new and 0600, made before the keys" t_hs_ses
 run "handshake: sessions of installed keys: list, show, monitor, expiry, files" t_hs_sessions
 run "handshake: destination baseline not in the policy" t_hs_baseline
 run "handshake: destination PCR extended after certification" t_hs_pcr
+run "handshake: IMA measured the certified trustmig.ko; lists replayed" t_hs_ima
+run "handshake: a module the baseline does not list (21)" t_hs_ima_unlisted
+run "handshake: the source loaded a module its baseline does not list" t_hs_ima_unlisted_source
+run "handshake: trustmig.ko loaded before IMA's policy (21)" t_hs_ima_no_module
+run "handshake: an IMA list not the one PCR 10 holds (16); a cut list" t_hs_ima_forged
+run "handshake: IMA logged a violation (21)" t_hs_ima_violation
+run "handshake: no \"ima\" in the baseline: the list replayed, not checked" t_hs_ima_unchecked
 run "handshake: destination token revoked" t_hs_revoked
 run "handshake: destination token expired" t_hs_expired
 run "handshake: destination token not yet valid" t_hs_not_yet_valid

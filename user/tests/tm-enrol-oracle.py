@@ -98,7 +98,7 @@ def main():
     subprocess.run(cmd, check=True)
     r = pem_read(resp)[1]
     quote, sig = [r[slice(*f)] for f in fields(r)[3:5]]
-    attest = der(0x30, der(0x04, quote) + der(0x04, sig))
+    attest = der(0x30, der(0x04, quote) + der(0x04, sig) + der(0x04, b""))
     mac = hmac.new(kcs, hashlib.sha256(m1 + m2 + attest).digest(),
                    hashlib.sha256).digest()
     s.sendall(make(3, der(0x30, attest + der(0x04, mac))))

@@ -3,7 +3,7 @@
 (tm-proxy.py, tm-enrol-oracle.py); docs/protocol.md has the formats."""
 
 # the frame version (docs/protocol.md section 1)
-VERSION = 2
+VERSION = 3
 
 # uncompressed P-256 generator point
 G = bytes.fromhex(

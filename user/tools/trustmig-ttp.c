@@ -933,6 +933,7 @@ static int check_response(const struct tm_pending *p,
 			  const struct tm_response *r,
 			  const struct tm_baseline *b)
 {
+	char state[128];
 	unsigned char h[32];
 	TPMS_ATTEST cert;
 	EVP_PKEY *ak = NULL;
@@ -948,10 +949,12 @@ static int check_response(const struct tm_pending *p,
 	ret = tm_public_to_pkey(&p->req.ak, &ak);
 	if (ret)
 		return ret;
+	snprintf(state, sizeof(state), "baseline %s version %ld", b->id,
+		 b->version);
 	ret = tm_quote_verify(&r->quote, &r->quote_sig, ak,
 			      p->ch.nonce.buffer, p->ch.nonce.size,
 			      "this challenge's nonce", &b->sel, &b->pcr_digest,
-			      b->id, b->version);
+			      state);
 	if (ret)
 		goto out;
 	ret = tm_attest_verify(&r->certify, &r->certify_sig, ak,
@@ -1452,7 +1455,7 @@ static int cmd_baseline(int argc, char **argv)
 {
 	struct tm_baseline b;
 	char *hex, why[512];
-	unsigned int k;
+	unsigned int k, keys;
 	int i, ret;
 
 	if (argc < 2)
@@ -1470,6 +1473,10 @@ static int cmd_baseline(int argc, char **argv)
 		printf(", controls");
 		for (k = 0; k < b.ncontrols; k++)
 			printf(" %s", b.controls[k].id);
+		for (k = 0, keys = 0; k < b.nima; k++)
+			keys += b.ima[k].key_module;
+		if (b.has_ima)
+			printf(", IMA: %u files, %u trustmig.ko", b.nima, keys);
 		hex = tm_hex(b.policy.buffer, b.policy.size);
 		printf("\n  PolicyPCR digest %s\n", hex ? hex : "?");
 		OPENSSL_free(hex);

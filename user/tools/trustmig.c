@@ -24,6 +24,7 @@
 #include "enrol.h"
 #include "handshake.h"
 #include "host.h"
+#include "ima.h"
 #include "module.h"
 #include "show.h"
 #include "token.h"
@@ -77,7 +78,9 @@ static const char manual[] =
 "    35 extension, 36 baseline,\n"
 "    37 not this host's keys); 40 the TPM refused the migration key (PCRs\n"
 "    differ from the certified baseline); handshake: 14-16 the peer's quote\n"
-"    (signature, transcript, PCRs), 50 peer unreachable, timed out or gone,\n"
+"    (signature, transcript, PCRs), 21 IMA's list (malformed, a violation,\n"
+"    a file the baseline does not list, no certified trustmig.ko measured),\n"
+"    50 peer unreachable, timed out or gone,\n"
 "    51 malformed message, 52 the peer refused, 53 bad or unknown policy,\n"
 "    54 the peer's baseline is not in the policy, 55 key confirmation\n"
 "    failed or the destination's RESULT is not authentic, 56 trustmig.ko\n"
@@ -130,12 +133,15 @@ static const char help_install[] =
 
 static const char help_baseline[] =
 "  baseline --id ID --version N --pcrs LIST --control ID [--control ID]...\n"
-"           [--bank sha256] [--description TEXT] --out FILE [--tcti CONF]\n"
-"           [--config FILE]\n"
+"           [--bank sha256] [--description TEXT] [--ima] --out FILE\n"
+"           [--tcti CONF] [--config FILE]\n"
 "    Record this TPM's current PCR values as a baseline file, e.g. on a\n"
 "    reference host booted in its approved configuration. LIST is like\n"
-"    0-7,14. Review the file (add control statements) before the TTP uses\n"
-"    it.\n\n";
+"    0-7,14 (not 10, IMA's). --ima also records every file IMA measured\n"
+"    (its list replayed to this TPM's PCR 10 first), trustmig.ko marked\n"
+"    as the key module: a peer then accepts this host only if IMA\n"
+"    measured one of these trustmig.ko builds and nothing unlisted.\n"
+"    Review the file (add control statements) before the TTP uses it.\n\n";
 
 static const char help_check[] =
 "  check-key [--state DIR] [--tcti CONF] [--config FILE]\n"
@@ -248,6 +254,7 @@ struct host_opts {
 	const char *tcti;
 	const char *state;
 	const char *config;
+	const char *ima_log;
 	char staging[4096];
 };
 
@@ -255,7 +262,7 @@ enum { OPT_TCTI = 0x100, OPT_STATE, OPT_CONFIG, OPT_OUT, OPT_HOST,
 	OPT_EKTYPE, OPT_CHAL, OPT_TOKEN, OPT_CA, OPT_CRL, OPT_ID, OPT_VERSION,
 	OPT_PCRS, OPT_BANK, OPT_CONTROL, OPT_DESC, OPT_PEER, OPT_PEER_NAME,
 	OPT_ANY_PEER, OPT_POLICY, OPT_POLICY_ID, OPT_POLICY_DIR, OPT_TIMEOUT,
-	OPT_DEBUG, OPT_JSON, OPT_COUNT };
+	OPT_DEBUG, OPT_JSON, OPT_COUNT, OPT_IMA };
 
 #define TM_OPT(name, val) { name, required_argument, NULL, val }
 #define TM_OPT_CONFIG	TM_OPT("config", OPT_CONFIG)
@@ -289,6 +296,7 @@ static int host_finish(struct host_opts *o, const char *cmd, int argc,
 	o->tcti = tm_setting(o->tcti, TM_TCTI_ENV, conf.tcti, NULL);
 	o->state = tm_setting(o->state, TM_STATE_ENV, conf.state,
 			      TM_STATE_DEFAULT);
+	o->ima_log = tm_setting(NULL, TM_IMA_ENV, conf.ima_log, TM_IMA_LOG);
 	return tm_path(o->staging, sizeof(o->staging), o->state, TM_STAGING);
 }
 
@@ -692,6 +700,76 @@ static int parse_pcr_list(const char *s, unsigned int *pcr, unsigned int *n)
 	return *n ? 0 : -1;
 }
 
+/* Add @e to the baseline's "ima" files, once per digest. */
+static int ima_record_file(const struct tm_ima_entry *e, void *arg)
+{
+	struct tm_baseline *b = arg;
+	char path[4096];
+	unsigned int i;
+
+	tm_printable(e->path, e->path_len, path, sizeof(path), 0);
+	if (e->violation)
+		return tm_fail(TM_EXIT_MEASURED,
+			       "IMA logged a violation for %s (a file written while measured): this is no reference state",
+			       path);
+	for (i = 0; i < b->nima; i++)
+		if (!memcmp(b->ima[i].sha256, e->sha256, 32))
+			return 0;
+	if (b->nima == TM_IMA_FILES_MAX)
+		return tm_fail(TM_EXIT_MEASURED,
+			       "IMA measured more than %d files here",
+			       TM_IMA_FILES_MAX);
+	b->ima[b->nima].path = strdup(path);
+	if (!b->ima[b->nima].path)
+		return tm_fail(TM_EXIT_ERROR, "out of memory");
+	memcpy(b->ima[b->nima].sha256, e->sha256, 32);
+	b->ima[b->nima].key_module = tm_ima_is_key_module(e);
+	b->nima++;
+	return 0;
+}
+
+/* The files of this host's IMA list, which must replay to its PCR 10. */
+static int record_ima(struct tm_tpm *t, const char *log_path,
+		      struct tm_baseline *b)
+{
+	unsigned int pcr = TM_IMA_PCR, i, n;
+	TPM2B_DIGEST replayed, now;
+	TPML_PCR_SELECTION sel;
+	unsigned char *log;
+	size_t len;
+	int ret;
+
+	ret = tm_ima_read(log_path, &log, &len);
+	if (!ret && !len)
+		ret = tm_fail(TM_EXIT_MEASURED,
+			      "no IMA list at %s (IMA off, or securityfs not mounted)",
+			      log_path);
+	if (!ret)
+		ret = tm_ima_replay(log, len, b->bank, &replayed, NULL, NULL);
+	tm_pcr_selection(b->bank, &pcr, 1, &sel);
+	if (!ret)
+		ret = tm_tpm_pcr_read(t, &sel, &now, 1, &n);
+	if (!ret && (n != 1 || now.size != replayed.size ||
+		     memcmp(now.buffer, replayed.buffer, now.size)))
+		ret = tm_fail(TM_EXIT_MEASURED,
+			      "IMA's list %s does not replay to this TPM's PCR %d: it is not this boot's list",
+			      log_path, TM_IMA_PCR);
+	if (!ret) {
+		b->ima = calloc(TM_IMA_FILES_MAX, sizeof(*b->ima));
+		b->has_ima = 1;
+		ret = b->ima ? tm_ima_replay(log, len, b->bank, &replayed,
+					     ima_record_file, b) :
+			       tm_fail(TM_EXIT_ERROR, "out of memory");
+	}
+	for (i = 0, n = 0; !ret && i < b->nima; i++)
+		n += b->ima[i].key_module;
+	if (!ret && !n)
+		ret = tm_fail(TM_EXIT_MEASURED,
+			      "IMA measured no trustmig.ko here: load IMA's policy (trustmig-ima.service) before the module");
+	free(log);
+	return ret;
+}
+
 static int cmd_baseline(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -699,7 +777,8 @@ static int cmd_baseline(int argc, char **argv)
 		TM_OPT("id", OPT_ID), TM_OPT("version", OPT_VERSION),
 		TM_OPT("pcrs", OPT_PCRS), TM_OPT("bank", OPT_BANK),
 		TM_OPT("control", OPT_CONTROL),
-		TM_OPT("description", OPT_DESC), TM_OPT_CONFIG, { 0 }
+		TM_OPT("description", OPT_DESC), TM_OPT_CONFIG,
+		{ "ima", no_argument, NULL, OPT_IMA }, { 0 }
 	};
 	struct tm_control controls[TM_CONTROLS_MAX];
 	struct tm_baseline b = { .bank = TPM2_ALG_SHA256 }, check;
@@ -708,8 +787,8 @@ static int cmd_baseline(int argc, char **argv)
 	unsigned long ver = 0;
 	struct tm_tpm t;
 	char *json = NULL;
-	unsigned int n;
-	int opt, ret;
+	unsigned int i, n;
+	int opt, ret, ima = 0;
 
 	b.controls = controls;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -733,6 +812,8 @@ static int cmd_baseline(int argc, char **argv)
 				return tm_usage(argv[0], "too many controls");
 			controls[b.ncontrols].id = optarg;
 			controls[b.ncontrols++].statement = NULL;
+		} else if (opt == OPT_IMA) {
+			ima = 1;
 		} else if (host_common(&o, opt)) {
 			return tm_usage(argv[0], "bad option");
 		}
@@ -743,12 +824,19 @@ static int cmd_baseline(int argc, char **argv)
 	if (!out || !b.id || !ver || !b.npcrs || !b.ncontrols)
 		return tm_usage(argv[0],
 				"--out, --id, --version, --pcrs and --control are required");
+	for (i = 0; i < b.npcrs; i++)
+		if (b.pcr[i] == TM_IMA_PCR)
+			return tm_usage(argv[0],
+					"PCR %d is IMA's: record its list with --ima instead",
+					TM_IMA_PCR);
 	b.version = ver;
 	ret = tm_tpm_open(&t, o.tcti);
 	if (ret)
 		return ret;
 	tm_pcr_selection(b.bank, b.pcr, b.npcrs, &b.sel);
 	ret = tm_tpm_pcr_read(&t, &b.sel, b.value, TM_PCR_MAX, &n);
+	if (!ret && ima)
+		ret = record_ima(&t, o.ima_log, &b);
 	tm_tpm_close(&t);
 	if (!ret && n != b.npcrs)
 		ret = tm_fail(TM_EXIT_ERROR, "the TPM returned %u of %u PCRs",
@@ -766,6 +854,9 @@ static int cmd_baseline(int argc, char **argv)
 		ret = tm_write_file(out, json, strlen(json), 0644, 0);
 	}
 	free(json);
+	for (i = 0; i < b.nima; i++)
+		free(b.ima[i].path);
+	free(b.ima);
 	return ret;
 }
 
@@ -1179,6 +1270,7 @@ static int cmd_handshake(int argc, char **argv)
 	if (!ret) {
 		c.tpm = &t;
 		c.state = o.state;
+		c.ima_log = o.ima_log;
 		c.policy = &pol;
 		ret = handshake(&c, f.peer, f.out, f.debug, f.json ? j : NULL);
 		tm_tpm_close(&t);
@@ -1447,6 +1539,44 @@ static struct json_object *status_crls(void)
 	return all;
 }
 
+/* The last trustmig.ko IMA measured: the one loaded now, if any is. */
+static int status_key_module(const struct tm_ima_entry *e, void *arg)
+{
+	struct json_object *m = arg;
+	char path[4096], *hex;
+
+	if (!tm_ima_is_key_module(e))
+		return 0;
+	tm_printable(e->path, e->path_len, path, sizeof(path), 0);
+	hex = tm_hex(e->sha256, 32);
+	json_object_object_add(m, "path", json_object_new_string(path));
+	json_object_object_add(m, "sha256",
+			       hex ? json_object_new_string(hex) : NULL);
+	OPENSSL_free(hex);
+	return 0;
+}
+
+/* What IMA says of trustmig.ko on this host (docs/operations.md). */
+static struct json_object *status_ima(const struct host_opts *o)
+{
+	struct json_object *m = json_object_new_object();
+	unsigned char *log;
+	TPM2B_DIGEST pcr;
+	size_t len;
+	int ret;
+
+	json_object_object_add(m, "list", json_object_new_string(o->ima_log));
+	ret = tm_ima_read(o->ima_log, &log, &len);
+	if (!ret)
+		ret = tm_ima_replay(log, len, TPM2_ALG_SHA256, &pcr,
+				    status_key_module, m);
+	if (ret)
+		json_object_object_add(m, "error",
+				       json_object_new_string(tm_last_error()));
+	free(log);
+	return m;
+}
+
 static const char *jstr(struct json_object *o, const char *key)
 {
 	struct json_object *v;
@@ -1458,14 +1588,18 @@ static const char *jstr(struct json_object *o, const char *key)
 #define CRL_STALE \
 	" (WARNING: stale, every token is refused until the TTP's next CRL is installed)"
 
+#define NO_KEY_MODULE \
+	"  module:   no trustmig.ko in IMA's list %s (a peer whose baseline has \"ima\" refuses this host)\n"
+
 static void status_host_text(struct json_object *host)
 {
-	struct json_object *tok, *crls, *key, *v;
+	struct json_object *tok, *crls, *key, *ima, *v;
 	size_t i;
 
 	json_object_object_get_ex(host, "token", &tok);
 	json_object_object_get_ex(host, "crls", &crls);
 	json_object_object_get_ex(host, "migration_key", &key);
+	json_object_object_get_ex(host, "measured_module", &ima);
 	if (tok) {
 		json_object_object_get_ex(tok, "days_left", &v);
 		printf("host: %s\n"
@@ -1495,6 +1629,13 @@ static void status_host_text(struct json_object *host)
 		printf("  key:      usable now\n");
 	else
 		printf("  key:      NOT usable: %s\n", jstr(key, "reason"));
+	if (jstr(ima, "error"))
+		printf("  module:   %s\n", jstr(ima, "error"));
+	else if (jstr(ima, "path"))
+		printf("  module:   measured by IMA: %s (sha256 %.16s...)\n",
+		       jstr(ima, "path"), jstr(ima, "sha256"));
+	else
+		printf(NO_KEY_MODULE, jstr(ima, "list"));
 }
 
 struct session_out {
@@ -1545,6 +1686,7 @@ static int cmd_status(int argc, char **argv)
 	key = status_token(&o, host);
 	json_object_object_add(host, "crls", status_crls());
 	json_object_object_add(host, "migration_key", key);
+	json_object_object_add(host, "measured_module", status_ima(&o));
 	out.all = json_object_new_array();
 	ret = tm_module_sessions(0, session_print, &out);
 	if (!out.json) {

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "handshake.h"
 #include "host.h"
+#include "ima.h"
 #include "module.h"
 #include "util.h"
 #include "version.h"
@@ -304,6 +305,8 @@ static int load(const struct flags *f, const struct settings *old,
 			     TM_TCTI_DEFAULT);
 	s->c.state = tm_setting(f->state, TM_STATE_ENV, s->conf.state,
 				TM_STATE_DEFAULT);
+	s->c.ima_log = tm_setting(NULL, TM_IMA_ENV, s->conf.ima_log,
+				  TM_IMA_LOG);
 	s->c.policy_dir = tm_setting(f->policy_dir, NULL, s->conf.policy_dir,
 				     TM_POLICY_DIR_DEFAULT);
 	s->session_dir = tm_setting(f->session_dir, NULL, s->conf.session_dir,

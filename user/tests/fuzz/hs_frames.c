@@ -5,7 +5,8 @@
  * into frames and each is decoded as the handshake decodes its type:
  * M1, M2, M3 and RESULT as strict DER, the hellos of M1 and M2 checked
  * (a token and at most TM_CHAIN_MAX intermediates, nonce and point
- * sizes), the TPM structures of M2 and M3 unmarshalled and RESULT's
+ * sizes), the TPM structures of M2 and M3 unmarshalled and their IMA
+ * lists replayed and judged against a baseline's "ima", RESULT's
  * status re-encoded and read back, ALERT as a status with its reason
  * made printable.
  */
@@ -19,11 +20,19 @@
 
 static void hs_attest(const struct tm_asn_attest *a)
 {
+	static struct tm_ima_file module = {
+		.path = "/trustmig.ko", .key_module = 1,
+	};
+	static const struct tm_baseline b = {
+		.id = "fuzz", .version = 1, .bank = TPM2_ALG_SHA256,
+		.has_ima = 1, .nima = 1, .ima = &module,
+	};
 	TPM2B_ATTEST attest;
 	TPMT_SIGNATURE sig;
 
 	if (!tm_os_get_attest(a->quote, &attest))
 		tm_os_get_signature(a->sig, &sig);
+	tm_ima_check(&b, a->ima->data, a->ima->length, "fuzz");
 }
 
 static void hs_status(const unsigned char *body, size_t len)
