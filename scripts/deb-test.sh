@@ -50,6 +50,7 @@ done
 contents=$(dpkg-deb -c "$tools" 2>&1 | awk '{ print $6 }' | LC_ALL=C sort | tr '\n' ' ')
 for f in ./usr/sbin/trustmig ./usr/sbin/trustmigd ./usr/sbin/trustmig-ttp \
 	./usr/bin/trustmig-vm ./lib/systemd/system/trustmigd.service \
+	./lib/systemd/system/trustmig-ima.service ./usr/lib/trustmig/ima-policy \
 	./etc/trustmig/trustmig.conf ./usr/include/linux/trustmig.h \
 	./usr/share/bash-completion/completions/trustmig \
 	./usr/share/man/man8/trustmig.8.gz ./usr/share/man/man8/trustmigd.8.gz \

@@ -30,7 +30,7 @@ tree() {
 	(cd "$root" && find . -type f -printf '%m %P\n' | LC_ALL=C sort | tr '\n' ';')
 }
 
-want="644 etc/trustmig/trustmig.conf;644 lib/modules/$KVER/updates/trustmig.ko;644 lib/systemd/system/trustmigd.service;644 usr/include/linux/trustmig.h;644 usr/share/bash-completion/completions/trustmig;644 usr/share/man/man1/trustmig-vm.1;644 usr/share/man/man5/trustmig.conf.5;644 usr/share/man/man8/trustmig-ttp.8;644 usr/share/man/man8/trustmig.8;644 usr/share/man/man8/trustmigd.8;755 usr/bin/trustmig-vm;755 usr/sbin/trustmig;755 usr/sbin/trustmig-ttp;755 usr/sbin/trustmigd;"
+want="644 etc/trustmig/trustmig.conf;644 lib/modules/$KVER/updates/trustmig.ko;644 lib/systemd/system/trustmig-ima.service;644 lib/systemd/system/trustmigd.service;644 usr/include/linux/trustmig.h;644 usr/lib/trustmig/ima-policy;644 usr/share/bash-completion/completions/trustmig;644 usr/share/man/man1/trustmig-vm.1;644 usr/share/man/man5/trustmig.conf.5;644 usr/share/man/man8/trustmig-ttp.8;644 usr/share/man/man8/trustmig.8;644 usr/share/man/man8/trustmigd.8;755 usr/bin/trustmig-vm;755 usr/sbin/trustmig;755 usr/sbin/trustmig-ttp;755 usr/sbin/trustmigd;"
 conf=$root/etc/trustmig/trustmig.conf
 
 if mk install; then ok "make install DESTDIR=... PREFIX=/usr"; else fail "make install: $(tail -n 3 "$log")"; fi

@@ -7,7 +7,7 @@
 #
 # install-tools puts the tools in PREFIX/sbin and PREFIX/bin, the uapi
 # header in PREFIX/include/linux, the man pages, the bash completion, the
-# systemd unit, and SYSCONFDIR/trustmig/trustmig.conf from
+# systemd units, IMA's policy for trustmig-ima.service, and SYSCONFDIR/trustmig/trustmig.conf from
 # docs/trustmig.conf.example unless that file exists.  install-dkms puts
 # the module's source and dkms.conf in /usr/src/trustmig-VERSION, as DKMS
 # wants it.  install is install-tools plus trustmig.ko in
@@ -43,10 +43,12 @@ files=(
 	"$DESTDIR$PREFIX/bin/trustmig-vm $BUILD/user/trustmig-vm 0755"
 	"$DESTDIR$PREFIX/include/linux/trustmig.h $repo/uapi/linux/trustmig.h 0644"
 	"$completions/trustmig $repo/user/completion/trustmig 0644"
+	"$DESTDIR$PREFIX/lib/trustmig/ima-policy $repo/user/ima/ima-policy 0644"
 )
 for page in "$BUILD"/man/*.[158]; do
 	files+=("$DESTDIR$PREFIX/share/man/man${page##*.}/${page##*/} $page 0644")
 done
+units=(trustmigd.service trustmig-ima.service)
 # bash-completion loads a completion by the command's name: one file
 # serves the four tools through links.
 links=(trustmigd trustmig-ttp trustmig-vm)
@@ -58,7 +60,7 @@ depmod_live() {
 }
 
 install_tools() {
-	local f dst src mode l
+	local f dst src mode l u
 
 	for f in "${files[@]}"; do
 		read -r dst src mode <<<"$f"
@@ -68,9 +70,11 @@ install_tools() {
 		ln -sfn trustmig "$completions/$l"
 	done
 	install -d "$unitdir"
-	sed "s|/usr/sbin/|$PREFIX/sbin/|" "$repo/user/systemd/trustmigd.service" \
-		>"$unitdir/trustmigd.service"
-	chmod 0644 "$unitdir/trustmigd.service"
+	for u in "${units[@]}"; do
+		sed "s|/usr/sbin/|$PREFIX/sbin/|; s|/usr/lib/trustmig/|$PREFIX/lib/trustmig/|" \
+			"$repo/user/systemd/$u" >"$unitdir/$u"
+		chmod 0644 "$unitdir/$u"
+	done
 	if [ -e "$conf" ]; then
 		echo "install: kept $conf (it exists)"
 	else
@@ -126,7 +130,10 @@ uninstall)
 	for l in "${links[@]}"; do
 		rm -f "$completions/$l"
 	done
-	rm -f "$unitdir/trustmigd.service"
+	for u in "${units[@]}"; do
+		rm -f "$unitdir/$u"
+	done
+	rmdir_empty "$DESTDIR$PREFIX/lib/trustmig"
 	if [ -e "$conf" ] && ! cmp -s "$example" "$conf"; then
 		echo "uninstall: kept $conf (changed since install)"
 	else

@@ -1,6 +1,6 @@
 #!/bin/bash
-# systemd-check.sh TAP: the systemd unit of trustmigd
-# (user/systemd/trustmigd.service) as systemd 252 sees it: systemd-analyze
+# systemd-check.sh TAP: the systemd units of trustmigd and of IMA's
+# policy (user/systemd/) as systemd 252 sees them: systemd-analyze
 # verify, the pages its Documentation= names, systemd-analyze security's
 # exposure score, and (only where PID 1 is systemd) the unit started,
 # reloaded and stopped for real.  TAP to TAP and stdout.
@@ -15,6 +15,7 @@ tap=$1
 : >"$tap"
 BUILD=${BUILD:-$repo/build}
 unit=$repo/user/systemd/trustmigd.service
+ima_unit=$repo/user/systemd/trustmig-ima.service
 daemon=$BUILD/user/trustmigd
 mandir=$BUILD/man
 # Just above the score the unit reaches (2.0: root, host network, netlink,
@@ -43,12 +44,16 @@ fi
 # empty root verify also misses sysinit.target, /bin/kill and the rest
 # of the host's units, and says so.)  Any output at all fails.  The man
 # pages are the next test's: docs/man may not be built.
+# trustmig-ima.service, which the daemon's unit pulls in, is verified
+# with it; its policy file is the tree's.
 verify() {
 	local copy=$tmp/verify/trustmigd.service
+	local ima=$tmp/verify/trustmig-ima.service
 
 	mkdir -p "$tmp/verify"
 	sed "s|^ExecStart=/usr/sbin/|ExecStart=$(dirname "$daemon")/|" "$unit" >"$copy"
-	systemd-analyze verify "$@" "$copy" >"$tmp/verify.out" 2>&1
+	sed "s|/usr/lib/trustmig/|$repo/user/ima/|" "$ima_unit" >"$ima"
+	systemd-analyze verify "$@" "$copy" "$ima" >"$tmp/verify.out" 2>&1
 }
 
 # verified WHAT VERIFY-ARGS...: one test line, verify silent or not
@@ -66,7 +71,7 @@ verified() {
 	fi
 }
 
-verified "the unit" --man=no
+verified "the units" --man=no
 
 # Documentation=: every man page it names, from the pages built, which
 # scripts/man.sh leaves as $BUILD/man/NAME.SECTION: man(1) wants them in
@@ -77,7 +82,7 @@ for f in "$mandir"/*.[1-8]; do
 	ln -s "$f" "$tmp/man/man${f##*.}/"
 done
 export MANPATH=$tmp/man
-pages=$(sed -n 's/^Documentation=//p' "$unit" | tr ' ' '\n' |
+pages=$(sed -n 's/^Documentation=//p' "$unit" "$ima_unit" | tr ' ' '\n' | sort -u |
 	sed -n 's/^man:\(.*\)(\([0-9]\))$/\2 \1/p')
 missing=
 while read -r sec page; do

@@ -45,7 +45,8 @@ check "every packaged file is as shipped (dpkg --verify)" \
 check "the configuration is a conffile" \
 	"$(dpkg-query -W -f='${Conffiles}' trustmig | awk '{ print $1 }')" \
 	/etc/trustmig/trustmig.conf
-for f in /lib/systemd/system/trustmigd.service /usr/share/man/man8/trustmig.8.gz \
+for f in /lib/systemd/system/trustmigd.service /lib/systemd/system/trustmig-ima.service \
+	/usr/lib/trustmig/ima-policy /usr/share/man/man8/trustmig.8.gz \
 	/usr/share/bash-completion/completions/trustmig /usr/sbin/trustmigd; do
 	check "installed: $f" "$(dpkg -S "$f" 2>&1 | cut -d: -f1)" trustmig
 done
