@@ -88,22 +88,29 @@ bring_up() {
 	# make install puts it (a DKMS build per host would cost minutes).
 	packages_install "$build/deb" "$res" "$repo/trustmig.ko" ||
 		die "cannot install trustmig"
-	# Measured before it is loaded, like IMA would: the certified
-	# baseline covers the module that will hold the session keys.
-	local ko digest
-	ko=$(pkg_in_root modinfo -n trustmig)
-	digest=$(sha256sum "$PKG_ROOT$ko" | cut -c1-64)
-	tpm2_pcrextend -T "$TRUSTMIG_TCTI" "11:sha256=$digest"
+	# What trustmig-ima.service does at boot (no systemd here): IMA's
+	# policy from the package, so that the kernel measures trustmig.ko
+	# into PCR 10 before it loads it.
+	mount -t securityfs securityfs /sys/kernel/security ||
+		die "cannot mount securityfs"
+	cat "$PKG_ROOT/usr/lib/trustmig/ima-policy" \
+		>/sys/kernel/security/ima/policy || die "IMA refused the policy"
 	pkg_in_root modprobe trustmig
-	say "$ko measured into PCR 11 (sha256 ${digest:0:16}...) and loaded by modprobe"
+	local ko entry
+	ko=$(pkg_in_root modinfo -n trustmig)
+	# IMA logs the path from the real root, not the package root's
+	entry=$(awk -v ko="$ko" 'substr($5, length($5) - length(ko) + 1) == ko' \
+		/sys/kernel/security/ima/ascii_runtime_measurements)
+	[ -n "$entry" ] || die "IMA did not measure $ko"
+	say "$ko loaded by modprobe, measured by IMA into PCR 10 ($(echo "$entry" | awk '{ print substr($4, 1, 23) }')...)"
 }
 
 # The operator records the golden values on host A, booted in its
 # approved configuration; the TTP certifies both hosts against them.
 record_baseline() {
-	step "recording the baseline (PCRs 0-7 as SeaBIOS measured the boot, 11 the module)"
+	step "recording the baseline (PCRs 0-7 as SeaBIOS measured the boot; the modules IMA measured)"
 	"$bin/trustmig" baseline --id trustmig-demo-host --version 1 \
-		--pcrs 0-7,11 --control CM-2 --control CM-6 --control SI-7 \
+		--pcrs 0-7 --ima --control CM-2 --control CM-6 --control SI-7 \
 		--description "trustmig demo KVM host: QEMU/SeaBIOS, Debian kernel, trustmig.ko" \
 		--out "$run/baseline.json" >/dev/null
 	post ttp.baseline "$run/baseline.json"
@@ -491,8 +498,8 @@ serve_b() {
 		expect-no-session) b_no_session ;;
 		extend-pcr)
 			tpm2_pcrextend -T "$TRUSTMIG_TCTI" \
-				"11:sha256=$(echo 'unapproved change' | sha256sum | cut -c1-64)"
-			result="PCR 11 extended"
+				"7:sha256=$(echo 'unapproved change' | sha256sum | cut -c1-64)"
+			result="PCR 7 extended"
 			;;
 		*) die "unknown command from host A: $cmd" ;;
 		esac
