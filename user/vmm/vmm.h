@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * trustmig-vm: the reference VMM.  One VM, one vCPU running the workload
- * guest (selftests/lib/guest_workload.S), live-migrated through
+ * guest (user/libtvm/guest_workload.S), live-migrated through
  * trustmig.ko.  See docs/vmm.md.
  */
 #ifndef TMVM_VMM_H
