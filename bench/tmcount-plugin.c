@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tmcount: a QEMU TCG plugin that counts the guest's instructions inside
- * the measured windows the guest marks (bench/tmcount.h), for trustmig's
- * benchmarks (docs/benchmarks.md).
+ * the measured windows the guest marks (user/include/tmcount.h), for
+ * trustmig's benchmarks (docs/benchmarks.md).
  *
  *   qemu-system-x86_64 -accel tcg,thread=single \
  *       -plugin build/bench/tmcount.so,out=FILE ...

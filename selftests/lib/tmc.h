@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * tmc: measured windows from inside the test guest.  Marks windows for
- * tmcount (bench/tmcount.h) and reads their counts back from the file the
- * plugin writes, which vm.sh --plugin puts in the results share and names
- * in $TRUSTMIG_COUNT_LOG (the path as the guest sees it).
+ * tmcount (user/include/tmcount.h) and reads their counts back from the
+ * file the plugin writes, which vm.sh --plugin puts in the results share
+ * and names in $TRUSTMIG_COUNT_LOG (the path as the guest sees it).
  */
 #ifndef _TMC_H
 #define _TMC_H

@@ -459,7 +459,7 @@ int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o)
 		goto failed;
 	}
 	t0 = vmm_now();
-	/* Benchmark windows (bench/tmcount.h): no-ops unless counted. */
+	/* Benchmark windows (user/include/tmcount.h): no-ops unless counted. */
 	tmcount_open(TMCOUNT_SLOT_MIGRATION);
 	s.tm = tm_open_attach(v, o);
 	if (s.tm < 0) {

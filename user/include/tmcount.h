@@ -11,6 +11,10 @@
  * between translation blocks, so the plugin always sees it whole.  Slots
  * let windows overlap (e.g. a downtime window inside a migration window);
  * the plugin writes one line per closed window.
+ *
+ * Here, beside neither the benchmarks nor the tests, because the product
+ * places markers too: trustmig-vm, the selftests and the benchmark
+ * programs include it, and so does the plugin that counts them.
  */
 #ifndef _TMCOUNT_H
 #define _TMCOUNT_H
