@@ -25,15 +25,6 @@
 #include "seal.h"
 #include "session.h"
 
-struct trustmig_file {
-	/* Serialises attach against everything else on this file. */
-	struct mutex lock;
-	struct trustmig_session *session;	/* set once, by ATTACH */
-	struct kvm *kvm;
-	struct trustmig_tracker *tracker;	/* sources only */
-	u8 *rec;				/* one record in clear */
-};
-
 static int trustmig_open(struct inode *inode, struct file *file)
 {
 	struct trustmig_file *tf;

@@ -5,6 +5,23 @@
 #ifndef _TRUSTMIG_DEVICE_H
 #define _TRUSTMIG_DEVICE_H
 
+#include <linux/mutex.h>
+#include <linux/types.h>
+
+struct kvm;
+struct trustmig_session;
+struct trustmig_tracker;
+
+/* An open /dev/trustmig: what a VMM attached it to, once it has. */
+struct trustmig_file {
+	/* Serialises attach against everything else on this file. */
+	struct mutex lock;
+	struct trustmig_session *session;	/* set once, by ATTACH */
+	struct kvm *kvm;
+	struct trustmig_tracker *tracker;	/* sources only */
+	u8 *rec;				/* one record in clear */
+};
+
 int trustmig_device_init(void);
 void trustmig_device_exit(void);
 
