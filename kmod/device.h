@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * /dev/trustmig: the VMM's data path.
+ * /dev/trustmig: the VMM's data path.  device.c attaches a file to a VM
+ * and a session and dispatches its ioctls; send.c seals records and
+ * receive.c opens them.
  */
 #ifndef _TRUSTMIG_DEVICE_H
 #define _TRUSTMIG_DEVICE_H
@@ -12,7 +14,12 @@ struct kvm;
 struct trustmig_session;
 struct trustmig_tracker;
 
-/* An open /dev/trustmig: what a VMM attached it to, once it has. */
+/*
+ * An open /dev/trustmig: what a VMM attached it to, once it has.  The
+ * ioctls of send.h and receive.h run on an attached file, from the VM's
+ * owner, with @lock held (trustmig_ioctl()): the attachment and @rec are
+ * theirs for the call.  Each takes the session's lock itself.
+ */
 struct trustmig_file {
 	/* Serialises attach against everything else on this file. */
 	struct mutex lock;

@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Sealing: the ioctls through which a /dev/trustmig file produces
- * records (SEAL, END_ROUND and COMMIT, SEAL_STATE, RESUMED).
- *
- * trustmig_ioctl() calls them on an attached file, from the VM's owner,
- * with the file's lock held: it keeps the attachment and the file's
- * record buffer to one call at a time.  Each takes the session's lock.
+ * records (SEAL, END_ROUND and COMMIT, SEAL_STATE, RESUMED), called as
+ * device.h says.
  */
 #ifndef _TRUSTMIG_SEND_H
 #define _TRUSTMIG_SEND_H

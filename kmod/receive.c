@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The records a /dev/trustmig file consumes: a destination opens the
+ * stream straight into its VM's memory; a source checks the receipt the
+ * destination sealed once its VM runs.
+ *
+ * A record is opened into the file's one buffer, tf->rec, and only
+ * copied into the guest once its tag has verified and every header check
+ * has passed, so a rejected record never changes a byte of guest memory.
+ */
+#include <linux/kvm_host.h>
+#include <linux/mutex.h>
+#include <linux/sched/signal.h>
+#include <linux/srcu.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <crypto/algapi.h>
+
+#include "device.h"
+#include "receive.h"
+#include "seal.h"
+#include "session.h"
+
+/* Is @len a valid payload length for a record of @type? */
+static bool trustmig_payload_len_ok(u8 type, unsigned int len)
+{
+	switch (type) {
+	case TRUSTMIG_REC_PAGE:
+		return len == TRUSTMIG_PAGE_SIZE;
+	case TRUSTMIG_REC_ZERO:
+		return len == 0;
+	case TRUSTMIG_REC_ROUND_END:
+		return len == sizeof(struct trustmig_round_end);
+	case TRUSTMIG_REC_COMMIT:
+		return len == sizeof(struct trustmig_commit);
+	case TRUSTMIG_REC_STATE:
+		return len && len <= TRUSTMIG_STATE_MAX;
+	}
+	return false;
+}
+
+static u64 trustmig_hdr_gfn(const struct trustmig_rec_hdr *hdr)
+{
+	return (u64)hdr->gfn_hi << 32 | be32_to_cpu(hdr->gfn_lo);
+}
+
+/*
+ * Checks a record's header against the stream before anything else is
+ * read: these are cheap, and they name what is wrong.  The AEAD then
+ * authenticates the very same bytes as associated data.
+ */
+static int trustmig_check_hdr(struct trustmig_file *tf,
+			      const struct trustmig_rec_hdr *hdr,
+			      unsigned int len,
+			      const struct kvm_memory_slot **msp)
+{
+	struct trustmig_session *s = tf->session;
+	bool is_page = hdr->type == TRUSTMIG_REC_PAGE ||
+		       hdr->type == TRUSTMIG_REC_ZERO;
+	u64 gfn = trustmig_hdr_gfn(hdr);
+
+	if (be32_to_cpu(hdr->stream) != s->stream)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_WRONG_STREAM,
+					     EPROTO);
+	if (be64_to_cpu(hdr->seq) != s->seq)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_SEQUENCE,
+					     EPROTO);
+	if (be16_to_cpu(hdr->round) != s->round)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_ROUND, EPROTO);
+	if (!is_page) {
+		if (gfn)
+			return trustmig_session_fail(s,
+					TRUSTMIG_REASON_BAD_HEADER, EPROTO);
+		return 0;
+	}
+	/* KVM's private memslots (APIC page, TSS...) are not the guest's. */
+	*msp = gfn_to_memslot(tf->kvm, gfn);
+	if (!*msp || (*msp)->id >= KVM_USER_MEM_SLOTS)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_GFN, ERANGE);
+	return 0;
+}
+
+/* Acts on an authenticated record; guest memory changes only here. */
+static int trustmig_apply(struct trustmig_file *tf,
+			  const struct trustmig_rec_hdr *hdr,
+			  const struct kvm_memory_slot *ms,
+			  void __user *state_buf)
+{
+	struct trustmig_session *s = tf->session;
+	const u8 *payload = tf->rec + TRUSTMIG_HDR_LEN;
+	const struct trustmig_round_end *re = (const void *)payload;
+	const struct trustmig_commit *c = (const void *)payload;
+	struct sha256_state transcript;
+	u8 digest[SHA256_DIGEST_SIZE];
+	void __user *hva;
+	bool ok;
+
+	switch (hdr->type) {
+	case TRUSTMIG_REC_PAGE:
+	case TRUSTMIG_REC_ZERO:
+		hva = (void __user *)__gfn_to_hva_memslot(ms,
+						trustmig_hdr_gfn(hdr));
+		if (hdr->type == TRUSTMIG_REC_PAGE ?
+		    copy_to_user(hva, payload, PAGE_SIZE) :
+		    clear_user(hva, PAGE_SIZE))
+			return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT,
+						     EFAULT);
+		s->stats.pages++;
+		s->stats.zero_pages += hdr->type == TRUSTMIG_REC_ZERO;
+		s->round_pages++;
+		return 0;
+	case TRUSTMIG_REC_STATE:
+		/* Into the VMM's buffer; it waits for the commit to use it. */
+		if (copy_to_user(state_buf, payload, be16_to_cpu(hdr->len)))
+			return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT,
+						     EFAULT);
+		return 0;
+	case TRUSTMIG_REC_ROUND_END:
+		if (be64_to_cpu(re->pages) != s->round_pages ||
+		    be64_to_cpu(re->records) != s->seq)
+			return trustmig_session_fail(s, TRUSTMIG_REASON_COMMIT,
+						     EBADMSG);
+		s->round++;
+		s->round_pages = 0;
+		s->stats.rounds++;
+		return 0;
+	}
+	transcript = s->transcript;
+	sha256_final(&transcript, digest);
+	ok = be64_to_cpu(c->records) == s->seq &&
+	     be64_to_cpu(c->pages) == s->stats.pages &&
+	     be64_to_cpu(c->rounds) == s->stats.rounds &&
+	     !crypto_memneq(digest, c->transcript, sizeof(digest));
+	memzero_explicit(digest, sizeof(digest));
+	if (!ok)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_COMMIT,
+					     EBADMSG);
+	return 0;
+}
+
+/* Opens the record at @ubuf; returns its size, 0 if incomplete. */
+static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
+				u64 avail, void __user *state_buf,
+				u32 state_room)
+{
+	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)tf->rec;
+	struct trustmig_session *s = tf->session;
+	const struct kvm_memory_slot *ms = NULL;
+	unsigned int len, size;
+	int err;
+
+	/* Each record moves the session's sequence and transcript on. */
+	lockdep_assert_held(&s->lock);
+	if (avail < TRUSTMIG_HDR_LEN)
+		return 0;
+	if (copy_from_user(hdr, ubuf, TRUSTMIG_HDR_LEN))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+	len = be16_to_cpu(hdr->len);
+	if (hdr->version != TRUSTMIG_WIRE_VERSION || hdr->flags ||
+	    !trustmig_payload_len_ok(hdr->type, len))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_BAD_HEADER,
+					     EPROTO);
+	size = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
+	if (avail < size)
+		return 0;
+	/* Not the stream's fault: let the VMM retry with room for it. */
+	if (hdr->type == TRUSTMIG_REC_STATE && len > state_room)
+		return -EMSGSIZE;
+	err = trustmig_check_hdr(tf, hdr, len, &ms);
+	if (err)
+		return err;
+	if (copy_from_user(tf->rec + TRUSTMIG_HDR_LEN, ubuf + TRUSTMIG_HDR_LEN,
+			   len + TRUSTMIG_TAG_LEN))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+	/* Only a tag mismatch is one: the cipher may also fail to run. */
+	err = trustmig_aead_open(s->aead, s->seq, tf->rec, len);
+	if (err == -EBADMSG)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_AUTH, EBADMSG);
+	if (err)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_CRYPTO, EIO);
+	err = trustmig_apply(tf, hdr, ms, state_buf);
+	if (err)
+		return err;
+	trustmig_session_account(s, tf->rec, len);
+	return size;
+}
+
+long trustmig_ioc_open(struct trustmig_file *tf, void __user *argp)
+{
+	struct trustmig_session *s = tf->session;
+	struct trustmig_open arg;
+	u32 state_room;
+	u8 __user *ubuf;
+	int err, size, idx;
+	u8 type;
+
+	lockdep_assert_held(&tf->lock);
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags & ~TRUSTMIG_OPEN_EOF || arg.pad)
+		return -EINVAL;
+	ubuf = u64_to_user_ptr(arg.buf);
+	state_room = arg.state_buf ? arg.state_len : 0;
+	arg.consumed = 0;
+	arg.records = 0;
+	arg.result = 0;
+	arg.state_len = 0;
+
+	mutex_lock(&s->lock);
+	err = trustmig_session_usable(s, TRUSTMIG_ROLE_DEST);
+	if (err)
+		goto out_unlock;
+	idx = srcu_read_lock(&tf->kvm->srcu);
+	while (s->state == TRUSTMIG_STATE_ACTIVE) {
+		size = trustmig_open_record(tf, ubuf + arg.consumed,
+					    arg.buf_len - arg.consumed,
+					    u64_to_user_ptr(arg.state_buf),
+					    state_room);
+		if (size <= 0) {
+			err = size;
+			break;
+		}
+		arg.consumed += size;
+		arg.records++;
+		type = ((struct trustmig_rec_hdr *)tf->rec)->type;
+		if (type == TRUSTMIG_REC_COMMIT)
+			trustmig_session_complete(s);
+		if (type == TRUSTMIG_REC_STATE) {
+			arg.result |= TRUSTMIG_OPEN_STATE;
+			arg.state_len = size - TRUSTMIG_HDR_LEN -
+					TRUSTMIG_TAG_LEN;
+			break;
+		}
+		if (fatal_signal_pending(current))
+			break;
+		cond_resched();
+	}
+	srcu_read_unlock(&tf->kvm->srcu, idx);
+	if (!err && s->state == TRUSTMIG_STATE_COMPLETE)
+		arg.result |= TRUSTMIG_OPEN_COMPLETE;
+	else if (!err && arg.flags & TRUSTMIG_OPEN_EOF &&
+		 !(arg.result & TRUSTMIG_OPEN_STATE))
+		err = trustmig_session_fail(s, TRUSTMIG_REASON_TRUNCATED,
+					    ENODATA);
+out_unlock:
+	mutex_unlock(&s->lock);
+	/* Progress is reported on errors too: those records were taken. */
+	if (copy_to_user(argp, &arg, sizeof(arg)) && !err)
+		err = -EFAULT;
+	return err;
+}
+
+/*
+ * The source checks the receipt before it lets its VM go.  A record that
+ * is not exactly the peer's receipt for this stream is refused with
+ * EBADMSG and changes nothing: the genuine one may still come.
+ */
+long trustmig_ioc_confirm(struct trustmig_file *tf, void __user *argp)
+{
+	struct trustmig_session *s = tf->session;
+	struct trustmig_rec_hdr *hdr = (void *)tf->rec;
+	struct trustmig_resumed *r = (void *)(tf->rec + TRUSTMIG_HDR_LEN);
+	struct trustmig_confirm arg;
+	int err;
+
+	lockdep_assert_held(&tf->lock);
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	if (arg.buf_len != TRUSTMIG_RESUMED_REC_LEN)
+		return -EINVAL;
+
+	mutex_lock(&s->lock);
+	err = trustmig_session_in_handover(s, TRUSTMIG_ROLE_SOURCE);
+	if (err)
+		goto out_unlock;
+	if (copy_from_user(tf->rec, u64_to_user_ptr(arg.buf),
+			   TRUSTMIG_RESUMED_REC_LEN)) {
+		err = -EFAULT;
+		goto out_unlock;
+	}
+	err = -EBADMSG;
+	if (hdr->version != TRUSTMIG_WIRE_VERSION ||
+	    hdr->type != TRUSTMIG_REC_RESUMED || hdr->flags || hdr->gfn_hi ||
+	    hdr->gfn_lo || be32_to_cpu(hdr->stream) != s->stream ||
+	    be16_to_cpu(hdr->round) != s->round ||
+	    be16_to_cpu(hdr->len) != sizeof(*r) ||
+	    be64_to_cpu(hdr->seq) != s->seq)
+		goto out_unlock;
+	err = trustmig_aead_open(s->aead, s->seq, tf->rec, sizeof(*r));
+	if (err) {
+		err = err == -EBADMSG ? err : -EIO;
+		goto out_unlock;
+	}
+	err = -EBADMSG;
+	if (be64_to_cpu(r->records) != s->seq ||
+	    be64_to_cpu(r->pages) != s->stats.pages)
+		goto out_unlock;
+	trustmig_session_account(s, tf->rec, sizeof(*r));
+	trustmig_session_end_handover(s);
+	err = 0;
+out_unlock:
+	mutex_unlock(&s->lock);
+	return err;
+}
