@@ -388,6 +388,26 @@ t_link_cut() {
 	kept_running
 }
 
+# A module loaded after certification, which IMA measures and host A's
+# baseline does not list: refused by the source (21), B's TPM state
+# otherwise unchanged.
+t_unlisted_module() {
+	ask load-module
+	ask_result
+	[ "$peer_result" = "dummy loaded" ] || bad "host B: $peer_result" || return
+	source_vm
+	ask expect-no-session
+	hand_over vm
+	[ "$hs_rc" -eq 21 ] || bad "handshake exit $hs_rc, not 21" || return
+	grep -q "host-b.example loaded /.*/dummy.ko (sha256 [0-9a-f]*...), which baseline trustmig-demo-host-lab version 1 does not list" "$run/hs.err" ||
+		bad "the refusal does not name the module: $(cat "$run/hs.err")" || return
+	vmm_wait
+	! grep -q 'migrating' "$run/vmm.log" || bad "the VMM started migrating" || return
+	kept_running || return
+	ask_result
+	[ "$peer_result" = ok ] || bad "host B: $peer_result"
+}
+
 t_pcr_changed() {
 	ask extend-pcr
 	ask_result
@@ -406,6 +426,7 @@ suite_a() {
 	tap "a VM migrates A to B while writing, and back with fresh keys; the guest verifies each time" t_there_and_back
 	tap "B's baseline is not in the VM's policy: refused, no page sent, the VM runs on" t_policy_refused
 	tap "link cut during pre-copy: the source VM runs on, B resumes nothing" t_link_cut
+	tap "B loads a module its baseline does not list: refused (21), the VM runs on" t_unlisted_module
 	tap "B's PCRs changed after certification: refused, no page sent, the VM runs on" t_pcr_changed
 	ask finish
 	echo "1..$ntap" >>"$tapf"
@@ -496,6 +517,11 @@ serve_b() {
 			result="exit $vmm_rc"
 			;;
 		expect-no-session) b_no_session ;;
+		load-module)
+			# IMA measures it into PCR 10: the next quote shows it
+			modprobe dummy && result="dummy loaded" ||
+				result="modprobe dummy failed"
+			;;
 		extend-pcr)
 			tpm2_pcrextend -T "$TRUSTMIG_TCTI" \
 				"7:sha256=$(echo 'unapproved change' | sha256sum | cut -c1-64)"

@@ -674,10 +674,11 @@ static int tm_hs_check_quote(struct tm_hs *h, const struct tm_asn_attest *a,
 	ret = tm_quote_verify(&attest, &sig, X509_get0_pubkey(h->peer_tok),
 			      qd, sizeof(qd), "this handshake's transcript",
 			      &sel, &digest, what);
-	if (!ret && b->has_ima)
-		ret = tm_ima_check(b, a->ima->data, a->ima->length,
-				   h->peer.host);
-	return ret ? tm_fail_prefix(ret, h->peer.host) : 0;
+	if (ret)
+		return tm_fail_prefix(ret, h->peer.host);
+	/* its reasons name the host */
+	return b->has_ima ? tm_ima_check(b, a->ima->data, a->ima->length,
+					 h->peer.host) : 0;
 }
 
 static void tm_hs_free(struct tm_hs *h)

@@ -1058,7 +1058,7 @@ t_hs_ima_unlisted() {
 	ima_list s "$KO"
 	ima_list d "$KO" "$EVIL"
 	start_d
-	hs_refused 21 "d.example: d.example loaded $MODS/extra/evil.ko (sha256 ${EVIL_SHA:0:16}...), which baseline swtpm-ima version 1 does not list"
+	hs_refused 21 "d.example loaded $MODS/extra/evil.ko (sha256 ${EVIL_SHA:0:16}...), which baseline swtpm-ima version 1 does not list"
 	dest_refused 1 52 "the peer refused the handshake (its code 21)"
 }
 
@@ -1067,7 +1067,7 @@ t_hs_ima_unlisted_source() {
 	ima_list s "$KO" "$EVIL"
 	ima_list d "$KO"
 	start_d
-	refuse 52 "the peer refused the handshake (its code 21): s.example: s.example loaded $MODS/extra/evil.ko" \
+	refuse 52 "the peer refused the handshake (its code 21): s.example loaded $MODS/extra/evil.ko" \
 		hs "$DPORT"
 	dest_refused 1 21 "s.example loaded $MODS/extra/evil.ko"
 }
