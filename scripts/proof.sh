@@ -1,10 +1,13 @@
 #!/bin/bash
-# proof.sh [--lint [TAP]]: the Tamarin proofs of docs/proof/trustmig.spthy.
+# proof.sh [--lint [TAP]]: the Tamarin proofs of docs/proof/trustmig.spthy
+# (certification and handshake) and docs/proof/records.spthy (the record
+# layer of wire format v2).
 #
-# Without arguments: tamarin-prover --prove=LEMMA on the model for every
-# lemma (expected verified) and on each necessity variant (-D=FLAG: the
-# model without one check) for the lemmas listed below (expected
-# falsified), and prints the tables of docs/proof/README.md. Exits 1 on
+# Without arguments: tamarin-prover --prove=LEMMA on the theory that
+# holds LEMMA (lemma names are unique across the two) for every lemma
+# (expected verified) and on each necessity variant (-D=FLAG: the theory
+# without one check) for the lemmas listed below (expected falsified),
+# and prints the tables of docs/proof/README.md. Exits 1 on
 # any other verdict, a timeout included. Never builds Tamarin: without
 # tamarin-prover on PATH it runs the lint and says SKIP.
 #
@@ -17,13 +20,15 @@
 #
 # --lint: no prover; checks that the model, this script and the README
 # name the same lemmas and flags (so none can silently drift) and that
-# no #ifdef of the model nests, as TAP
+# no #ifdef of either theory nests, as TAP
 # (to the file TAP if given) for make check.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 model=$repo/docs/proof/trustmig.spthy
+records=$repo/docs/proof/records.spthy
+models=("$model" "$records")
 readme=$repo/docs/proof/README.md
 work=${BUILD:-$repo/build}/proof
 
@@ -42,21 +47,40 @@ variants=(
 "UNTAGGED_QDATA|tm_hs_qdata: the message type before the transcript hash (the code before the model found the attack)|trusted_state_source|the attacker opens a handshake as the source with the destination host's own token and has that host answer a forged enrolment challenge (the TTP's encrypted credential, nonce H3): its staged, already certified AK quotes the certified PCRs over H3, and the destination accepts that quote in M3"
 "NO_PEER_NAME_AT_S|tm_hs_src_expected: the destination's token names a host of M1's destinations|intended_destination|the attacker steers the source to a host certified under the same policy that M1 does not name (in the trace, the source's own host answers M1 as destination, and M1's destinations are neither that host, nor a list holding it, nor any): without the check the source accepts it"
 "NO_RESULT_MAC|tm_hs_result_recv: RESULT's MAC under K_r|result_authentic|once the source has accepted, the attacker sends it a RESULT saying 0 under a MAC not made with K_r: the source installs its keys, and no destination installed the same keys"
+"NO_COMMIT_COUNT|v2 COMMIT: each lane's count = the records the destination opened in that lane (records.spthy)|committed_stream_is_sealed_stream|the source seals a record in lane 1 and commits; the attacker withholds that record: lane 0's seq still fits, the destination opens the COMMIT and commits a stream without it (truncation of a lane)"
+"NO_LANE_IN_NONCE|v2 nonce = (lane, seq): the lane in the nonce (records.spthy)|nonce_used_once|the source seals seq 0 in lane 0 and seq 0 in lane 1: one nonce twice under one key (with AES-GCM this gives away the authentication key)"
 )
 
 # the trace-finding flags: not variants, never in an all-traces proof
 small_world=SMALL_WORLD
 attack_world=ATTACK_WORLD
 
+# lemmas [THEORY]: the lemmas of THEORY, or of both theories in order
 lemmas() {
-	sed -n 's/^lemma \([A-Za-z0-9_]*\).*/\1/p' "$model"
+	local m
+
+	for m in "${@:-${models[@]}}"; do
+		sed -n 's/^lemma \([A-Za-z0-9_]*\).*/\1/p' "$m"
+	done
+}
+
+# theory_of LEMMA: the theory file that holds LEMMA
+theory_of() {
+	local m
+
+	for m in "$model" "$records"; do
+		if grep -q "^lemma $1\b" "$m"; then
+			echo "$m"
+			return
+		fi
+	done
 }
 
 # the lemmas whose formula starts with exists-trace
 exists_trace_lemmas() {
 	awk '/^lemma / { l = $2; sub(/[^A-Za-z0-9_].*/, "", l); next }
 	     l != "" && /^[ \t]*exists-trace/ { print l }
-	     { l = "" }' "$model"
+	     { l = "" }' "${models[@]}"
 }
 
 field() {
@@ -80,18 +104,18 @@ lint() {
 	}
 	names=$(lemmas)
 	local nolemma="" noreadme="" noflag="" noscript="" nottable="" badrow=""
-	local nosmall="" nested
+	local nosmall="" nested="" dup m
 	for v in "${variants[@]}"; do
 		flag=$(field "$v" 1)
 		[ "$(tr -cd '|' <<<"$v")" = "|||" ] || badrow="$badrow $flag"
-		grep -q "^#ifdef \(not \)\?$flag\$" "$model" ||
+		grep -q "^#ifdef \(not \)\?$flag\$" "${models[@]}" ||
 			noflag="$noflag $flag"
 		grep -q "^| \`$flag\` |" "$readme" || nottable="$nottable $flag"
 		for l in $(field "$v" 3); do
 			grep -qx "$l" <<<"$names" || nolemma="$nolemma $l"
 		done
 	done
-	for flag in $(sed -n 's/^#ifdef //p' "$model" | grep -o '[A-Z][A-Z_]*' | sort -u); do
+	for flag in $(sed -n 's/^#ifdef //p' "${models[@]}" | grep -o '[A-Z][A-Z_]*' | sort -u); do
 		[ "$flag" != "$small_world" ] && [ "$flag" != "$attack_world" ] ||
 			continue
 		printf '%s\n' "${variants[@]}" | grep -q "^$flag|" ||
@@ -102,26 +126,31 @@ lint() {
 	done
 	check "every variant of proof.sh has its four fields" \
 		"${badrow:+bad:$badrow}"
-	check "every variant flag of proof.sh is an #ifdef of the model" \
+	check "every variant flag of proof.sh is an #ifdef of a theory" \
 		"${noflag:+missing:$noflag}"
-	check "every #ifdef flag of the model is a variant of proof.sh" \
+	check "every #ifdef flag of the theories is a variant of proof.sh" \
 		"${noscript:+missing:$noscript}"
 	check "every variant flag is in the README's variants table" \
 		"${nottable:+missing:$nottable}"
-	check "every lemma a variant breaks is a lemma of the model" \
+	check "every lemma a variant breaks is a lemma of a theory" \
 		"${nolemma:+unknown:$nolemma}"
-	check "every lemma of the model is in the README's lemma table" \
+	check "every lemma of the theories is in the README's lemma table" \
 		"${noreadme:+missing:$noreadme}"
+	dup=$(lemmas | sort | uniq -d | tr '\n' ' ')
+	check "no lemma name is in both theories" "${dup:+twice: $dup}"
 	# Tamarin skips a false #ifdef up to the next #endif: none may nest
-	nested=$(awk '/^#ifdef/ { if (open) printf " %d", FNR; open = 1 }
-		/^#endif/ { open = 0 }' "$model")
-	check "no #ifdef of the model is inside another" \
-		"${nested:+nested at line$nested}"
+	for m in "${models[@]}"; do
+		nested="$nested$(awk -v f="${m##*/}" '
+			/^#ifdef/ { if (open) printf " %s:%d", f, FNR; open = 1 }
+			/^#endif/ { open = 0 }' "$m")"
+	done
+	check "no #ifdef of the theories is inside another" \
+		"${nested:+nested at$nested}"
 	for flag in $small_world $attack_world; do
 		grep -q "^#ifdef $flag\$" "$model" || nosmall="$nosmall $flag"
 	done
 	[ -z "$(exists_trace_lemmas)" ] && nosmall="$nosmall exists-trace"
-	check "the model has the trace-finding blocks and exists-trace lemmas" \
+	check "the main model has the trace-finding blocks; exists-trace lemmas" \
 		"${nosmall:+missing:$nosmall}"
 	echo "1..$n" | tee -a "$tap"
 	return $bad
@@ -150,7 +179,7 @@ timeout_s=${PROOF_TIMEOUT:-900}
 jobs=${PROOF_JOBS:-1}
 # Verdicts are kept per model content: PROOF_ONLY runs add up, but never
 # with verdicts of another version of the model.
-work=$work/$(sha256sum "$model" | cut -c1-12)
+work=$work/$(cat "${models[@]}" | sha256sum | cut -c1-12)
 mkdir -p "$work"
 
 tasks() {
@@ -189,7 +218,7 @@ prove() {
 	read -ra define <<<"$(defines "$1")"
 	start=$(date +%s)
 	timeout "$timeout_s" tamarin-prover --derivcheck-timeout=0 \
-		--prove="$l" "${define[@]}" "$model" +RTS -N1 -RTS \
+		--prove="$l" "${define[@]}" "$(theory_of "$l")" +RTS -N1 -RTS \
 		>"$out.out" 2>"$out.err" || rc=$?
 	echo $(($(date +%s) - start)) >"$out.time"
 	if [ "$rc" = 124 ]; then
@@ -211,26 +240,28 @@ commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$repo" status --porcelain -- docs/proof scripts/proof.sh 2>/dev/null)" ] ||
 	commit="$commit+changes"
 
-# Tamarin's wellformedness checks, on the model as each run loads it: a
+# Tamarin's wellformedness checks, on each theory as each run loads it: a
 # warning there (an unbound variable, a sort mismatch) voids the proofs.
 wellformed() {
-	local out
+	local out theory=$1
 
-	out=$(tamarin-prover --derivcheck-timeout=0 "$@" "$model" 2>&1) &&
+	shift
+	out=$(tamarin-prover --derivcheck-timeout=0 "$@" "$theory" 2>&1) &&
 		grep -q "All wellformedness checks were successful" <<<"$out"
 }
 exists=$(exists_trace_lemmas)
-mapfile -t loads < <(tasks | while read -r t; do defines "$t"; done | sort -u)
+mapfile -t loads < <(tasks | while read -r t; do
+	echo "$(theory_of "${t#*:}") $(defines "$t")"; done | sort -u)
 for load in "${loads[@]}"; do
 	read -ra define <<<"$load"
 	if ! wellformed "${define[@]}"; then
-		echo "${load:-main}: Tamarin's wellformedness checks fail" >&2
+		echo "${load}: Tamarin's wellformedness checks fail" >&2
 		exit 1
 	fi
 done
 
-export -f defines prove
-export work model timeout_s small_world attack_world exists
+export -f defines prove theory_of
+export work model records timeout_s small_world attack_world exists
 tasks | { if [ -n "${PROOF_ONLY:-}" ]; then grep -xF -f <(tr ' ' '\n' <<<"$PROOF_ONLY") || true; else cat; fi; } |
 	xargs -r -P "$jobs" -I{} bash -c 'prove "$1"' _ {}
 
@@ -251,11 +282,19 @@ row() {
 echo
 echo "Results of scripts/proof.sh on commit $commit with $version (timeout ${timeout_s} s per lemma)."
 echo
-echo "Main model, every lemma expected verified (exists-trace lemmas: a trace found, with -D=$small_world):"
+echo "Main model (trustmig.spthy), every lemma expected verified (exists-trace lemmas: a trace found, with -D=$small_world):"
 echo
 echo "| lemma | result (steps) | s |"
 echo "|---|---|---|"
-for l in $(lemmas); do
+for l in $(lemmas "$model"); do
+	row main "$l" verified
+done
+echo
+echo "Record layer (records.spthy), every lemma expected verified (exists-trace lemmas: a trace found):"
+echo
+echo "| lemma | result (steps) | s |"
+echo "|---|---|---|"
+for l in $(lemmas "$records"); do
 	row main "$l" verified
 done
 echo
