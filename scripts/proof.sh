@@ -118,7 +118,9 @@ lint() {
 	for flag in $(sed -n 's/^#ifdef //p' "${models[@]}" | grep -o '[A-Z][A-Z_]*' | sort -u); do
 		[ "$flag" != "$small_world" ] && [ "$flag" != "$attack_world" ] ||
 			continue
-		printf '%s\n' "${variants[@]}" | grep -q "^$flag|" ||
+		# a here-string, not a pipe: under pipefail, grep -q closing the
+		# pipe early would fail printf (SIGPIPE) and the check with it
+		grep -q "^$flag|" <<<"$(printf '%s\n' "${variants[@]}")" ||
 			noscript="$noscript $flag"
 	done
 	for l in $names; do
