@@ -532,13 +532,13 @@ static void migrate_ok(struct __test_metadata *_metadata,
 		  session_state(self, self->p.dst.id, NULL));
 }
 
-TEST_F_TIMEOUT(vmm, live_migration_guest_verifies, 150)
+TEST_F_TIMEOUT(vmm, live_migration_guest_verifies, 360)
 {
 	migrate_ok(_metadata, self, "300", "8");
 }
 
 /* Writes faster than pre-copy converges: the round limit ends it. */
-TEST_F_TIMEOUT(vmm, live_migration_heavy_writer, 150)
+TEST_F_TIMEOUT(vmm, live_migration_heavy_writer, 360)
 {
 	migrate_ok(_metadata, self, "3000", "4");
 	EXPECT_TRUE(tlog_has(self->src_log, "round 2:"));
