@@ -196,7 +196,7 @@ static int tm_parse_ima_file(json_object *o, struct tm_ima_file *f)
 static int tm_parse_ima(json_object *ima, struct tm_baseline *b)
 {
 	static const char *const keys[] = { "files", NULL };
-	unsigned int i, key_modules = 0;
+	unsigned int i;
 	json_object *arr;
 	size_t n;
 	int ret;
@@ -226,9 +226,8 @@ static int tm_parse_ima(json_object *ima, struct tm_baseline *b)
 					&b->ima[i]);
 		if (ret)
 			return ret;
-		key_modules += b->ima[i].key_module;
 	}
-	if (!key_modules)
+	if (!tm_baseline_key_modules(b))
 		return tm_bl_fail("baseline \"ima\" marks no file as %s (a trustmig.ko build)",
 				  "\"key_module\"");
 	return 0;
@@ -484,8 +483,32 @@ void tm_pcr_selection(TPMI_ALG_HASH bank, const unsigned int *pcr,
 	sel->pcrSelections[0].hash = bank;
 	sel->pcrSelections[0].sizeofSelect = 3;
 	for (i = 0; i < n; i++)
-		sel->pcrSelections[0].pcrSelect[pcr[i] / 8] |=
-			1 << (pcr[i] % 8);
+		tm_pcr_select(sel, pcr[i]);
+}
+
+void tm_pcr_select(TPML_PCR_SELECTION *sel, unsigned int pcr)
+{
+	sel->pcrSelections[0].pcrSelect[pcr / 8] |= 1 << (pcr % 8);
+}
+
+const struct tm_ima_file *tm_baseline_ima_file(const struct tm_baseline *b,
+					       const unsigned char sha256[32])
+{
+	unsigned int i;
+
+	for (i = 0; i < b->nima; i++)
+		if (!memcmp(b->ima[i].sha256, sha256, 32))
+			return &b->ima[i];
+	return NULL;
+}
+
+unsigned int tm_baseline_key_modules(const struct tm_baseline *b)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < b->nima; i++)
+		n += b->ima[i].key_module;
+	return n;
 }
 
 int tm_baseline_quote(const struct tm_baseline *b,
@@ -493,20 +516,19 @@ int tm_baseline_quote(const struct tm_baseline *b,
 		      TPM2B_DIGEST *digest)
 {
 	TPM2B_DIGEST value[TM_PCR_MAX];
-	unsigned int pcr[TM_PCR_MAX], i, n = 0;
+	unsigned int i, n = 0;
 
+	/* the values in ascending PCR order, PCR 10's in its place */
 	for (i = 0; i <= b->npcrs; i++) {
 		if (ima_pcr && (i == b->npcrs || b->pcr[i] > TM_IMA_PCR)) {
-			pcr[n] = TM_IMA_PCR;
 			value[n++] = *ima_pcr;
 			ima_pcr = NULL;
 		}
-		if (i < b->npcrs) {
-			pcr[n] = b->pcr[i];
+		if (i < b->npcrs)
 			value[n++] = b->value[i];
-		}
 	}
-	tm_pcr_selection(b->bank, pcr, n, sel);
+	*sel = b->sel;
+	tm_pcr_select(sel, TM_IMA_PCR);
 	return tm_pcr_digest(value, n, digest);
 }
 

@@ -65,6 +65,14 @@ int tm_baseline_derive(struct tm_baseline *b);
 /* Serialise as a baseline file (pretty JSON); caller frees. */
 char *tm_baseline_to_json(const struct tm_baseline *b);
 
+/* The "ima" file of digest @sha256, or NULL if @b lists none. */
+const struct tm_ima_file *tm_baseline_ima_file(const struct tm_baseline *b,
+					       const unsigned char sha256[32]);
+/* How many of @b's "ima" files are trustmig.ko builds (key modules). */
+unsigned int tm_baseline_key_modules(const struct tm_baseline *b);
+
+/* Add PCR @pcr to the first bank of @sel. */
+void tm_pcr_select(TPML_PCR_SELECTION *sel, unsigned int pcr);
 /* A one-bank PCR selection of @n ascending PCR indices. */
 void tm_pcr_selection(TPMI_ALG_HASH bank, const unsigned int *pcr,
 		      unsigned int n, TPML_PCR_SELECTION *sel);

@@ -601,16 +601,13 @@ static int tm_hs_quote(struct tm_hs *h, unsigned char type,
 	TPM2B_DATA qd = { .size = TM_HS_QDATA };
 	unsigned char *log = NULL, *after = NULL;
 	size_t len = 0, alen = 0;
-	TPML_PCR_SELECTION sel;
 	TPM2B_ATTEST attest;
 	TPMT_SIGNATURE sig;
-	unsigned int pcr[TM_PCR_MAX + 1], try;
+	TPML_PCR_SELECTION sel = h->self.sel;
+	unsigned int try;
 	int ret;
 
-	/* a selection is a bit map: the order of pcr[] does not matter */
-	memcpy(pcr, h->self.pcr, h->self.npcrs * sizeof(pcr[0]));
-	pcr[h->self.npcrs] = TM_IMA_PCR;
-	tm_pcr_selection(h->self.bank, pcr, h->self.npcrs + 1, &sel);
+	tm_pcr_select(&sel, TM_IMA_PCR);
 	tm_hs_qdata(type, th, qd.buffer);
 	ret = tm_ima_read(h->c->ima_log, &log, &len);
 	for (try = 0; !ret && try < 3; try++) {

@@ -199,18 +199,17 @@ struct tm_ima_verdict {
 static int tm_ima_allowed(const struct tm_ima_entry *e, void *arg)
 {
 	struct tm_ima_verdict *v = arg;
+	const struct tm_ima_file *f;
 	char path[256], *hex;
-	unsigned int i;
 
 	tm_printable(e->path, e->path_len, path, sizeof(path), 0);
 	if (e->violation)
 		return tm_fail(TM_EXIT_MEASURED,
 			       "IMA on %s logged a violation for %s (a file written while measured): its list vouches for nothing",
 			       v->host, path);
-	for (i = 0; i < v->b->nima; i++) {
-		if (CRYPTO_memcmp(e->sha256, v->b->ima[i].sha256, 32))
-			continue;
-		v->key_module |= v->b->ima[i].key_module;
+	f = tm_baseline_ima_file(v->b, e->sha256);
+	if (f) {
+		v->key_module |= f->key_module;
 		return 0;
 	}
 	hex = tm_hex(e->sha256, 8);

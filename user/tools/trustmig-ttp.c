@@ -1455,7 +1455,7 @@ static int cmd_baseline(int argc, char **argv)
 {
 	struct tm_baseline b;
 	char *hex, why[512];
-	unsigned int k, keys;
+	unsigned int k;
 	int i, ret;
 
 	if (argc < 2)
@@ -1473,10 +1473,9 @@ static int cmd_baseline(int argc, char **argv)
 		printf(", controls");
 		for (k = 0; k < b.ncontrols; k++)
 			printf(" %s", b.controls[k].id);
-		for (k = 0, keys = 0; k < b.nima; k++)
-			keys += b.ima[k].key_module;
 		if (b.has_ima)
-			printf(", IMA: %u files, %u trustmig.ko", b.nima, keys);
+			printf(", IMA: %u files, %u trustmig.ko", b.nima,
+			       tm_baseline_key_modules(&b));
 		hex = tm_hex(b.policy.buffer, b.policy.size);
 		printf("\n  PolicyPCR digest %s\n", hex ? hex : "?");
 		OPENSSL_free(hex);

@@ -705,16 +705,14 @@ static int ima_record_file(const struct tm_ima_entry *e, void *arg)
 {
 	struct tm_baseline *b = arg;
 	char path[4096];
-	unsigned int i;
 
 	tm_printable(e->path, e->path_len, path, sizeof(path), 0);
 	if (e->violation)
 		return tm_fail(TM_EXIT_MEASURED,
 			       "IMA logged a violation for %s (a file written while measured): this is no reference state",
 			       path);
-	for (i = 0; i < b->nima; i++)
-		if (!memcmp(b->ima[i].sha256, e->sha256, 32))
-			return 0;
+	if (tm_baseline_ima_file(b, e->sha256))
+		return 0;
 	if (b->nima == TM_IMA_FILES_MAX)
 		return tm_fail(TM_EXIT_MEASURED,
 			       "IMA measured more than %d files here",
@@ -732,7 +730,7 @@ static int ima_record_file(const struct tm_ima_entry *e, void *arg)
 static int record_ima(struct tm_tpm *t, const char *log_path,
 		      struct tm_baseline *b)
 {
-	unsigned int pcr = TM_IMA_PCR, i, n;
+	unsigned int pcr = TM_IMA_PCR, n;
 	TPM2B_DIGEST replayed, now;
 	TPML_PCR_SELECTION sel;
 	unsigned char *log;
@@ -761,9 +759,7 @@ static int record_ima(struct tm_tpm *t, const char *log_path,
 					     ima_record_file, b) :
 			       tm_fail(TM_EXIT_ERROR, "out of memory");
 	}
-	for (i = 0, n = 0; !ret && i < b->nima; i++)
-		n += b->ima[i].key_module;
-	if (!ret && !n)
+	if (!ret && !tm_baseline_key_modules(b))
 		ret = tm_fail(TM_EXIT_MEASURED,
 			      "IMA measured no trustmig.ko here: load IMA's policy (trustmig-ima.service) before the module");
 	free(log);
