@@ -5,11 +5,10 @@
  * trustmig's seal.c calls it (one request per record, header as
  * associated data, in place, one scatterlist entry, waiting for each),
  * over pages already in kernel memory, and nothing else: no guest memory,
- * no zero check, no header, no copy to the VMM, no transcript.  Built by
+ * no zero check, no header, no copy to the VMM.  Built by
  * make bench only, never installed.
  */
 #include <crypto/aead.h>
-#include <crypto/sha2.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -123,13 +122,10 @@ out:
 /* What trustmig does per record besides the AEAD, one piece at a time. */
 static int trustmig_bench_piece(const struct tmbench_run *arg)
 {
-	struct sha256_state transcript;
-	u8 digest[SHA256_DIGEST_SIZE];
 	const u8 *rec;
 	int zeros = 0;
 	u32 i;
 
-	sha256_init(&transcript);
 	for (i = 0; i < arg->npages; i++) {
 		rec = trustmig_bench_recs[i];
 		switch (arg->op) {
@@ -138,17 +134,10 @@ static int trustmig_bench_piece(const struct tmbench_run *arg)
 			       PAGE_SIZE);
 			break;
 		case TMBENCH_ZERO_CHECK:
-			zeros += !memchr_inv(rec + TRUSTMIG_HDR_LEN, 0,
-					     PAGE_SIZE);
-			break;
-		case TMBENCH_HASH:
-			sha256_update(&transcript, rec, TRUSTMIG_HDR_LEN);
-			sha256_update(&transcript, rec + TRUSTMIG_HDR_LEN +
-				      PAGE_SIZE, TRUSTMIG_TAG_LEN);
+			zeros += trustmig_page_zero(rec + TRUSTMIG_HDR_LEN);
 			break;
 		}
 	}
-	sha256_final(&transcript, digest);
 	/* Keeps the zero check from being optimised away. */
 	return zeros > arg->npages ? -EINVAL : 0;
 }
@@ -168,7 +157,6 @@ static long trustmig_bench_run(void __user *argp)
 		return trustmig_bench_aead(&arg);
 	case TMBENCH_COPY:
 	case TMBENCH_ZERO_CHECK:
-	case TMBENCH_HASH:
 		return trustmig_bench_piece(&arg);
 	}
 	return -EINVAL;

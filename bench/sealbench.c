@@ -169,7 +169,7 @@ static struct tmc_count floor_run(struct bench *b, __u32 op, __u64 npages,
 
 enum {
 	R_SEAL, R_OPEN, R_FLOOR_SEAL, R_FLOOR_OPEN, R_ZERO_SEAL, R_ZERO_OPEN,
-	R_FLOOR_ZERO, R_COPY, R_ZERO_CHECK, R_HASH, NROWS
+	R_FLOOR_ZERO, R_COPY, R_ZERO_CHECK, NROWS
 };
 
 static const struct row {
@@ -185,7 +185,6 @@ static const struct row {
 	[R_FLOOR_ZERO] = { "raw_zero", "raw AEAD, header-only record" },
 	[R_COPY] = { "copy", "plain page copy (memcpy)" },
 	[R_ZERO_CHECK] = { "zero_check", "part: zero check of a zero page" },
-	[R_HASH] = { "transcript", "part: transcript SHA-256 (40 B)" },
 };
 
 /* The floors and parts over the same contents, in kernel memory. */
@@ -205,7 +204,6 @@ static void floor_pass(struct bench *b, __u64 npages, struct tmc_count *c)
 	/* A zero page's record: the header alone through the AEAD. */
 	c[R_FLOOR_ZERO] = floor_run(b, TMBENCH_SEAL, npages, 0);
 	c[R_COPY] = floor_run(b, TMBENCH_COPY, npages, TRUSTMIG_PAGE_SIZE);
-	c[R_HASH] = floor_run(b, TMBENCH_HASH, npages, TRUSTMIG_PAGE_SIZE);
 	tvm_destroy(&vm);
 	/* The zero check reads a whole page only when it is all zero. */
 	vm_new(&vm, npages, FILL_ZERO);

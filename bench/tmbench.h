@@ -25,10 +25,7 @@ enum tmbench_op {
 	TMBENCH_SEAL = 1,	/* AEAD-encrypt each record in place */
 	TMBENCH_OPEN = 2,	/* AEAD-decrypt and verify the sealed ones */
 	TMBENCH_COPY = 3,	/* copy each page into one other page */
-	TMBENCH_ZERO_CHECK = 4,	/* memchr_inv() over each page */
-	TMBENCH_HASH = 5,	/* SHA-256 update over each record's
-				 * header and tag (trustmig's transcript)
-				 */
+	TMBENCH_ZERO_CHECK = 4,	/* trustmig_page_zero() of each page */
 };
 
 /*

@@ -397,7 +397,7 @@ static void trustmig_nl_event(struct trustmig_session *s, u8 cmd)
 	if (cmd == TRUSTMIG_CMD_EVENT_FAILED) {
 		if (nla_put_u8(msg, TRUSTMIG_A_REASON, s->reason) ||
 		    nla_put_u32(msg, TRUSTMIG_A_ERRNO, s->err) ||
-		    nla_put_u64_64bit(msg, TRUSTMIG_A_SEQ, s->seq,
+		    nla_put_u64_64bit(msg, TRUSTMIG_A_SEQ, s->lanes[0].seq,
 				      TRUSTMIG_A_PAD))
 			goto err;
 	} else if (nla_put_u64_64bit(msg, TRUSTMIG_A_RECORDS, st->records,
@@ -424,8 +424,8 @@ err:
 
 void trustmig_nl_notify_failed(struct trustmig_session *s)
 {
-	pr_info("session %u failed: reason %u, errno %d, at record %llu\n",
-		s->id, s->reason, s->err, s->seq);
+	pr_info("session %u failed: reason %u, errno %d, lane 0 at record %llu\n",
+		s->id, s->reason, s->err, s->lanes[0].seq);
 	trustmig_nl_event(s, TRUSTMIG_CMD_EVENT_FAILED);
 }
 

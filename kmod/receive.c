@@ -14,12 +14,14 @@
 #include <linux/srcu.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
-#include <crypto/algapi.h>
 
 #include "device.h"
 #include "receive.h"
 #include "seal.h"
 #include "session.h"
+
+/* Pages a zero run clears between two chances to reschedule (2 MiB). */
+#define TRUSTMIG_ZERO_CHUNK	512
 
 /* Is @len a valid payload length for a record of @type? */
 static bool trustmig_payload_len_ok(u8 type, unsigned int len)
@@ -27,12 +29,15 @@ static bool trustmig_payload_len_ok(u8 type, unsigned int len)
 	switch (type) {
 	case TRUSTMIG_REC_PAGE:
 		return len == TRUSTMIG_PAGE_SIZE;
-	case TRUSTMIG_REC_ZERO:
-		return len == 0;
+	case TRUSTMIG_REC_ZERO_RUN:
+		return len == sizeof(struct trustmig_zero_run);
 	case TRUSTMIG_REC_ROUND_END:
 		return len == sizeof(struct trustmig_round_end);
 	case TRUSTMIG_REC_COMMIT:
-		return len == sizeof(struct trustmig_commit);
+		return len >= TRUSTMIG_COMMIT_LEN(1) &&
+		       len <= TRUSTMIG_COMMIT_LEN(TRUSTMIG_LANES_MAX) &&
+		       !((len - TRUSTMIG_COMMIT_LEN(0)) %
+			 sizeof(struct trustmig_commit_lane));
 	case TRUSTMIG_REC_STATE:
 		return len && len <= TRUSTMIG_STATE_MAX;
 	}
@@ -45,27 +50,31 @@ static u64 trustmig_hdr_gfn(const struct trustmig_rec_hdr *hdr)
 }
 
 /*
- * Checks a record's header against the stream before anything else is
+ * Checks a record's header against its lane before anything else is
  * read: these are cheap, and they name what is wrong.  The AEAD then
  * authenticates the very same bytes as associated data.
  */
 static int trustmig_check_hdr(struct trustmig_file *tf,
 			      const struct trustmig_rec_hdr *hdr,
-			      unsigned int len,
 			      const struct kvm_memory_slot **msp)
 {
 	struct trustmig_session *s = tf->session;
 	bool is_page = hdr->type == TRUSTMIG_REC_PAGE ||
-		       hdr->type == TRUSTMIG_REC_ZERO;
+		       hdr->type == TRUSTMIG_REC_ZERO_RUN;
+	u32 lane = be32_to_cpu(hdr->lane);
 	u64 gfn = trustmig_hdr_gfn(hdr);
+	struct trustmig_lane *l;
 
-	if (be32_to_cpu(hdr->stream) != s->stream)
-		return trustmig_session_fail(s, TRUSTMIG_REASON_WRONG_STREAM,
-					     EPROTO);
-	if (be64_to_cpu(hdr->seq) != s->seq)
+	/* The commit and the state come after every lane's pages. */
+	if (lane >= TRUSTMIG_LANES_MAX ||
+	    (lane && (hdr->type == TRUSTMIG_REC_COMMIT ||
+		      hdr->type == TRUSTMIG_REC_STATE)))
+		return trustmig_session_fail(s, TRUSTMIG_REASON_LANE, EPROTO);
+	l = &s->lanes[lane];
+	if (be64_to_cpu(hdr->seq) != l->seq)
 		return trustmig_session_fail(s, TRUSTMIG_REASON_SEQUENCE,
 					     EPROTO);
-	if (be16_to_cpu(hdr->round) != s->round)
+	if (be16_to_cpu(hdr->round) != l->round)
 		return trustmig_session_fail(s, TRUSTMIG_REASON_ROUND, EPROTO);
 	if (!is_page) {
 		if (gfn)
@@ -80,6 +89,73 @@ static int trustmig_check_hdr(struct trustmig_file *tf,
 	return 0;
 }
 
+/*
+ * Clears a zero run: all of it inside the memslot of its first page,
+ * checked before the first byte is written.
+ */
+static int trustmig_apply_zero_run(struct trustmig_session *s,
+				   const struct kvm_memory_slot *ms, u64 gfn,
+				   u64 pages)
+{
+	u64 done, n;
+	u8 __user *hva;
+
+	if (!pages || gfn + pages > ms->base_gfn + ms->npages)
+		return trustmig_session_fail(s, TRUSTMIG_REASON_GFN, ERANGE);
+	hva = (u8 __user *)__gfn_to_hva_memslot(ms, gfn);
+	/* A slot is one mapping: clear it in bounded steps. */
+	for (done = 0; done < pages; done += n) {
+		n = min_t(u64, pages - done, TRUSTMIG_ZERO_CHUNK);
+		if (clear_user(hva + done * PAGE_SIZE, n * PAGE_SIZE))
+			return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT,
+						     EFAULT);
+		cond_resched();
+	}
+	return 0;
+}
+
+/* Pages of a record applied, for the round end and the commit. */
+static void trustmig_opened_pages(struct trustmig_session *s,
+				  struct trustmig_lane *l, u64 pages,
+				  bool zero)
+{
+	l->pages += pages;
+	l->round_pages += pages;
+	s->stats.pages += pages;
+	if (zero)
+		s->stats.zero_pages += pages;
+}
+
+/*
+ * The stream is whole if every lane the commit lists opened exactly the
+ * records and pages the source sealed on it and ended every round, and
+ * no other lane opened anything.  The strict sequence per lane and the
+ * AEAD make "as many records" mean "the very records".
+ */
+static bool trustmig_commit_ok(struct trustmig_session *s,
+			       const struct trustmig_commit *c,
+			       unsigned int len)
+{
+	u32 lanes = be32_to_cpu(c->lanes), i;
+	const struct trustmig_lane *l;
+
+	if (c->pad || len != TRUSTMIG_COMMIT_LEN(lanes))
+		return false;
+	for (i = 0; i < TRUSTMIG_LANES_MAX; i++) {
+		l = &s->lanes[i];
+		if (i >= lanes) {
+			if (l->seq)
+				return false;
+			continue;
+		}
+		if (be64_to_cpu(c->lane[i].records) != l->seq ||
+		    be64_to_cpu(c->lane[i].pages) != l->pages ||
+		    be64_to_cpu(c->rounds) != l->round)
+			return false;
+	}
+	return true;
+}
+
 /* Acts on an authenticated record; guest memory changes only here. */
 static int trustmig_apply(struct trustmig_file *tf,
 			  const struct trustmig_rec_hdr *hdr,
@@ -87,27 +163,27 @@ static int trustmig_apply(struct trustmig_file *tf,
 			  void __user *state_buf)
 {
 	struct trustmig_session *s = tf->session;
+	struct trustmig_lane *l = &s->lanes[be32_to_cpu(hdr->lane)];
 	const u8 *payload = tf->rec + TRUSTMIG_HDR_LEN;
 	const struct trustmig_round_end *re = (const void *)payload;
-	const struct trustmig_commit *c = (const void *)payload;
-	struct sha256_state transcript;
-	u8 digest[SHA256_DIGEST_SIZE];
-	void __user *hva;
-	bool ok;
+	const struct trustmig_zero_run *zr = (const void *)payload;
+	u64 gfn = trustmig_hdr_gfn(hdr);
+	int err;
 
 	switch (hdr->type) {
 	case TRUSTMIG_REC_PAGE:
-	case TRUSTMIG_REC_ZERO:
-		hva = (void __user *)__gfn_to_hva_memslot(ms,
-						trustmig_hdr_gfn(hdr));
-		if (hdr->type == TRUSTMIG_REC_PAGE ?
-		    copy_to_user(hva, payload, PAGE_SIZE) :
-		    clear_user(hva, PAGE_SIZE))
+		if (copy_to_user((void __user *)__gfn_to_hva_memslot(ms, gfn),
+				 payload, PAGE_SIZE))
 			return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT,
 						     EFAULT);
-		s->stats.pages++;
-		s->stats.zero_pages += hdr->type == TRUSTMIG_REC_ZERO;
-		s->round_pages++;
+		trustmig_opened_pages(s, l, 1, false);
+		return 0;
+	case TRUSTMIG_REC_ZERO_RUN:
+		err = trustmig_apply_zero_run(s, ms, gfn,
+					      be32_to_cpu(zr->pages));
+		if (err)
+			return err;
+		trustmig_opened_pages(s, l, be32_to_cpu(zr->pages), true);
 		return 0;
 	case TRUSTMIG_REC_STATE:
 		/* Into the VMM's buffer; it waits for the commit to use it. */
@@ -116,23 +192,18 @@ static int trustmig_apply(struct trustmig_file *tf,
 						     EFAULT);
 		return 0;
 	case TRUSTMIG_REC_ROUND_END:
-		if (be64_to_cpu(re->pages) != s->round_pages ||
-		    be64_to_cpu(re->records) != s->seq)
+		if (be64_to_cpu(re->pages) != l->round_pages ||
+		    be64_to_cpu(re->records) != l->seq)
 			return trustmig_session_fail(s, TRUSTMIG_REASON_COMMIT,
 						     EBADMSG);
-		s->round++;
-		s->round_pages = 0;
-		s->stats.rounds++;
+		l->round++;
+		l->round_pages = 0;
+		if (l == s->lanes)
+			s->stats.rounds++;
 		return 0;
 	}
-	transcript = s->transcript;
-	sha256_final(&transcript, digest);
-	ok = be64_to_cpu(c->records) == s->seq &&
-	     be64_to_cpu(c->pages) == s->stats.pages &&
-	     be64_to_cpu(c->rounds) == s->stats.rounds &&
-	     !crypto_memneq(digest, c->transcript, sizeof(digest));
-	memzero_explicit(digest, sizeof(digest));
-	if (!ok)
+	if (!trustmig_commit_ok(s, (const void *)payload,
+				be16_to_cpu(hdr->len)))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_COMMIT,
 					     EBADMSG);
 	return 0;
@@ -147,17 +218,24 @@ static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
 	struct trustmig_session *s = tf->session;
 	const struct kvm_memory_slot *ms = NULL;
 	unsigned int len, size;
+	u32 lane;
 	int err;
 
-	/* Each record moves the session's sequence and transcript on. */
+	/* Each record moves its lane's sequence on. */
 	lockdep_assert_held(&s->lock);
 	if (avail < TRUSTMIG_HDR_LEN)
 		return 0;
 	if (copy_from_user(hdr, ubuf, TRUSTMIG_HDR_LEN))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+	if (hdr->version != TRUSTMIG_WIRE_VERSION) {
+		pr_notice_ratelimited("session %u: record of wire format v%u, this module speaks v%u\n",
+				      s->id, hdr->version,
+				      TRUSTMIG_WIRE_VERSION);
+		return trustmig_session_fail(s, TRUSTMIG_REASON_VERSION,
+					     EPROTO);
+	}
 	len = be16_to_cpu(hdr->len);
-	if (hdr->version != TRUSTMIG_WIRE_VERSION || hdr->flags ||
-	    !trustmig_payload_len_ok(hdr->type, len))
+	if (hdr->flags || !trustmig_payload_len_ok(hdr->type, len))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_BAD_HEADER,
 					     EPROTO);
 	size = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
@@ -166,14 +244,16 @@ static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
 	/* Not the stream's fault: let the VMM retry with room for it. */
 	if (hdr->type == TRUSTMIG_REC_STATE && len > state_room)
 		return -EMSGSIZE;
-	err = trustmig_check_hdr(tf, hdr, len, &ms);
+	err = trustmig_check_hdr(tf, hdr, &ms);
 	if (err)
 		return err;
+	lane = be32_to_cpu(hdr->lane);
 	if (copy_from_user(tf->rec + TRUSTMIG_HDR_LEN, ubuf + TRUSTMIG_HDR_LEN,
 			   len + TRUSTMIG_TAG_LEN))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
 	/* Only a tag mismatch is one: the cipher may also fail to run. */
-	err = trustmig_aead_open(s->aead, s->seq, tf->rec, len);
+	err = trustmig_aead_open(s->aead, lane, s->lanes[lane].seq, tf->rec,
+				 len);
 	if (err == -EBADMSG)
 		return trustmig_session_fail(s, TRUSTMIG_REASON_AUTH, EBADMSG);
 	if (err)
@@ -181,7 +261,7 @@ static int trustmig_open_record(struct trustmig_file *tf, u8 __user *ubuf,
 	err = trustmig_apply(tf, hdr, ms, state_buf);
 	if (err)
 		return err;
-	trustmig_session_account(s, tf->rec, len);
+	trustmig_session_account(s, lane, len);
 	return size;
 }
 
@@ -281,21 +361,22 @@ long trustmig_ioc_confirm(struct trustmig_file *tf, void __user *argp)
 	err = -EBADMSG;
 	if (hdr->version != TRUSTMIG_WIRE_VERSION ||
 	    hdr->type != TRUSTMIG_REC_RESUMED || hdr->flags || hdr->gfn_hi ||
-	    hdr->gfn_lo || be32_to_cpu(hdr->stream) != s->stream ||
-	    be16_to_cpu(hdr->round) != s->round ||
+	    hdr->gfn_lo || hdr->lane ||
+	    be16_to_cpu(hdr->round) != s->lanes[0].round ||
 	    be16_to_cpu(hdr->len) != sizeof(*r) ||
-	    be64_to_cpu(hdr->seq) != s->seq)
+	    be64_to_cpu(hdr->seq) != s->lanes[0].seq)
 		goto out_unlock;
-	err = trustmig_aead_open(s->aead, s->seq, tf->rec, sizeof(*r));
+	err = trustmig_aead_open(s->aead, 0, s->lanes[0].seq, tf->rec,
+				 sizeof(*r));
 	if (err) {
 		err = err == -EBADMSG ? err : -EIO;
 		goto out_unlock;
 	}
 	err = -EBADMSG;
-	if (be64_to_cpu(r->records) != s->seq ||
+	if (be64_to_cpu(r->records) != s->stats.records ||
 	    be64_to_cpu(r->pages) != s->stats.pages)
 		goto out_unlock;
-	trustmig_session_account(s, tf->rec, sizeof(*r));
+	trustmig_session_account(s, 0, sizeof(*r));
 	trustmig_session_end_handover(s);
 	err = 0;
 out_unlock:

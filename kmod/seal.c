@@ -3,9 +3,10 @@
  * AEAD over records through the kernel crypto API.
  *
  * The header is the associated data, the payload is encrypted in place and
- * the tag follows it.  The nonce is the session salt XOR the 64-bit record
- * sequence (TLS 1.3 construction), so a (key, nonce) pair never repeats as
- * long as the sequence does not wrap, which the session layer enforces.
+ * the tag follows it.  The nonce is the session salt XOR the 32-bit lane
+ * and the lane's 64-bit record sequence (TLS 1.3's construction, widened
+ * by the lane), so a (key, nonce) pair never repeats as long as no lane's
+ * sequence wraps, which the session layer enforces.
  */
 #include <crypto/aead.h>
 #include <linux/scatterlist.h>
@@ -92,20 +93,39 @@ void trustmig_aead_free(struct trustmig_aead *aead)
 	kfree_sensitive(aead);
 }
 
-#ifndef TRUSTMIG_BENCH_COPY_ONLY
-static void trustmig_nonce(const struct trustmig_aead *aead, u64 seq, u8 *iv)
+/*
+ * Eight words ORed per step: about a third of memchr_inv()'s instructions
+ * on a zero page (docs/benchmarks.md), and a page of data still stops at
+ * its first non-zero 64 bytes.  @page must be 8-byte aligned.
+ */
+bool trustmig_page_zero(const void *page)
 {
-	u8 seq_be[8];
-	int i;
+	const u64 *w = page;
+	unsigned int i;
 
-	put_unaligned_be64(seq, seq_be);
-	memcpy(iv, aead->salt, TRUSTMIG_SALT_LEN);
-	for (i = 0; i < 8; i++)
-		iv[TRUSTMIG_SALT_LEN - 8 + i] ^= seq_be[i];
+	for (i = 0; i < PAGE_SIZE / sizeof(*w); i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] |
+		    w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+			return false;
+	return true;
 }
 
-static int trustmig_aead_crypt(struct trustmig_aead *aead, u64 seq, u8 *rec,
-			       unsigned int len, bool encrypt)
+#ifndef TRUSTMIG_BENCH_COPY_ONLY
+/* salt ^ (be32(lane) || be64(seq)) */
+static void trustmig_nonce(const struct trustmig_aead *aead, u32 lane,
+			   u64 seq, u8 *iv)
+{
+	u8 ctr[TRUSTMIG_SALT_LEN];
+	int i;
+
+	put_unaligned_be32(lane, ctr);
+	put_unaligned_be64(seq, ctr + 4);
+	for (i = 0; i < TRUSTMIG_SALT_LEN; i++)
+		iv[i] = aead->salt[i] ^ ctr[i];
+}
+
+static int trustmig_aead_crypt(struct trustmig_aead *aead, u32 lane, u64 seq,
+			       u8 *rec, unsigned int len, bool encrypt)
 {
 	unsigned int total = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
 	u8 iv[TRUSTMIG_SALT_LEN];
@@ -113,7 +133,7 @@ static int trustmig_aead_crypt(struct trustmig_aead *aead, u64 seq, u8 *rec,
 	DECLARE_CRYPTO_WAIT(wait);
 	int err;
 
-	trustmig_nonce(aead, seq, iv);
+	trustmig_nonce(aead, lane, seq, iv);
 	sg_init_one(&sg, rec, total);
 	/* An async AEAD with a full queue makes us wait, not fail. */
 	aead_request_set_callback(aead->req, CRYPTO_TFM_REQ_MAY_SLEEP |
@@ -130,16 +150,16 @@ static int trustmig_aead_crypt(struct trustmig_aead *aead, u64 seq, u8 *rec,
 	return err;
 }
 
-int trustmig_aead_seal(struct trustmig_aead *aead, u64 seq, u8 *rec,
-		       unsigned int len)
+int trustmig_aead_seal(struct trustmig_aead *aead, u32 lane, u64 seq,
+		       u8 *rec, unsigned int len)
 {
-	return trustmig_aead_crypt(aead, seq, rec, len, true);
+	return trustmig_aead_crypt(aead, lane, seq, rec, len, true);
 }
 
-int trustmig_aead_open(struct trustmig_aead *aead, u64 seq, u8 *rec,
-		       unsigned int len)
+int trustmig_aead_open(struct trustmig_aead *aead, u32 lane, u64 seq,
+		       u8 *rec, unsigned int len)
 {
-	return trustmig_aead_crypt(aead, seq, rec, len, false);
+	return trustmig_aead_crypt(aead, lane, seq, rec, len, false);
 }
 #else
 /*
@@ -147,15 +167,15 @@ int trustmig_aead_open(struct trustmig_aead *aead, u64 seq, u8 *rec,
  * path with the cipher left out, payload in clear and a zero tag, to
  * measure what sealing adds to a migration.  trustmig.ko never has it.
  */
-int trustmig_aead_seal(struct trustmig_aead *aead, u64 seq, u8 *rec,
-		       unsigned int len)
+int trustmig_aead_seal(struct trustmig_aead *aead, u32 lane, u64 seq,
+		       u8 *rec, unsigned int len)
 {
 	memset(rec + TRUSTMIG_HDR_LEN + len, 0, TRUSTMIG_TAG_LEN);
 	return 0;
 }
 
-int trustmig_aead_open(struct trustmig_aead *aead, u64 seq, u8 *rec,
-		       unsigned int len)
+int trustmig_aead_open(struct trustmig_aead *aead, u32 lane, u64 seq,
+		       u8 *rec, unsigned int len)
 {
 	return 0;
 }

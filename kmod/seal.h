@@ -26,16 +26,19 @@ void trustmig_aead_free(struct trustmig_aead *aead);
  * @rec holds header || plaintext of @len bytes and has room for the tag;
  * on return it holds the whole sealed record.
  */
-int trustmig_aead_seal(struct trustmig_aead *aead, u64 seq, u8 *rec,
-		       unsigned int len);
+int trustmig_aead_seal(struct trustmig_aead *aead, u32 lane, u64 seq,
+		       u8 *rec, unsigned int len);
 /*
  * @rec holds a whole sealed record with @len bytes of ciphertext; on
  * success the ciphertext is replaced by the plaintext.  -EBADMSG when the
  * tag does not verify, in which case the plaintext must not be used.
  */
-int trustmig_aead_open(struct trustmig_aead *aead, u64 seq, u8 *rec,
-		       unsigned int len);
+int trustmig_aead_open(struct trustmig_aead *aead, u32 lane, u64 seq,
+		       u8 *rec, unsigned int len);
 
 const char *trustmig_cipher_name(u8 cipher);
+
+/* Is the PAGE_SIZE bytes at @page (8-byte aligned) all zero? */
+bool trustmig_page_zero(const void *page);
 
 #endif /* _TRUSTMIG_SEAL_H */

@@ -23,6 +23,9 @@
 #include "send.h"
 #include "session.h"
 
+/* The one lane a source seals on, until sealing is spread over CPUs. */
+#define TRUSTMIG_SEND_LANE	0
+
 /*
  * Seal tf->rec (header still to fill, @len bytes of payload in place) and
  * copy the record to @ubuf.  Returns the record's size.
@@ -32,12 +35,13 @@ static int trustmig_seal_record(struct trustmig_file *tf, u8 type, u64 gfn,
 {
 	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)tf->rec;
 	struct trustmig_session *s = tf->session;
+	struct trustmig_lane *l = &s->lanes[TRUSTMIG_SEND_LANE];
 	unsigned int size = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
 
-	/* Each record moves the session's sequence and transcript on. */
+	/* Each record moves the lane's sequence on. */
 	lockdep_assert_held(&s->lock);
-	/* The nonce is salt ^ seq: a wrapped sequence would reuse nonces. */
-	if (s->seq == U64_MAX)
+	/* The nonce holds seq: a wrapped sequence would reuse nonces. */
+	if (l->seq == U64_MAX)
 		return trustmig_session_fail(s, TRUSTMIG_REASON_EXHAUSTED,
 					     EOVERFLOW);
 	hdr->version = TRUSTMIG_WIRE_VERSION;
@@ -45,11 +49,12 @@ static int trustmig_seal_record(struct trustmig_file *tf, u8 type, u64 gfn,
 	hdr->flags = 0;
 	hdr->gfn_hi = gfn >> 32;
 	hdr->gfn_lo = cpu_to_be32(lower_32_bits(gfn));
-	hdr->stream = cpu_to_be32(s->stream);
-	hdr->round = cpu_to_be16(s->round);
+	hdr->lane = cpu_to_be32(TRUSTMIG_SEND_LANE);
+	hdr->round = cpu_to_be16(l->round);
 	hdr->len = cpu_to_be16(len);
-	hdr->seq = cpu_to_be64(s->seq);
-	if (trustmig_aead_seal(s->aead, s->seq, tf->rec, len))
+	hdr->seq = cpu_to_be64(l->seq);
+	if (trustmig_aead_seal(s->aead, TRUSTMIG_SEND_LANE, l->seq, tf->rec,
+			       len))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_CRYPTO, EIO);
 	/*
 	 * A record that cannot reach the VMM has still consumed its nonce:
@@ -57,32 +62,98 @@ static int trustmig_seal_record(struct trustmig_file *tf, u8 type, u64 gfn,
 	 */
 	if (copy_to_user(ubuf, tf->rec, size))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
-	trustmig_session_account(s, tf->rec, len);
+	trustmig_session_account(s, TRUSTMIG_SEND_LANE, len);
 	return size;
 }
 
+/* Pages of a record just sealed, for the round end and the commit. */
+static void trustmig_sent_pages(struct trustmig_session *s, u64 pages,
+				bool zero)
+{
+	struct trustmig_lane *l = &s->lanes[TRUSTMIG_SEND_LANE];
+
+	l->pages += pages;
+	l->round_pages += pages;
+	s->stats.pages += pages;
+	if (zero)
+		s->stats.zero_pages += pages;
+}
+
+/* Consecutive zero pages read since the last record, not sealed yet. */
+struct trustmig_zero_pending {
+	gfn_t gfn;
+	u32 pages;
+};
+
+static int trustmig_seal_zero_run(struct trustmig_file *tf,
+				  struct trustmig_zero_pending *run,
+				  u8 __user *ubuf)
+{
+	struct trustmig_zero_run *zr = (void *)(tf->rec + TRUSTMIG_HDR_LEN);
+	int size;
+
+	if (!run->pages)
+		return 0;
+	zr->pages = cpu_to_be32(run->pages);
+	size = trustmig_seal_record(tf, TRUSTMIG_REC_ZERO_RUN, run->gfn,
+				    sizeof(*zr), ubuf);
+	if (size < 0)
+		return size;
+	trustmig_sent_pages(tf->session, run->pages, true);
+	run->pages = 0;
+	return size;
+}
+
+/*
+ * Reads the page at @gfn and seals it, unless it is zero: then it joins
+ * @run, sealed as one record once the run ends.  Either way the page's
+ * content is what the read saw, as dirty.c's ordering argument needs.
+ * Returns the bytes written to @ubuf (a run ended by this page, and the
+ * page), 0 for a page that joined the run.
+ */
 static int trustmig_seal_page(struct trustmig_file *tf,
 			      const struct kvm_memory_slot *ms, gfn_t gfn,
+			      struct trustmig_zero_pending *run,
 			      u8 __user *ubuf)
 {
 	struct trustmig_session *s = tf->session;
 	u8 *page = tf->rec + TRUSTMIG_HDR_LEN;
 	unsigned long hva = __gfn_to_hva_memslot(ms, gfn);
-	bool zero;
-	int size;
+	u8 head[TRUSTMIG_ZERO_RUN_REC_LEN - TRUSTMIG_HDR_LEN];
+	int run_size, size;
 
 	if (copy_from_user(page, (void __user *)hva, PAGE_SIZE))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
-	zero = !memchr_inv(page, 0, PAGE_SIZE);
-	size = trustmig_seal_record(tf, zero ? TRUSTMIG_REC_ZERO :
-					TRUSTMIG_REC_PAGE, gfn,
-				    zero ? 0 : PAGE_SIZE, ubuf);
+	if (trustmig_page_zero(page)) {
+		if (run->pages && (run->gfn + run->pages != gfn ||
+				   run->pages == U32_MAX)) {
+			size = trustmig_seal_zero_run(tf, run, ubuf);
+			if (size < 0)
+				return size;
+		} else {
+			size = 0;
+		}
+		if (!run->pages)
+			run->gfn = gfn;
+		run->pages++;
+		return size;
+	}
+	/* The run's record overwrites the head of the page read: keep it. */
+	run_size = 0;
+	if (run->pages) {
+		memcpy(head, page, sizeof(head));
+		run_size = trustmig_seal_zero_run(tf, run, ubuf);
+		memcpy(page, head, sizeof(head));
+		memzero_explicit(head, sizeof(head));
+		if (run_size < 0)
+			return run_size;
+	}
+	size = trustmig_seal_record(tf, TRUSTMIG_REC_PAGE, gfn, PAGE_SIZE,
+				    ubuf + run_size);
 	if (size < 0)
 		return size;
-	s->stats.pages++;
-	s->stats.zero_pages += zero;
-	s->round_pages++;
-	return size;
+	trustmig_sent_pages(s, 1, false);
+	return run_size + size;
 }
 
 /* Finds the memslot and its dirty state, checking it has not changed. */
@@ -168,9 +239,11 @@ long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 	struct trustmig_session *s = tf->session;
 	const struct kvm_memory_slot *ms;
 	struct trustmig_dirty_slot *ds;
+	struct trustmig_zero_pending run = { 0 };
 	struct trustmig_seal arg;
 	unsigned long bit;
 	u8 __user *ubuf;
+	u64 records, pages;
 	int err, size;
 
 	lockdep_assert_held(&tf->lock);
@@ -183,6 +256,7 @@ long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 	ubuf = u64_to_user_ptr(arg.out.buf);
 	arg.out.bytes = 0;
 	arg.out.records = 0;
+	arg.pages = 0;
 
 	mutex_lock(&s->lock);
 	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
@@ -203,11 +277,15 @@ long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 		if (err)
 			goto out_slots;
 	}
+	records = s->stats.records;
+	pages = s->stats.pages;
 	for_each_set_bit(bit, ds->pending, ds->npages) {
-		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_PAGE_REC_LEN ||
+		/* Room for this page's record and the run it may end. */
+		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_PAGE_REC_LEN +
+		    (run.pages ? TRUSTMIG_ZERO_RUN_REC_LEN : 0) ||
 		    fatal_signal_pending(current))
 			break;
-		size = trustmig_seal_page(tf, ms, ds->base_gfn + bit,
+		size = trustmig_seal_page(tf, ms, ds->base_gfn + bit, &run,
 					  ubuf + arg.out.bytes);
 		if (size < 0) {
 			err = size;
@@ -215,9 +293,16 @@ long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 		}
 		trustmig_dirty_sealed(tf->tracker, ds, ms, bit);
 		arg.out.bytes += size;
-		arg.out.records++;
 		cond_resched();
 	}
+	size = trustmig_seal_zero_run(tf, &run, ubuf + arg.out.bytes);
+	if (size < 0) {
+		err = size;
+		goto out_slots;
+	}
+	arg.out.bytes += size;
+	arg.out.records = s->stats.records - records;
+	arg.pages = s->stats.pages - pages;
 	arg.pages_left = bitmap_weight(ds->pending, ds->npages);
 	if (arg.pages_left && !arg.out.records)
 		err = -ENOBUFS;
@@ -264,7 +349,7 @@ static int trustmig_commit_ready(struct trustmig_file *tf)
 
 	/* The round's count and the stream's stats are the session's. */
 	lockdep_assert_held(&s->lock);
-	if (s->round_pages || !s->stats.rounds)
+	if (s->lanes[TRUSTMIG_SEND_LANE].round_pages || !s->stats.rounds)
 		return -EBUSY;
 	err = mutex_lock_killable(&kvm->slots_lock);
 	if (err)
@@ -279,16 +364,16 @@ static int trustmig_commit_ready(struct trustmig_file *tf)
 	return err;
 }
 
-/* Seals a ROUND_END or COMMIT record from @payload into the VMM's buffer. */
+/* Seals a ROUND_END or COMMIT record into the VMM's buffer. */
 long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 			  bool commit)
 {
 	struct trustmig_session *s = tf->session;
+	struct trustmig_lane *l = &s->lanes[TRUSTMIG_SEND_LANE];
 	u8 *payload = tf->rec + TRUSTMIG_HDR_LEN;
 	struct trustmig_round_end *re = (void *)payload;
 	struct trustmig_commit *c = (void *)payload;
-	unsigned int len = commit ? sizeof(*c) : sizeof(*re);
-	struct sha256_state transcript;
+	unsigned int len = commit ? TRUSTMIG_COMMIT_LEN(1) : sizeof(*re);
 	struct trustmig_out arg;
 	int err, size;
 
@@ -309,24 +394,24 @@ long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 		err = trustmig_commit_ready(tf);
 		if (err)
 			goto out_unlock;
-		transcript = s->transcript;
-		c->records = cpu_to_be64(s->seq);
-		c->pages = cpu_to_be64(s->stats.pages);
-		c->rounds = cpu_to_be64(s->stats.rounds);
-		sha256_final(&transcript, c->transcript);
+		c->rounds = cpu_to_be64(l->round);
+		c->lanes = cpu_to_be32(1);
+		c->pad = 0;
+		c->lane[0].records = cpu_to_be64(l->seq);
+		c->lane[0].pages = cpu_to_be64(l->pages);
 	} else {
 		/* A round ends once everything harvested is sealed. */
 		if (trustmig_tracker_pending(tf->tracker)) {
 			err = -EBUSY;
 			goto out_unlock;
 		}
-		if (s->round == U16_MAX) {
+		if (l->round == U16_MAX) {
 			err = trustmig_session_fail(s, TRUSTMIG_REASON_EXHAUSTED,
 						    EOVERFLOW);
 			goto out_unlock;
 		}
-		re->pages = cpu_to_be64(s->round_pages);
-		re->records = cpu_to_be64(s->seq);
+		re->pages = cpu_to_be64(l->round_pages);
+		re->records = cpu_to_be64(l->seq);
 	}
 	size = trustmig_seal_record(tf, commit ? TRUSTMIG_REC_COMMIT :
 					TRUSTMIG_REC_ROUND_END, 0, len,
@@ -343,8 +428,8 @@ long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 	if (commit) {
 		trustmig_session_complete(s);
 	} else {
-		s->round++;
-		s->round_pages = 0;
+		l->round++;
+		l->round_pages = 0;
 		s->stats.rounds++;
 	}
 out_unlock:
@@ -416,7 +501,7 @@ long trustmig_ioc_resumed(struct trustmig_file *tf, void __user *argp)
 	err = trustmig_session_in_handover(s, TRUSTMIG_ROLE_DEST);
 	if (err)
 		goto out_unlock;
-	r->records = cpu_to_be64(s->seq);
+	r->records = cpu_to_be64(s->stats.records);
 	r->pages = cpu_to_be64(s->stats.pages);
 	size = trustmig_seal_record(tf, TRUSTMIG_REC_RESUMED, 0, sizeof(*r),
 				    u64_to_user_ptr(arg.buf));

@@ -10,7 +10,6 @@
 #include <linux/mutex.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
-#include <crypto/sha2.h>
 #include <linux/trustmig.h>
 
 struct netlink_ext_ack;
@@ -23,6 +22,14 @@ struct trustmig_stats {
 	u64 zero_pages;
 	u32 rounds;
 	u32 failures;
+};
+
+/* One lane of the record stream: a sequence (nonce) space of its own. */
+struct trustmig_lane {
+	u64 seq;			/* sequence of the lane's next record */
+	u64 pages;			/* pages carried, full and zero */
+	u64 round_pages;		/* of which in the current round */
+	u16 round;			/* current round = rounds it ended */
 };
 
 /* What SESSION_NEW asks for; 0 timeouts and NULL labels: defaults. */
@@ -58,12 +65,10 @@ struct trustmig_session {
 	bool attached;			/* a VMM's file holds the VM */
 	u8 ticket[TRUSTMIG_TICKET_LEN];
 	struct trustmig_aead *aead;	/* NULL unless keyed and not failed */
-	u32 stream;
-	u64 seq;			/* sequence of the next record */
-	u16 round;			/* current round */
-	u64 round_pages;		/* page records in the current round */
-	struct sha256_state transcript;
-	struct trustmig_stats stats;
+	u32 stream;			/* the handshake's id, for GET */
+	/* A source seals on lane 0; a destination opens any lane. */
+	struct trustmig_lane lanes[TRUSTMIG_LANES_MAX];
+	struct trustmig_stats stats;	/* rounds: lane 0's */
 	/*
 	 * The next deadline (attach timeout, lifetime, removal from the
 	 * table); queued only while the table holds the session, and then
@@ -97,7 +102,7 @@ void trustmig_session_complete(struct trustmig_session *s);
 int trustmig_session_in_handover(struct trustmig_session *s, u8 role);
 void trustmig_session_end_handover(struct trustmig_session *s);
 int trustmig_session_usable(struct trustmig_session *s, u8 role);
-void trustmig_session_account(struct trustmig_session *s, const u8 *rec,
+void trustmig_session_account(struct trustmig_session *s, u32 lane,
 			      unsigned int len);
 
 /* Iterate over live sessions from *@id on; returns a reference or NULL. */

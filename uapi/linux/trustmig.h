@@ -50,7 +50,9 @@
  *   request:
  *     TRUSTMIG_A_SESSION_ID      u32                              (required)
  *     TRUSTMIG_A_STREAM_ID       u32  id both ends derived from the
- *                                     handshake; in every record header
+ *                                     handshake, reported by GET (records
+ *                                     do not carry it: the key alone
+ *                                     names the session)
  *     TRUSTMIG_A_KEY             binary[TRUSTMIG_KEY_LEN]         (required)
  *     TRUSTMIG_A_SALT            binary[TRUSTMIG_SALT_LEN]        (required)
  *   A source session seals with this key, a destination opens with it: the
@@ -104,7 +106,8 @@
  *     TRUSTMIG_A_SESSION_ID      u32
  *     TRUSTMIG_A_REASON          u8   enum trustmig_reason
  *     TRUSTMIG_A_ERRNO           u32  positive errno returned to the caller
- *     TRUSTMIG_A_SEQ             u64  sequence number expected next
+ *     TRUSTMIG_A_SEQ             u64  sequence number expected next on
+ *                                     lane 0
  *
  * TRUSTMIG_CMD_EVENT_COMPLETE  a session sealed or verified its commit
  *     TRUSTMIG_A_SESSION_ID      u32
@@ -199,12 +202,16 @@ enum trustmig_state {
 enum trustmig_reason {
 	TRUSTMIG_REASON_NONE = 0,
 	TRUSTMIG_REASON_BAD_HEADER = 1,	  /* version, type or length (EPROTO) */
-	TRUSTMIG_REASON_WRONG_STREAM = 2, /* record of another stream (EPROTO) */
+	TRUSTMIG_REASON_LANE = 2,	  /* lane out of range, or a lane-0
+					   * record on another (EPROTO)
+					   */
 	TRUSTMIG_REASON_SEQUENCE = 3,	  /* replayed, reordered or dropped
 					   * record (EPROTO)
 					   */
 	TRUSTMIG_REASON_ROUND = 4,	  /* round number out of order (EPROTO) */
-	TRUSTMIG_REASON_GFN = 5,	  /* gfn outside every memslot (ERANGE) */
+	TRUSTMIG_REASON_GFN = 5,	  /* gfn, or a zero run, outside one
+					   * user memslot (ERANGE)
+					   */
 	TRUSTMIG_REASON_AUTH = 6,	  /* AEAD tag mismatch (EBADMSG) */
 	TRUSTMIG_REASON_COMMIT = 7,	  /* commit disagrees with the stream
 					   * (EBADMSG)
@@ -229,6 +236,9 @@ enum trustmig_reason {
 	TRUSTMIG_REASON_EXPIRED = 17,	  /* lifetime over before the commit
 					   * (ETIMEDOUT)
 					   */
+	TRUSTMIG_REASON_VERSION = 18,	  /* record of another wire format
+					   * version (EPROTO)
+					   */
 };
 
 /* ------------------------------------------------------------------------
@@ -239,31 +249,50 @@ enum trustmig_reason {
  *          || ciphertext (header.len bytes)
  *          || tag (16 bytes)
  *
- * nonce  = salt XOR (0x00000000 || be64(seq)), 12 bytes, as in TLS 1.3.
- * All multi-byte fields are big-endian.
+ * A stream is made of lanes, each with its own sequence from 0 (one lane
+ * today, lane 0).  nonce = salt XOR (be32(lane) || be64(seq)), 12 bytes:
+ * no two records of a session, on whatever lane, share a nonce.  The
+ * receiver takes on each lane only the next sequence number; the COMMIT
+ * (lane 0, after every lane's last record) carries each lane's count,
+ * which must equal what the receiver opened.  All multi-byte fields are
+ * big-endian.
+ *
+ * type        len                    payload (plaintext)
+ * PAGE        4096                   the guest page at gfn
+ * ZERO_RUN    4                      struct trustmig_zero_run: pages from
+ *                                    gfn on, all zero, in one user memslot
+ * ROUND_END   16                     struct trustmig_round_end
+ * COMMIT      16 + 16 * lanes        struct trustmig_commit, lane 0 only
+ * STATE       1..TRUSTMIG_STATE_MAX  opaque VMM state, lane 0 only
+ * RESUMED     16                     struct trustmig_resumed, lane 0,
+ *                                    destination -> source only
+ * Control records (all but PAGE and ZERO_RUN) carry gfn 0.
  */
-#define TRUSTMIG_WIRE_VERSION		1
+#define TRUSTMIG_WIRE_VERSION		2
 #define TRUSTMIG_TAG_LEN		16
 #define TRUSTMIG_PAGE_SIZE		4096
 #define TRUSTMIG_GFN_BITS		40	/* covers 52-bit guest physical */
+#define TRUSTMIG_LANES_MAX		64	/* lanes a stream may have */
 
 struct trustmig_rec_hdr {
 	__u8	version;	/* TRUSTMIG_WIRE_VERSION */
 	__u8	type;		/* enum trustmig_rec_type */
-	__u8	flags;		/* must be 0 in version 1 */
+	__u8	flags;		/* must be 0 in version 2 */
 	__u8	gfn_hi;		/* gfn bits 39..32 */
 	__be32	gfn_lo;		/* gfn bits 31..0 */
-	__be32	stream;		/* stream id agreed by the handshake */
-	__be16	round;		/* pre-copy round, from 0 */
+	__be32	lane;		/* lane, 0..TRUSTMIG_LANES_MAX - 1 */
+	__be16	round;		/* pre-copy round of the lane, from 0 */
 	__be16	len;		/* ciphertext bytes, tag excluded */
-	__be64	seq;		/* record sequence, from 0, +1 per record */
+	__be64	seq;		/* the lane's record sequence, from 0, +1
+				 * per record
+				 */
 };
 
 enum trustmig_rec_type {
 	TRUSTMIG_REC_PAGE = 1,		/* len 4096: one guest page */
-	TRUSTMIG_REC_ZERO = 2,		/* len 0: a page of zeroes */
+	TRUSTMIG_REC_ZERO_RUN = 2,	/* len 4: struct trustmig_zero_run */
 	TRUSTMIG_REC_ROUND_END = 3,	/* len 16: struct trustmig_round_end */
-	TRUSTMIG_REC_COMMIT = 4,	/* len 56: struct trustmig_commit */
+	TRUSTMIG_REC_COMMIT = 4,	/* len TRUSTMIG_COMMIT_LEN(lanes) */
 	TRUSTMIG_REC_STATE = 5,		/* len 1..TRUSTMIG_STATE_MAX: opaque
 					 * VMM state (vCPU registers, clock)
 					 */
@@ -279,31 +308,57 @@ enum trustmig_rec_type {
  */
 #define TRUSTMIG_STATE_MAX	(16384 - 24 - TRUSTMIG_TAG_LEN)
 
-/* Payload of TRUSTMIG_REC_ROUND_END (gfn 0). */
-struct trustmig_round_end {
-	__be64	pages;		/* page and zero records in this round */
-	__be64	records;	/* records of the stream before this one */
+/*
+ * Payload of TRUSTMIG_REC_ZERO_RUN: @pages consecutive zero pages from
+ * the header's gfn on, 1 or more, all in the memslot of the first.
+ */
+struct trustmig_zero_run {
+	__be32	pages;
 };
 
-/* Payload of TRUSTMIG_REC_COMMIT (gfn 0): the last record of a stream. */
-struct trustmig_commit {
-	__be64	records;	/* records of the stream before this one */
-	__be64	pages;		/* page and zero records of the stream */
-	__be64	rounds;		/* rounds ended */
-	__u8	transcript[32];	/* SHA-256 chain over every earlier
-				 * record's header and tag
+#define TRUSTMIG_ZERO_RUN_REC_LEN	(24 + 4 + TRUSTMIG_TAG_LEN)
+
+/* Payload of TRUSTMIG_REC_ROUND_END (gfn 0), one per lane and round. */
+struct trustmig_round_end {
+	__be64	pages;		/* pages of the lane in this round, full
+				 * and zero
 				 */
+	__be64	records;	/* records of the lane before this one */
+};
+
+/* One lane's entry in the commit. */
+struct trustmig_commit_lane {
+	__be64	records;	/* records of the lane before the commit */
+	__be64	pages;		/* pages of the lane, full and zero */
 };
 
 /*
+ * Payload of TRUSTMIG_REC_COMMIT (gfn 0, lane 0): the last record of a
+ * stream, after every lane's last record.  Every lane listed ended every
+ * round; a lane not listed must carry no record.
+ */
+struct trustmig_commit {
+	__be64	rounds;		/* rounds ended */
+	__be32	lanes;		/* entries in @lane, 1..TRUSTMIG_LANES_MAX */
+	__be32	pad;		/* 0 */
+	struct trustmig_commit_lane lane[];
+};
+
+#define TRUSTMIG_COMMIT_LEN(lanes) \
+	(sizeof(struct trustmig_commit) + \
+	 (lanes) * sizeof(struct trustmig_commit_lane))
+
+/*
  * Payload of TRUSTMIG_REC_RESUMED (gfn 0): the destination's receipt, the
- * one record that goes back.  Sealed with the stream's key at the
- * sequence number after the commit (one the source never seals), so only
- * the peer holding this session's key can make it.
+ * one record that goes back.  Sealed with the stream's key on lane 0 at
+ * the sequence number after the commit (one the source never seals), so
+ * only the peer holding this session's key can make it.
  */
 struct trustmig_resumed {
-	__be64	records;	/* records verified, the commit included */
-	__be64	pages;		/* page and zero records applied */
+	__be64	records;	/* records verified, every lane's, the
+				 * commit included
+				 */
+	__be64	pages;		/* pages applied, full and zero */
 };
 
 #define TRUSTMIG_RESUMED_REC_LEN	(24 + 16 + TRUSTMIG_TAG_LEN)
@@ -398,6 +453,10 @@ struct trustmig_seal {
 				 */
 	struct trustmig_out out;
 	__u64	pages_left;	/* out: pages of the slot still pending */
+	__u64	pages;		/* out: pages sealed by this call, full and
+				 * zero (a zero run's count is sealed: the
+				 * VMM cannot read it)
+				 */
 };
 
 #define TRUSTMIG_OPEN_EOF	_BITUL(0) /* in: no more bytes will come */
