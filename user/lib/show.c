@@ -10,6 +10,9 @@
 #include "show.h"
 #include "util.h"
 
+#define TM_STR_(x)	#x
+#define TM_STR(x)	TM_STR_(x)
+
 struct tm_reason {
 	const char *name;
 	const char *text;
@@ -19,9 +22,9 @@ struct tm_reason {
 static const struct tm_reason tm_reasons[] = {
 	[TRUSTMIG_REASON_NONE] = { "none", "no failure" },
 	[TRUSTMIG_REASON_BAD_HEADER] = { "bad-header",
-		"record of another version, type or length" },
-	[TRUSTMIG_REASON_WRONG_STREAM] = { "wrong-stream",
-		"record of another stream" },
+		"record of another type or length" },
+	[TRUSTMIG_REASON_LANE] = { "lane",
+		"record of a lane the stream cannot have" },
 	[TRUSTMIG_REASON_SEQUENCE] = { "sequence",
 		"replayed, reordered or dropped record" },
 	[TRUSTMIG_REASON_ROUND] = { "round", "round number out of order" },
@@ -47,6 +50,9 @@ static const struct tm_reason tm_reasons[] = {
 		"no VMM attached in time" },
 	[TRUSTMIG_REASON_EXPIRED] = { "expired",
 		"lifetime over before the commit" },
+	[TRUSTMIG_REASON_VERSION] = { "version",
+		"record of a wire format version other than v"
+		TM_STR(TRUSTMIG_WIRE_VERSION) },
 };
 
 static const struct tm_reason *tm_reason(unsigned int reason)

@@ -78,6 +78,20 @@ static void put_frame(int fd, __u32 type, const void *data, __u32 len)
 		abort();
 }
 
+/* A HELLO of a 4 MiB, 1-vCPU source speaking @conn and records @wire. */
+static void put_hello(int fd, __u32 conn, __u32 wire)
+{
+	struct tmvm_hello hello = {
+		.magic = htonl(TMVM_MAGIC),
+		.version = htonl(conn),
+		.mem_bytes = htobe64(4 << 20),
+		.vcpus = htonl(1),
+		.wire = htonl(wire),
+	};
+
+	put_frame(fd, TMVM_F_HELLO, &hello, sizeof(hello));
+}
+
 /*
  * The destination receives HELLO, a 1-byte RECORDS frame and an ABORT
  * with a terminal escape in its text: the ABORT lands at an odd offset of
@@ -86,13 +100,8 @@ static void put_frame(int fd, __u32 type, const void *data, __u32 len)
 static void test_abort_after_odd_records(void)
 {
 	static const char name[] = "ABORT after a 1-byte RECORDS frame";
-	struct tmvm_hello hello = {
-		.magic = htonl(TMVM_MAGIC),
-		.version = htonl(TMVM_VERSION),
-		.mem_bytes = htobe64(4 << 20),
-		.vcpus = htonl(1),
-	};
 	static const char why[] = "bad\x1b[2Jtext";
+	char why_v[TMVM_WHY_MAX];
 	static const char want[] =
 		"trustmig-vm: source aborted: bad?[2Jtext (Protocol error, EPROTO)\n";
 	__u8 abort_msg[sizeof(struct tmvm_abort) + sizeof(why) - 1];
@@ -107,12 +116,12 @@ static void test_abort_after_odd_records(void)
 	memcpy(abort_msg + sizeof(err), why, sizeof(why) - 1);
 	if (!rx || socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		abort();
-	put_frame(sv[1], TMVM_F_HELLO, &hello, sizeof(hello));
+	put_hello(sv[1], TMVM_VERSION, TRUSTMIG_WIRE_VERSION);
 	put_frame(sv[1], TMVM_F_RECORDS, "x", 1);
 	put_frame(sv[1], TMVM_F_ABORT, abort_msg, sizeof(abort_msg));
 	close(sv[1]);
 	capture();
-	r1 = net_recv_hello(sv[0], &mem, 1);
+	r1 = net_recv_hello(sv[0], &mem, 1, why_v, sizeof(why_v));
 	r2 = net_recv_records(sv[0], rx, &rx_len, 4096, 1);
 	r3 = net_recv_records(sv[0], rx, &rx_len, 4096, 1);
 	captured_text(out, sizeof(out));
@@ -122,6 +131,28 @@ static void test_abort_after_odd_records(void)
 	      r1, (unsigned long long)mem, r2, rx_len, r3, out);
 	close(sv[0]);
 	free(rx);
+}
+
+/*
+ * A version 1 source (connection v1, records v1, 0 where the record
+ * version now is) and one that speaks connection v2 with records v1: each
+ * is refused with one line naming both sides' versions.
+ */
+static void test_hello_of_other_version(__u32 conn, __u32 wire,
+					const char *name, const char *want)
+{
+	char why[TMVM_WHY_MAX] = "";
+	__u64 mem = 0;
+	int sv[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		abort();
+	put_hello(sv[1], conn, wire);
+	close(sv[1]);
+	r = net_recv_hello(sv[0], &mem, 1, why, sizeof(why));
+	check(r == -EPROTONOSUPPORT && !mem && !strcmp(why, want), name,
+	      "returned %d, why \"%s\"", r, why);
+	close(sv[0]);
 }
 
 static void test_abort_without_reason(void)
@@ -232,6 +263,10 @@ int main(void)
 {
 	test_abort_after_odd_records();
 	test_abort_without_reason();
+	test_hello_of_other_version(1, 0, "HELLO of a version 1 source",
+				    "the source speaks connection v1 with sealed records v1, this destination connection v2 with sealed records v2");
+	test_hello_of_other_version(2, 1, "HELLO with sealed records v1",
+				    "the source speaks connection v2 with sealed records v1, this destination connection v2 with sealed records v2");
 	test_state();
 	return failures ? 1 : 0;
 }

@@ -86,8 +86,6 @@ static void src_count(struct vmm_stats *st, const __u8 *p, size_t len)
 		st->records++;
 		if (h->type == TRUSTMIG_REC_PAGE)
 			st->pages++;
-		else if (h->type == TRUSTMIG_REC_ZERO)
-			st->zero_pages++;
 		else if (h->type == TRUSTMIG_REC_STATE)
 			st->states++;
 		if (n > len)
@@ -175,6 +173,7 @@ static int src_seal_slot(struct src *s, const unsigned long *bitmap)
 		.flags = TRUSTMIG_SEAL_HARVEST,
 		.dirty_bitmap = (unsigned long)bitmap,
 	};
+	__u64 full;
 	int err;
 
 	do {
@@ -186,7 +185,10 @@ static int src_seal_slot(struct src *s, const unsigned long *bitmap)
 				strerror(-err));
 			return err;
 		}
+		/* Full pages show in the headers, zero runs only in sl.pages. */
+		full = s->st.pages;
 		err = src_send(s, sl.out.bytes);
+		s->st.zero_pages += sl.pages - (s->st.pages - full);
 		if (err)
 			return err;
 		sl.flags = 0;
@@ -437,6 +439,7 @@ int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o)
 		.magic = htonl(TMVM_MAGIC),
 		.version = htonl(TMVM_VERSION),
 		.vcpus = htonl(1),
+		.wire = htonl(TRUSTMIG_WIRE_VERSION),
 	};
 	double t0, t_pause = 0, t_done;
 	bool paused = false;
@@ -647,6 +650,7 @@ int mig_dest(const char *listen_spec, size_t mem_size, double rate,
 	struct dst d = { .v = v, .sock = -1, .tm = -1 };
 	__u8 receipt[TRUSTMIG_RESUMED_REC_LEN];
 	struct trustmig_out receipt_out = { 0 };
+	char why[TMVM_WHY_MAX];
 	int lfd, port, err, ret = TMVM_EXIT_REFUSED;
 	unsigned int i;
 	__u64 mem;
@@ -666,7 +670,12 @@ int mig_dest(const char *listen_spec, size_t mem_size, double rate,
 			strerror(-d.sock));
 		return TMVM_EXIT_SETUP;
 	}
-	err = net_recv_hello(d.sock, &mem, o->timeout);
+	err = net_recv_hello(d.sock, &mem, o->timeout, why, sizeof(why));
+	if (err == -EPROTONOSUPPORT) {
+		net_send_abort(d.sock, err, why);
+		fprintf(stderr, "trustmig-vm: refused: %s\n", why);
+		goto out;
+	}
 	if (err) {
 		fprintf(stderr, "trustmig-vm: bad hello: %s\n", strerror(-err));
 		goto out;

@@ -238,18 +238,29 @@ int net_recv_frame(int fd, __u32 *type, void *buf, __u32 *len,
 	return 0;
 }
 
-int net_recv_hello(int fd, __u64 *mem_bytes, double timeout)
+int net_recv_hello(int fd, __u64 *mem_bytes, double timeout, char *why,
+		   size_t why_len)
 {
 	struct tmvm_hello hello;
-	__u32 type, len = sizeof(hello);
+	__u32 type, len = sizeof(hello), conn, wire;
 	int err;
 
 	err = net_recv_frame(fd, &type, &hello, &len, timeout);
 	if (err)
 		return err;
+	/* Version 1's HELLO had the same size, with 0 where wire is. */
 	if (type != TMVM_F_HELLO || len != sizeof(hello) ||
-	    ntohl(hello.magic) != TMVM_MAGIC ||
-	    ntohl(hello.version) != TMVM_VERSION || ntohl(hello.vcpus) != 1)
+	    ntohl(hello.magic) != TMVM_MAGIC)
+		return -EPROTO;
+	conn = ntohl(hello.version);
+	wire = conn == 1 ? 1 : ntohl(hello.wire);
+	if (conn != TMVM_VERSION || wire != TRUSTMIG_WIRE_VERSION) {
+		snprintf(why, why_len,
+			 "the source speaks connection v%u with sealed records v%u, this destination connection v%u with sealed records v%u",
+			 conn, wire, TMVM_VERSION, TRUSTMIG_WIRE_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	if (ntohl(hello.vcpus) != 1)
 		return -EPROTO;
 	*mem_bytes = be64toh(hello.mem_bytes);
 	return 0;

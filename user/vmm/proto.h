@@ -20,7 +20,7 @@
 #include <linux/types.h>
 
 #define TMVM_MAGIC		0x544d564d	/* "TMVM" */
-#define TMVM_VERSION		1
+#define TMVM_VERSION		2
 #define TMVM_FRAME_MAX		1048576		/* payload bytes */
 #define TMVM_WHY_MAX		200
 
@@ -44,7 +44,9 @@ struct tmvm_hello {
 	__be32 version;		/* TMVM_VERSION */
 	__be64 mem_bytes;	/* guest memory, one slot at gpa 0 */
 	__be32 vcpus;		/* 1 */
-	__be32 pad;
+	__be32 wire;		/* TRUSTMIG_WIRE_VERSION of the records;
+				 * 0 in connection version 1 (records v1)
+				 */
 };
 
 struct tmvm_abort {

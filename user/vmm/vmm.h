@@ -76,8 +76,13 @@ int net_send_frame(int fd, __u32 type, const void *data, __u32 len);
 /* Reads one frame; *len in: payload capacity, out: payload length. */
 int net_recv_frame(int fd, __u32 *type, void *buf, __u32 *len,
 		   double timeout);
-/* The source's HELLO: its guest memory size, or -EPROTO, -errno. */
-int net_recv_hello(int fd, __u64 *mem_bytes, double timeout);
+/*
+ * The source's HELLO: its guest memory size, or -EPROTO, -errno; a source
+ * of another connection or record version gets -EPROTONOSUPPORT and @why
+ * (@why_len bytes) a line naming both sides' versions.
+ */
+int net_recv_hello(int fd, __u64 *mem_bytes, double timeout, char *why,
+		   size_t why_len);
 /*
  * The source's next frame after READY: a RECORDS payload is appended to
  * @rx (@cap bytes, *@rx_len in use); -ECONNABORTED for an ABORT (printed),
