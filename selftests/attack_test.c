@@ -3,6 +3,9 @@
  * Attacks on the record stream and on attachment.  Each must be refused
  * with its documented errno and reason, leave the destination's memory
  * exactly as it was, fail the session for good, and announce it.
+ * Some records are sealed with the session's key (lib/tforge.c): records
+ * a source's module never seals, such as a commit with wrong counts or a
+ * zero run out of bounds, which the destination must refuse on its own.
  */
 #include <endian.h>
 #include <errno.h>
@@ -11,8 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
 
 #include "kselftest_harness.h"
+#include "tforge.h"
 #include "tmig.h"
 
 #define VM_SIZE		(4UL << 20)
@@ -163,7 +169,7 @@ TEST_F(atk, flip_tag_bit)
 
 TEST_F(atk, flip_version)
 {
-	flip_victim(_metadata, self, 0, EPROTO, TRUSTMIG_REASON_BAD_HEADER);
+	flip_victim(_metadata, self, 0, EPROTO, TRUSTMIG_REASON_VERSION);
 }
 
 TEST_F(atk, replay_earlier_record)
@@ -222,13 +228,251 @@ TEST_F(atk, record_of_another_stream)
 	n = tmig_index(&other, offs, MAX_RECS);
 	ASSERT_LT(self->victim, n);
 	ASSERT_EQ(0, open_prefix(self, self->victim));
-	/* Same position in its stream, other key and stream id. */
+	/*
+	 * Same lane, sequence and round in its stream, under another key:
+	 * the key alone tells the sessions apart.
+	 */
 	expect_refused(_metadata, self, other.buf + offs[self->victim],
 		       tmig_record_size(other.buf + offs[self->victim]),
-		       0, EPROTO, TRUSTMIG_REASON_WRONG_STREAM);
+		       0, EBADMSG, TRUSTMIG_REASON_AUTH);
 	tmig_stream_free(&other);
 	tmig_pair_close(&self->t, &q);
 	tvm_destroy(&c);
+}
+
+/* The stream ends where the commit should begin. */
+TEST_F(atk, commit_never_arrives)
+{
+	ASSERT_EQ(0, open_prefix(self, self->n - 1));
+	expect_refused(_metadata, self, rec(self, self->n - 1), 0,
+		       TRUSTMIG_OPEN_EOF, ENODATA, TRUSTMIG_REASON_TRUNCATED);
+}
+
+/* The kernel log since @fd was opened has a line containing @needle. */
+static bool kmsg_has(int fd, const char *needle)
+{
+	char line[1024];
+	ssize_t n;
+
+	while ((n = read(fd, line, sizeof(line) - 1)) > 0 || errno == EPIPE) {
+		if (n <= 0)
+			continue;
+		line[n] = '\0';
+		if (strstr(line, needle))
+			return true;
+	}
+	return false;
+}
+
+/* A record of version 1, as a trustmig.ko of the last release seals. */
+TEST_F(atk, v1_record_refused_naming_both_versions)
+{
+	int kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	char want[80];
+
+	ASSERT_LE(0, kmsg);
+	ASSERT_LE(0, lseek(kmsg, 0, SEEK_END));
+	ASSERT_EQ(0, open_prefix(self, self->victim));
+	rec(self, self->victim)[0] = 1;
+	expect_refused(_metadata, self, rec(self, self->victim),
+		       tmig_record_size(rec(self, self->victim)), 0, EPROTO,
+		       TRUSTMIG_REASON_VERSION);
+	snprintf(want, sizeof(want),
+		 "session %u: record of wire format v1, this module speaks v%d",
+		 self->p.dst.id, TRUSTMIG_WIRE_VERSION);
+	EXPECT_TRUE(kmsg_has(kmsg, want));
+	close(kmsg);
+}
+
+/*
+ * The lane is in the nonce and in the associated data: the first record
+ * moved to lane 1, where sequence 0 is next too, fails authentication.
+ */
+TEST_F(atk, record_moved_to_another_lane)
+{
+	struct trustmig_rec_hdr *h = (void *)rec(self, 0);
+
+	ASSERT_EQ(0, open_prefix(self, 0));
+	h->lane = htobe32(1);
+	expect_refused(_metadata, self, rec(self, 0),
+		       tmig_record_size(rec(self, 0)), 0, EBADMSG,
+		       TRUSTMIG_REASON_AUTH);
+}
+
+TEST_F(atk, lane_out_of_range)
+{
+	struct trustmig_rec_hdr *h = (void *)rec(self, 0);
+
+	ASSERT_EQ(0, open_prefix(self, 0));
+	h->lane = htobe32(TRUSTMIG_LANES_MAX);
+	expect_refused(_metadata, self, rec(self, 0),
+		       tmig_record_size(rec(self, 0)), 0, EPROTO,
+		       TRUSTMIG_REASON_LANE);
+}
+
+#define FORGED_MAX	(sizeof(struct trustmig_rec_hdr) + \
+			 TRUSTMIG_COMMIT_LEN(2) + TRUSTMIG_TAG_LEN)
+
+/*
+ * A commit sealed with the session's key in place of the genuine one:
+ * @lanes in its lane count, @entries entries (lane 1's all zero), lane
+ * 0's records and pages off by @drecords and @dpages.  Only the true
+ * counts may complete.
+ */
+static void forged_commit(struct __test_metadata *_metadata,
+			  struct _test_data_atk *self, __u32 lanes,
+			  __u32 entries, int drecords, int dpages)
+{
+	size_t last = self->n - 1, len = TRUSTMIG_COMMIT_LEN(entries);
+	__u8 r[FORGED_MAX] = { 0 };
+	struct trustmig_commit *c = (void *)(r + sizeof(struct trustmig_rec_hdr));
+	struct trustmig_open o;
+
+	tforge_hdr(r, TRUSTMIG_REC_COMMIT, 0, 0, 1, len, last);
+	c->rounds = htobe64(1);
+	c->lanes = htobe32(lanes);
+	c->lane[0].records = htobe64(last + drecords);
+	c->lane[0].pages = htobe64(self->a.npages + dpages);
+	ASSERT_NE(0, tforge_seal(&self->p, 0, r));
+	ASSERT_EQ(0, open_prefix(self, last));
+	if (lanes == 1 && entries == 1 && !drecords && !dpages) {
+		ASSERT_EQ(0, tmig_open(self->p.dst.fd, r, tmig_record_size(r),
+				       TRUSTMIG_OPEN_EOF, &o));
+		EXPECT_EQ(TRUSTMIG_OPEN_COMPLETE, o.result);
+		EXPECT_EQ(0, memcmp(self->a.mem, self->b.mem, VM_SIZE));
+		return;
+	}
+	expect_refused(_metadata, self, r, tmig_record_size(r), 0, EBADMSG,
+		       TRUSTMIG_REASON_COMMIT);
+}
+
+/* The forger's control: with the true counts its commit completes. */
+TEST_F(atk, forged_commit_with_true_counts_completes)
+{
+	forged_commit(_metadata, self, 1, 1, 0, 0);
+}
+
+TEST_F(atk, commit_lane_count_short)
+{
+	forged_commit(_metadata, self, 0, 1, 0, 0);
+}
+
+/* A second lane that never ended a round (nor carried a record). */
+TEST_F(atk, commit_lane_count_long)
+{
+	forged_commit(_metadata, self, 2, 2, 0, 0);
+}
+
+TEST_F(atk, commit_lane_count_disagrees_with_length)
+{
+	forged_commit(_metadata, self, 2, 1, 0, 0);
+}
+
+TEST_F(atk, commit_lane_records_short)
+{
+	forged_commit(_metadata, self, 1, 1, -1, 0);
+}
+
+TEST_F(atk, commit_lane_records_long)
+{
+	forged_commit(_metadata, self, 1, 1, 1, 0);
+}
+
+TEST_F(atk, commit_lane_pages_short)
+{
+	forged_commit(_metadata, self, 1, 1, 0, -1);
+}
+
+TEST_F(atk, commit_lane_pages_long)
+{
+	forged_commit(_metadata, self, 1, 1, 0, 1);
+}
+
+/*
+ * A zero run sealed with the key, next in the stream after a prefix
+ * opened into B (filled first, so that a page cleared shows): @pages
+ * from @gfn.  Returns B's memory as it must stay, in self->before.
+ */
+static void forged_zero_run(struct __test_metadata *_metadata,
+			    struct _test_data_atk *self, __u64 gfn,
+			    __u32 pages, __u8 *r)
+{
+	struct trustmig_zero_run *zr = (void *)(r + sizeof(struct trustmig_rec_hdr));
+
+	tvm_fill(&self->b, 11);
+	ASSERT_EQ(0, open_prefix(self, self->victim));
+	tforge_hdr(r, TRUSTMIG_REC_ZERO_RUN, gfn, 0, 0, sizeof(*zr),
+		   self->victim);
+	zr->pages = htobe32(pages);
+	ASSERT_EQ(TRUSTMIG_ZERO_RUN_REC_LEN, tforge_seal(&self->p, 0, r));
+}
+
+/* The forger's control: a run inside the slot clears its pages only. */
+TEST_F(atk, zero_run_clears_exactly_its_pages)
+{
+	__u64 last = self->b.npages - 3;
+	__u8 r[FORGED_MAX] = { 0 };
+	struct trustmig_open o;
+
+	forged_zero_run(_metadata, self, last, 3, r);
+	ASSERT_EQ(0, tmig_open(self->p.dst.fd, r, tmig_record_size(r), 0, &o));
+	EXPECT_EQ(1, o.records);
+	memset(self->before + last * TVM_PAGE_SIZE, 0, 3 * TVM_PAGE_SIZE);
+	EXPECT_EQ(0, memcmp(self->before, self->b.mem, VM_SIZE));
+}
+
+TEST_F(atk, zero_run_past_the_memslot)
+{
+	__u8 r[FORGED_MAX] = { 0 };
+
+	forged_zero_run(_metadata, self, self->b.npages - 2, 3, r);
+	expect_refused(_metadata, self, r, TRUSTMIG_ZERO_RUN_REC_LEN, 0,
+		       ERANGE, TRUSTMIG_REASON_GFN);
+}
+
+TEST_F(atk, zero_run_of_no_page)
+{
+	__u8 r[FORGED_MAX] = { 0 };
+
+	forged_zero_run(_metadata, self, 5, 0, r);
+	expect_refused(_metadata, self, r, TRUSTMIG_ZERO_RUN_REC_LEN, 0,
+		       ERANGE, TRUSTMIG_REASON_GFN);
+}
+
+/*
+ * B gets a second memslot @gap bytes above its first; a run from the
+ * first's last page into the second's first is refused, and neither
+ * slot changes.
+ */
+static void zero_run_into_next_slot(struct __test_metadata *_metadata,
+				    struct _test_data_atk *self, size_t gap)
+{
+	struct kvm_userspace_memory_region region;
+	__u8 r[FORGED_MAX] = { 0 };
+	__u8 *mem;
+	size_t i;
+
+	mem = tvm_add_slot(&self->b, 1, VM_SIZE + gap, 1UL << 20, &region);
+	ASSERT_NE(NULL, mem);
+	memset(mem, 0xa5, 1UL << 20);
+	forged_zero_run(_metadata, self, self->b.npages - 1,
+			2 + gap / TVM_PAGE_SIZE, r);
+	expect_refused(_metadata, self, r, TRUSTMIG_ZERO_RUN_REC_LEN, 0,
+		       ERANGE, TRUSTMIG_REASON_GFN);
+	for (i = 0; i < 1UL << 20 && mem[i] == 0xa5; i++)
+		;
+	EXPECT_EQ(1UL << 20, i);
+	munmap(mem, 1UL << 20);
+}
+
+TEST_F(atk, zero_run_across_adjacent_memslots)
+{
+	zero_run_into_next_slot(_metadata, self, 0);
+}
+
+TEST_F(atk, zero_run_over_a_gap)
+{
+	zero_run_into_next_slot(_metadata, self, 1UL << 20);
 }
 
 /* A genuine, authenticated record for a page B does not have. */

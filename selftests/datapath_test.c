@@ -198,36 +198,70 @@ TEST_F_TIMEOUT(dp, vmm_omits_dirty_pages_still_identical, 180)
 	dp_migrate(_metadata, self, true);
 }
 
+static bool dp_page_zero(struct tvm *vm, __u64 page)
+{
+	static const __u8 zeroes[TVM_PAGE_SIZE];
+
+	return !memcmp(tvm_page(vm, page), zeroes, TVM_PAGE_SIZE);
+}
+
+/*
+ * One record per full page, one 44-byte ZERO_RUN per run of consecutive
+ * zero pages (A has single ones and one of 17), all on lane 0 in
+ * sequence; the runs' counts, sealed, add up to A's zero pages at B.
+ */
 TEST_F(dp, record_sizes_on_the_wire)
 {
-	size_t offs[4096], n, i, full = 0, zero = 0, zero_in_a = 0;
-	static const __u8 zeroes[TVM_PAGE_SIZE];
+	size_t offs[4096], n, i, full = 0, runs = 0, zero_in_a = 0;
+	size_t runs_in_a = 0;
 	const struct trustmig_rec_hdr *h;
+	struct tnl_session dst;
+	__u64 gfn;
 
+	memset(tvm_page(&self->a, 8), 0, 16 * TVM_PAGE_SIZE);
+	/* B's pages are not zero: the runs must clear them. */
+	tvm_fill(&self->b, 9);
+	memset(tvm_page(&self->b, 0), 0xa5, TVM_PAGE_SIZE);
 	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
 	ASSERT_EQ(0, dp_round(self, NULL));
 	n = tmig_index(&self->st, offs, 4096);
-	ASSERT_EQ(self->a.npages + 1, n);
+	for (i = 0; i < self->a.npages; i++) {
+		if (!dp_page_zero(&self->a, i))
+			continue;
+		zero_in_a++;
+		runs_in_a += !i || !dp_page_zero(&self->a, i - 1);
+	}
+	ASSERT_LT(0, zero_in_a);
+	ASSERT_LT(runs_in_a, zero_in_a);
 	for (i = 0; i < n; i++) {
 		h = (const void *)(self->st.buf + offs[i]);
 		EXPECT_EQ(i, be64toh(h->seq));
+		EXPECT_EQ(0, h->lane);
 		EXPECT_EQ(TRUSTMIG_WIRE_VERSION, h->version);
+		gfn = (__u64)h->gfn_hi << 32 | be32toh(h->gfn_lo);
 		if (h->type == TRUSTMIG_REC_PAGE) {
 			EXPECT_EQ(4096 + 40, tmig_record_size((void *)h));
+			EXPECT_FALSE(dp_page_zero(&self->a, gfn));
 			full++;
-		} else if (h->type == TRUSTMIG_REC_ZERO) {
-			EXPECT_EQ(40, tmig_record_size((void *)h));
-			zero++;
+		} else if (h->type == TRUSTMIG_REC_ZERO_RUN) {
+			EXPECT_EQ(TRUSTMIG_ZERO_RUN_REC_LEN,
+				  tmig_record_size((void *)h));
+			EXPECT_GE(64, TRUSTMIG_ZERO_RUN_REC_LEN);
+			/* A run starts where A's zero pages start. */
+			EXPECT_TRUE(dp_page_zero(&self->a, gfn));
+			EXPECT_TRUE(!gfn || !dp_page_zero(&self->a, gfn - 1));
+			runs++;
 		}
 	}
 	EXPECT_EQ(TRUSTMIG_REC_ROUND_END,
 		  ((struct trustmig_rec_hdr *)(self->st.buf + offs[n - 1]))->type);
-	for (i = 0; i < self->a.npages; i++)
-		zero_in_a += !memcmp(tvm_page(&self->a, i), zeroes,
-				     TVM_PAGE_SIZE);
-	ASSERT_LT(0, zero_in_a);
-	EXPECT_EQ(zero_in_a, zero);
-	EXPECT_EQ(self->a.npages - zero, full);
+	EXPECT_EQ(full + runs + 1, n);
+	EXPECT_EQ(runs_in_a, runs);
+	EXPECT_EQ(self->a.npages - zero_in_a, full);
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.dst.id, &dst));
+	EXPECT_EQ(self->a.npages, dst.pages);
+	EXPECT_EQ(zero_in_a, dst.zero_pages);
+	EXPECT_EQ(0, memcmp(self->a.mem, self->b.mem, VM_SIZE));
 	/* Nothing of a page's plaintext is visible on the wire. */
 	EXPECT_EQ(NULL, memmem(self->st.buf, self->st.len,
 			       tvm_page(&self->a, 1), 64));
@@ -519,6 +553,34 @@ static void dp_finish(struct __test_metadata *_metadata,
 static int dp_write_all(struct _test_data_dp *self)
 {
 	return tvm_run_pass(&self->a, 1, self->a.npages - 1, 1);
+}
+
+/*
+ * A page that went out in a zero run and is written afterwards is dirty
+ * again: the next round carries it as a full page, and B ends equal.
+ */
+TEST_F_TIMEOUT(dp, zero_page_written_after_its_run_is_resent, 120)
+{
+	size_t offs[4096], n, i, round1;
+	const struct trustmig_rec_hdr *h;
+	bool resent = false;
+
+	memset(tvm_page(&self->a, 8), 0, 16 * TVM_PAGE_SIZE);
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_round(self, NULL));
+	round1 = self->st.len;
+	ASSERT_EQ(0, tvm_run_pass(&self->a, 10, 1, 1));
+	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
+	ASSERT_EQ(0, dp_round(self, self->bitmap));
+	n = tmig_index(&self->st, offs, 4096);
+	for (i = 0; i < n; i++) {
+		h = (const void *)(self->st.buf + offs[i]);
+		if (offs[i] >= round1 && h->type == TRUSTMIG_REC_PAGE &&
+		    be32toh(h->gfn_lo) == 10)
+			resent = true;
+	}
+	EXPECT_TRUE(resent);
+	dp_finish(_metadata, self);
 }
 
 /*
