@@ -79,7 +79,10 @@ static void trustmig_sent_pages(struct trustmig_session *s, u64 pages,
 		s->stats.zero_pages += pages;
 }
 
-/* Consecutive zero pages read since the last record, not sealed yet. */
+/*
+ * Consecutive zero pages read since the last record, not sealed yet; at
+ * most TRUSTMIG_SEAL_PAGES_MAX, as a run ends with its SEAL call.
+ */
 struct trustmig_zero_pending {
 	gfn_t gfn;
 	u32 pages;
@@ -125,14 +128,12 @@ static int trustmig_seal_page(struct trustmig_file *tf,
 	if (copy_from_user(page, (void __user *)hva, PAGE_SIZE))
 		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
 	if (trustmig_page_zero(page)) {
-		if (run->pages && (run->gfn + run->pages != gfn ||
-				   run->pages == U32_MAX)) {
+		size = 0;
+		/* A page not pending in between ends the run. */
+		if (run->pages && run->gfn + run->pages != gfn)
 			size = trustmig_seal_zero_run(tf, run, ubuf);
-			if (size < 0)
-				return size;
-		} else {
-			size = 0;
-		}
+		if (size < 0)
+			return size;
 		if (!run->pages)
 			run->gfn = gfn;
 		run->pages++;
@@ -280,10 +281,15 @@ long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 	records = s->stats.records;
 	pages = s->stats.pages;
 	for_each_set_bit(bit, ds->pending, ds->npages) {
-		/* Room for this page's record and the run it may end. */
+		/*
+		 * Room for this page's record and the run it may end; zero
+		 * pages take none, so the page count bounds how long
+		 * slots_lock, which KVM's dirty-log ioctls need, is held.
+		 */
 		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_PAGE_REC_LEN +
 		    (run.pages ? TRUSTMIG_ZERO_RUN_REC_LEN : 0) ||
-		    fatal_signal_pending(current))
+		    s->stats.pages + run.pages - pages ==
+		    TRUSTMIG_SEAL_PAGES_MAX || fatal_signal_pending(current))
 			break;
 		size = trustmig_seal_page(tf, ms, ds->base_gfn + bit, &run,
 					  ubuf + arg.out.bytes);

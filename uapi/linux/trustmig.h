@@ -444,6 +444,15 @@ struct trustmig_out {
  */
 #define TRUSTMIG_SEAL_HARVEST	_BITUL(0)
 
+/*
+ * TRUSTMIG_SEAL reads pending pages in gfn order until the buffer has no
+ * room for one more full-page record (and the zero run it may end),
+ * nothing is pending, or it read TRUSTMIG_SEAL_PAGES_MAX pages.  Runs of
+ * consecutive zero pages become one ZERO_RUN record each, ending with the
+ * call at the latest.  ENOBUFS if pages are pending and nothing fit.
+ */
+#define TRUSTMIG_SEAL_PAGES_MAX	4096
+
 struct trustmig_seal {
 	__u32	slot;		/* in: (address space << 16) | slot id */
 	__u32	flags;		/* in: TRUSTMIG_SEAL_* */
