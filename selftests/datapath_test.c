@@ -330,7 +330,10 @@ static void *dp_slot1_add(struct _test_data_dp *self,
 	return tvm_add_slot(&self->a, 1, 1UL << 30, 1UL << 20, r);
 }
 
-/* Harvests and seals all of slot 1: the records sealed, or -errno. */
+/*
+ * Harvests and seals all of slot 1 (zero: one ZERO_RUN record): the
+ * pages sealed, or -errno.
+ */
 static int dp_slot1_seal(struct _test_data_dp *self)
 {
 	struct trustmig_seal s = { .slot = 1, .flags = TRUSTMIG_SEAL_HARVEST };
@@ -340,7 +343,35 @@ static int dp_slot1_seal(struct _test_data_dp *self)
 	s.out.buf_len = 1 << 20;
 	err = ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s) ? -errno : 0;
 	free((void *)(unsigned long)s.out.buf);
-	return err ?: (int)s.out.records;
+	return err ?: (int)s.pages;
+}
+
+/*
+ * A zero memslot of 8192 pages takes two SEAL calls of one ZERO_RUN of
+ * 4096 pages each, however large the buffer: a call reads at most 4096.
+ */
+TEST_F(dp, zero_memslot_sealed_in_bounded_calls)
+{
+	struct kvm_userspace_memory_region extra;
+	struct trustmig_seal s = { .slot = 1, .flags = TRUSTMIG_SEAL_HARVEST };
+	int call;
+	void *mem;
+
+	mem = tvm_add_slot(&self->a, 1, 1UL << 30, 32UL << 20, &extra);
+	ASSERT_NE(NULL, mem);
+	s.out.buf = (unsigned long)malloc(1 << 20);
+	ASSERT_NE(0, s.out.buf);
+	for (call = 1; call <= 2; call++) {
+		s.out.buf_len = 1 << 20;
+		ASSERT_EQ(0, ioctl(self->p.src.fd, TRUSTMIG_SEAL, &s));
+		EXPECT_EQ(1, s.out.records);
+		EXPECT_EQ(TRUSTMIG_ZERO_RUN_REC_LEN, s.out.bytes);
+		EXPECT_EQ(TRUSTMIG_SEAL_PAGES_MAX, s.pages);
+		EXPECT_EQ(8192 - 4096 * call, s.pages_left);
+		s.flags = 0;
+	}
+	free((void *)(unsigned long)s.out.buf);
+	munmap(mem, extra.memory_size);
 }
 
 /* A commit needs a round ended and every user memslot sealed. */
