@@ -114,18 +114,6 @@ static int trustmig_apply_zero_run(struct trustmig_session *s,
 	return 0;
 }
 
-/* Pages of a record applied, for the round end and the commit. */
-static void trustmig_opened_pages(struct trustmig_session *s,
-				  struct trustmig_lane *l, u64 pages,
-				  bool zero)
-{
-	l->pages += pages;
-	l->round_pages += pages;
-	s->stats.pages += pages;
-	if (zero)
-		s->stats.zero_pages += pages;
-}
-
 /*
  * The stream is whole if every lane the commit lists opened exactly the
  * records and pages the source sealed on it and ended every round, and
@@ -163,7 +151,8 @@ static int trustmig_apply(struct trustmig_file *tf,
 			  void __user *state_buf)
 {
 	struct trustmig_session *s = tf->session;
-	struct trustmig_lane *l = &s->lanes[be32_to_cpu(hdr->lane)];
+	u32 lane = be32_to_cpu(hdr->lane);
+	struct trustmig_lane *l = &s->lanes[lane];
 	const u8 *payload = tf->rec + TRUSTMIG_HDR_LEN;
 	const struct trustmig_round_end *re = (const void *)payload;
 	const struct trustmig_zero_run *zr = (const void *)payload;
@@ -176,14 +165,14 @@ static int trustmig_apply(struct trustmig_file *tf,
 				 payload, PAGE_SIZE))
 			return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT,
 						     EFAULT);
-		trustmig_opened_pages(s, l, 1, false);
+		trustmig_session_pages(s, lane, 1, false);
 		return 0;
 	case TRUSTMIG_REC_ZERO_RUN:
 		err = trustmig_apply_zero_run(s, ms, gfn,
 					      be32_to_cpu(zr->pages));
 		if (err)
 			return err;
-		trustmig_opened_pages(s, l, be32_to_cpu(zr->pages), true);
+		trustmig_session_pages(s, lane, be32_to_cpu(zr->pages), true);
 		return 0;
 	case TRUSTMIG_REC_STATE:
 		/* Into the VMM's buffer; it waits for the commit to use it. */
@@ -198,7 +187,7 @@ static int trustmig_apply(struct trustmig_file *tf,
 						     EBADMSG);
 		l->round++;
 		l->round_pages = 0;
-		if (l == s->lanes)
+		if (!lane)
 			s->stats.rounds++;
 		return 0;
 	}

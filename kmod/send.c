@@ -66,19 +66,6 @@ static int trustmig_seal_record(struct trustmig_file *tf, u8 type, u64 gfn,
 	return size;
 }
 
-/* Pages of a record just sealed, for the round end and the commit. */
-static void trustmig_sent_pages(struct trustmig_session *s, u64 pages,
-				bool zero)
-{
-	struct trustmig_lane *l = &s->lanes[TRUSTMIG_SEND_LANE];
-
-	l->pages += pages;
-	l->round_pages += pages;
-	s->stats.pages += pages;
-	if (zero)
-		s->stats.zero_pages += pages;
-}
-
 /*
  * Consecutive zero pages read since the last record, not sealed yet; at
  * most TRUSTMIG_SEAL_PAGES_MAX, as a run ends with its SEAL call.
@@ -102,7 +89,8 @@ static int trustmig_seal_zero_run(struct trustmig_file *tf,
 				    sizeof(*zr), ubuf);
 	if (size < 0)
 		return size;
-	trustmig_sent_pages(tf->session, run->pages, true);
+	trustmig_session_pages(tf->session, TRUSTMIG_SEND_LANE, run->pages,
+			       true);
 	run->pages = 0;
 	return size;
 }
@@ -153,7 +141,7 @@ static int trustmig_seal_page(struct trustmig_file *tf,
 				    ubuf + run_size);
 	if (size < 0)
 		return size;
-	trustmig_sent_pages(s, 1, false);
+	trustmig_session_pages(s, TRUSTMIG_SEND_LANE, 1, false);
 	return run_size + size;
 }
 

@@ -445,3 +445,16 @@ void trustmig_session_account(struct trustmig_session *s, u32 lane,
 	s->stats.records++;
 	s->stats.bytes += TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
 }
+
+void trustmig_session_pages(struct trustmig_session *s, u32 lane, u64 pages,
+			    bool zero)
+{
+	struct trustmig_lane *l = &s->lanes[lane];
+
+	lockdep_assert_held(&s->lock);
+	l->pages += pages;
+	l->round_pages += pages;
+	s->stats.pages += pages;
+	if (zero)
+		s->stats.zero_pages += pages;
+}

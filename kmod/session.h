@@ -104,6 +104,9 @@ void trustmig_session_end_handover(struct trustmig_session *s);
 int trustmig_session_usable(struct trustmig_session *s, u8 role);
 void trustmig_session_account(struct trustmig_session *s, u32 lane,
 			      unsigned int len);
+/* @pages guest pages (zero ones if @zero) sealed or applied on @lane. */
+void trustmig_session_pages(struct trustmig_session *s, u32 lane, u64 pages,
+			    bool zero);
 
 /* Iterate over live sessions from *@id on; returns a reference or NULL. */
 struct trustmig_session *trustmig_session_next(unsigned long *id);
