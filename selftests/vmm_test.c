@@ -510,7 +510,7 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	ASSERT_TRUE(tlog_wait(self->dst_log, "waiting for the source", 30));
 	start_src(self, self->dst_port, "16", rate, rounds, "60");
 
-	ASSERT_EQ(0, wait_for(&self->src, 120, &st));
+	ASSERT_EQ(0, wait_for(&self->src, 300, &st));
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 		TH_LOG("source status 0x%x", st);
 	}
