@@ -30,12 +30,6 @@ static int trustmig_open(struct inode *inode, struct file *file)
 	tf = kzalloc(sizeof(*tf), GFP_KERNEL);
 	if (!tf)
 		return -ENOMEM;
-	/* kmalloc, not vmalloc: the AEAD maps it with one scatterlist entry. */
-	tf->rec = kmalloc(TRUSTMIG_REC_MAX, GFP_KERNEL);
-	if (!tf->rec) {
-		kfree(tf);
-		return -ENOMEM;
-	}
 	mutex_init(&tf->lock);
 	file->private_data = tf;
 	return 0;
@@ -45,6 +39,7 @@ static int trustmig_release(struct inode *inode, struct file *file)
 {
 	struct trustmig_file *tf = file->private_data;
 	struct trustmig_session *s = tf->session;
+	int i;
 
 	if (s) {
 		mutex_lock(&s->lock);
@@ -55,8 +50,9 @@ static int trustmig_release(struct inode *inode, struct file *file)
 		trustmig_session_put(s);
 	}
 	mutex_destroy(&tf->lock);
-	/* The buffer held guest pages in clear. */
-	kfree_sensitive(tf->rec);
+	/* The buffers held guest pages in clear. */
+	for (i = 0; i < TRUSTMIG_LANES_MAX; i++)
+		kfree_sensitive(tf->rec[i]);
 	kfree(tf);
 	return 0;
 }
@@ -95,6 +91,10 @@ static long trustmig_ioc_attach(struct trustmig_file *tf, void __user *argp)
 		return -EBUSY;
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
+	if (!arg.lanes || arg.lanes > TRUSTMIG_LANES_MAX || arg.pad) {
+		err = -EINVAL;
+		goto out;
+	}
 
 	kvm = trustmig_get_vm(arg.vm_fd);
 	if (IS_ERR(kvm)) {
@@ -119,7 +119,7 @@ static long trustmig_ioc_attach(struct trustmig_file *tf, void __user *argp)
 		}
 	}
 	mutex_lock(&s->lock);
-	err = trustmig_session_attach(s, arg.ticket);
+	err = trustmig_session_attach(s, arg.ticket, arg.lanes);
 	mutex_unlock(&s->lock);
 	if (err)
 		goto err_tracker;
@@ -148,19 +148,20 @@ static long trustmig_ioctl(struct file *file, unsigned int cmd,
 	long ret;
 
 	mutex_lock(&tf->lock);
-	if (cmd == TRUSTMIG_ATTACH) {
+	if (cmd == TRUSTMIG_ATTACH)
 		ret = trustmig_ioc_attach(tf, argp);
-		goto out;
-	}
-	if (!tf->session) {
+	else if (!tf->session)
 		ret = -ENOTCONN;
-		goto out;
-	}
 	/* The VM's memory is reached through its owner's mappings. */
-	if (current->mm != tf->kvm->mm) {
+	else if (current->mm != tf->kvm->mm)
 		ret = -EPERM;
-		goto out;
-	}
+	else
+		ret = 0;
+	mutex_unlock(&tf->lock);
+	/* Attached for good: the lanes' locks serialise what follows. */
+	if (ret || cmd == TRUSTMIG_ATTACH)
+		return ret;
+
 	switch (cmd) {
 	case TRUSTMIG_SEAL:
 		ret = trustmig_ioc_seal(tf, argp);
@@ -186,9 +187,79 @@ static long trustmig_ioctl(struct file *file, unsigned int cmd,
 	default:
 		ret = -ENOTTY;
 	}
-out:
-	mutex_unlock(&tf->lock);
 	return ret;
+}
+
+int trustmig_lane_begin(struct trustmig_lane_call *c, struct trustmig_file *tf,
+			u32 lane, bool all_lanes,
+			int (*check)(struct trustmig_session *s, u8 role),
+			u8 role)
+{
+	struct trustmig_session *s = tf->session;
+	int err;
+
+	if (lane >= TRUSTMIG_LANES_MAX)
+		return -EINVAL;
+	memset(c, 0, sizeof(*c));
+	c->tf = tf;
+	c->s = s;
+	c->l = &s->lanes[lane];
+	c->lane = lane;
+	c->all_lanes = all_lanes;
+	err = all_lanes ? down_write_killable(&s->lanes_sem) :
+			  down_read_killable(&s->lanes_sem);
+	if (err)
+		return err;
+	err = mutex_lock_killable(&c->l->lock);
+	if (err)
+		goto err_sem;
+	/* kmalloc, not vmalloc: the AEAD maps it with one scatterlist entry. */
+	if (!tf->rec[lane]) {
+		tf->rec[lane] = kmalloc(TRUSTMIG_REC_MAX, GFP_KERNEL);
+		if (!tf->rec[lane]) {
+			err = -ENOMEM;
+			goto err_lane;
+		}
+	}
+	c->rec = tf->rec[lane];
+	mutex_lock(&s->lock);
+	err = check(s, role);
+	if (!err && lane >= s->nlanes)
+		err = -EINVAL;
+	/* The session's reference keeps the key alive until we hold ours. */
+	if (!err)
+		err = trustmig_crypt_begin(&c->crypt, s->aead);
+	mutex_unlock(&s->lock);
+	if (err)
+		goto err_lane;
+	return 0;
+
+err_lane:
+	mutex_unlock(&c->l->lock);
+err_sem:
+	if (all_lanes)
+		up_write(&s->lanes_sem);
+	else
+		up_read(&s->lanes_sem);
+	return err;
+}
+
+int trustmig_lane_end(struct trustmig_lane_call *c, int err)
+{
+	struct trustmig_session *s = c->s;
+
+	if (c->reason) {
+		mutex_lock(&s->lock);
+		err = trustmig_session_fail(s, c->reason, -err);
+		mutex_unlock(&s->lock);
+	}
+	trustmig_crypt_end(&c->crypt);
+	mutex_unlock(&c->l->lock);
+	if (c->all_lanes)
+		up_write(&s->lanes_sem);
+	else
+		up_read(&s->lanes_sem);
+	return err;
 }
 
 static const struct file_operations trustmig_fops = {

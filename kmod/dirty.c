@@ -486,29 +486,80 @@ void trustmig_dirty_sealed(struct trustmig_tracker *t,
 		__clear_bit(bit, ds->carry);
 }
 
-static bool trustmig_tracker_any(struct trustmig_tracker *t, bool unsettled)
+unsigned long trustmig_dirty_next(const struct trustmig_dirty_slot *ds,
+				  unsigned long bit, u32 lane, u32 lanes)
+{
+	u64 gfn, stripe;
+	u32 owner;
+
+	for (;;) {
+		bit = find_next_bit(ds->pending, ds->npages, bit);
+		if (bit >= ds->npages)
+			return ds->npages;
+		gfn = ds->base_gfn + bit;
+		owner = TRUSTMIG_LANE_OF(gfn, lanes);
+		if (owner == lane)
+			return bit;
+		/* On to the lane's next stripe. */
+		stripe = (gfn >> TRUSTMIG_LANE_STRIPE_SHIFT) +
+			 (lane + lanes - owner) % lanes;
+		bit = (stripe << TRUSTMIG_LANE_STRIPE_SHIFT) - ds->base_gfn;
+	}
+}
+
+/* The set bits of @map in [@start, @end), @start < @end. */
+static unsigned long trustmig_bits_in(const unsigned long *map,
+				      unsigned long start, unsigned long end)
+{
+	unsigned long w = start / BITS_PER_LONG;
+	unsigned long last = (end - 1) / BITS_PER_LONG;
+	unsigned long mask = BITMAP_FIRST_WORD_MASK(start), n = 0;
+
+	for (; w < last; w++, mask = ~0UL)
+		n += hweight_long(map[w] & mask);
+	return n + hweight_long(map[w] & mask & BITMAP_LAST_WORD_MASK(end));
+}
+
+unsigned long trustmig_dirty_pending(const struct trustmig_dirty_slot *ds,
+				     u32 lane, u32 lanes)
+{
+	u64 gfn, next, end = ds->base_gfn + ds->npages;
+	unsigned long n = 0;
+
+	if (lanes == 1)
+		return bitmap_weight(ds->pending, ds->npages);
+	for (gfn = ds->base_gfn; gfn < end; gfn = next) {
+		next = min(end, (gfn | (BIT_ULL(TRUSTMIG_LANE_STRIPE_SHIFT) - 1)) + 1);
+		if (TRUSTMIG_LANE_OF(gfn, lanes) == lane)
+			n += trustmig_bits_in(ds->pending, gfn - ds->base_gfn,
+					      next - ds->base_gfn);
+	}
+	return n;
+}
+
+bool trustmig_tracker_pending(struct trustmig_tracker *t, u32 lane, u32 lanes)
 {
 	struct trustmig_dirty_slot *ds;
 	unsigned long id;
 
-	xa_for_each(&t->slots, id, ds) {
-		if (!bitmap_empty(ds->pending, ds->npages))
+	lockdep_assert_held(&t->kvm->slots_lock);
+	xa_for_each(&t->slots, id, ds)
+		if (trustmig_dirty_next(ds, 0, lane, lanes) < ds->npages)
 			return true;
-		if (unsettled && (!bitmap_empty(ds->seen, ds->npages) ||
-				  !bitmap_empty(ds->carry, ds->npages)))
-			return true;
-	}
 	return false;
-}
-
-/* Some page is harvested but not sealed yet: the round cannot end. */
-bool trustmig_tracker_pending(struct trustmig_tracker *t)
-{
-	return trustmig_tracker_any(t, false);
 }
 
 /* Some page may differ from its last seal: the stream cannot end. */
 bool trustmig_tracker_unsettled(struct trustmig_tracker *t)
 {
-	return trustmig_tracker_any(t, true);
+	struct trustmig_dirty_slot *ds;
+	unsigned long id;
+
+	lockdep_assert_held(&t->kvm->slots_lock);
+	xa_for_each(&t->slots, id, ds)
+		if (!bitmap_empty(ds->pending, ds->npages) ||
+		    !bitmap_empty(ds->seen, ds->npages) ||
+		    !bitmap_empty(ds->carry, ds->npages))
+			return true;
+	return false;
 }

@@ -40,7 +40,8 @@ struct trustmig_dirty_slot *
 trustmig_tracker_add_slot(struct trustmig_tracker *t,
 			  const struct kvm_memory_slot *ms);
 int trustmig_tracker_check_slots(struct trustmig_tracker *t);
-bool trustmig_tracker_pending(struct trustmig_tracker *t);
+/* Some page of @lane is harvested but not sealed yet: its round goes on. */
+bool trustmig_tracker_pending(struct trustmig_tracker *t, u32 lane, u32 lanes);
 bool trustmig_tracker_unsettled(struct trustmig_tracker *t);
 
 void trustmig_dirty_harvest(struct trustmig_dirty_slot *ds,
@@ -49,6 +50,14 @@ void trustmig_dirty_sealed(struct trustmig_tracker *t,
 			   struct trustmig_dirty_slot *ds,
 			   const struct kvm_memory_slot *ms,
 			   unsigned long bit);
+/*
+ * The first pending page of @ds from @bit on that @lane of @lanes carries
+ * (TRUSTMIG_LANE_OF()), or ds->npages; and how many it has pending.
+ */
+unsigned long trustmig_dirty_next(const struct trustmig_dirty_slot *ds,
+				  unsigned long bit, u32 lane, u32 lanes);
+unsigned long trustmig_dirty_pending(const struct trustmig_dirty_slot *ds,
+				     u32 lane, u32 lanes);
 bool trustmig_dirty_slot_same(struct trustmig_tracker *t,
 			      const struct trustmig_dirty_slot *ds,
 			      const struct kvm_memory_slot *ms);

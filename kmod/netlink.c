@@ -204,10 +204,10 @@ static int trustmig_nl_put_label(struct sk_buff *msg, int type,
 static int trustmig_nl_fill(struct sk_buff *msg, struct trustmig_session *s,
 			    u32 portid, u32 seq, int flags, u8 cmd)
 {
-	const struct trustmig_stats *st = &s->stats;
+	struct trustmig_stats stats, *st = &stats;
 	void *hdr;
 
-	lockdep_assert_held(&s->lock);
+	trustmig_session_stats(s, st);
 	hdr = genlmsg_put(msg, portid, seq, &trustmig_genl_family, flags, cmd);
 	if (!hdr)
 		return -EMSGSIZE;
@@ -381,11 +381,11 @@ static struct genl_family trustmig_genl_family __ro_after_init = {
 
 static void trustmig_nl_event(struct trustmig_session *s, u8 cmd)
 {
-	const struct trustmig_stats *st = &s->stats;
+	struct trustmig_stats stats, *st = &stats;
 	struct sk_buff *msg;
 	void *hdr;
 
-	lockdep_assert_held(&s->lock);
+	trustmig_session_stats(s, st);
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
 		return;
@@ -397,7 +397,8 @@ static void trustmig_nl_event(struct trustmig_session *s, u8 cmd)
 	if (cmd == TRUSTMIG_CMD_EVENT_FAILED) {
 		if (nla_put_u8(msg, TRUSTMIG_A_REASON, s->reason) ||
 		    nla_put_u32(msg, TRUSTMIG_A_ERRNO, s->err) ||
-		    nla_put_u64_64bit(msg, TRUSTMIG_A_SEQ, s->lanes[0].seq,
+		    nla_put_u64_64bit(msg, TRUSTMIG_A_SEQ,
+				      READ_ONCE(s->lanes[0].seq),
 				      TRUSTMIG_A_PAD))
 			goto err;
 	} else if (nla_put_u64_64bit(msg, TRUSTMIG_A_RECORDS, st->records,
@@ -425,7 +426,7 @@ err:
 void trustmig_nl_notify_failed(struct trustmig_session *s)
 {
 	pr_info("session %u failed: reason %u, errno %d, lane 0 at record %llu\n",
-		s->id, s->reason, s->err, s->lanes[0].seq);
+		s->id, s->reason, s->err, READ_ONCE(s->lanes[0].seq));
 	trustmig_nl_event(s, TRUSTMIG_CMD_EVENT_FAILED);
 }
 

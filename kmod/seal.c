@@ -9,6 +9,7 @@
  * sequence wraps, which the session layer enforces.
  */
 #include <crypto/aead.h>
+#include <linux/kref.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -16,9 +17,14 @@
 
 #include "seal.h"
 
+/*
+ * The session's key.  Calls on several lanes use it at once, each with
+ * a request of its own; the session's reference goes when the key must,
+ * and the last caller's then erases it.
+ */
 struct trustmig_aead {
+	struct kref ref;
 	struct crypto_aead *tfm;
-	struct aead_request *req;
 	u8 salt[TRUSTMIG_SALT_LEN];
 };
 
@@ -46,6 +52,7 @@ struct trustmig_aead *trustmig_aead_new(u8 cipher, const u8 *key,
 	aead = kzalloc(sizeof(*aead), GFP_KERNEL);
 	if (!aead)
 		return ERR_PTR(-ENOMEM);
+	kref_init(&aead->ref);
 
 	/*
 	 * Synchronous and asynchronous implementations are both accepted,
@@ -67,11 +74,6 @@ struct trustmig_aead *trustmig_aead_new(u8 cipher, const u8 *key,
 	err = crypto_aead_setauthsize(aead->tfm, TRUSTMIG_TAG_LEN);
 	if (err)
 		goto err_tfm;
-	aead->req = aead_request_alloc(aead->tfm, GFP_KERNEL);
-	if (!aead->req) {
-		err = -ENOMEM;
-		goto err_tfm;
-	}
 	memcpy(aead->salt, salt, TRUSTMIG_SALT_LEN);
 	return aead;
 
@@ -83,14 +85,39 @@ err_free:
 	return ERR_PTR(err);
 }
 
-void trustmig_aead_free(struct trustmig_aead *aead)
+static void trustmig_aead_release(struct kref *ref)
 {
-	if (!aead)
-		return;
-	/* The request context may hold key-derived state (e.g. GHASH key). */
-	aead_request_free(aead->req);
+	struct trustmig_aead *aead = container_of(ref, struct trustmig_aead,
+						  ref);
+
 	crypto_free_aead(aead->tfm);
 	kfree_sensitive(aead);
+}
+
+void trustmig_aead_put(struct trustmig_aead *aead)
+{
+	if (aead)
+		kref_put(&aead->ref, trustmig_aead_release);
+}
+
+int trustmig_crypt_begin(struct trustmig_crypt *c, struct trustmig_aead *aead)
+{
+	c->req = aead_request_alloc(aead->tfm, GFP_KERNEL);
+	if (!c->req)
+		return -ENOMEM;
+	kref_get(&aead->ref);
+	c->aead = aead;
+	return 0;
+}
+
+void trustmig_crypt_end(struct trustmig_crypt *c)
+{
+	if (!c->aead)
+		return;
+	/* The request context may hold key-derived state (e.g. GHASH key). */
+	aead_request_free(c->req);
+	trustmig_aead_put(c->aead);
+	c->aead = NULL;
 }
 
 /*
@@ -124,42 +151,43 @@ static void trustmig_nonce(const struct trustmig_aead *aead, u32 lane,
 		iv[i] = aead->salt[i] ^ ctr[i];
 }
 
-static int trustmig_aead_crypt(struct trustmig_aead *aead, u32 lane, u64 seq,
+static int trustmig_aead_crypt(struct trustmig_crypt *c, u32 lane, u64 seq,
 			       u8 *rec, unsigned int len, bool encrypt)
 {
+	struct aead_request *req = c->req;
 	unsigned int total = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
 	u8 iv[TRUSTMIG_SALT_LEN];
 	struct scatterlist sg;
 	DECLARE_CRYPTO_WAIT(wait);
 	int err;
 
-	trustmig_nonce(aead, lane, seq, iv);
+	trustmig_nonce(c->aead, lane, seq, iv);
 	sg_init_one(&sg, rec, total);
 	/* An async AEAD with a full queue makes us wait, not fail. */
-	aead_request_set_callback(aead->req, CRYPTO_TFM_REQ_MAY_SLEEP |
+	aead_request_set_callback(req, CRYPTO_TFM_REQ_MAY_SLEEP |
 				  CRYPTO_TFM_REQ_MAY_BACKLOG,
 				  crypto_req_done, &wait);
-	aead_request_set_ad(aead->req, TRUSTMIG_HDR_LEN);
-	aead_request_set_crypt(aead->req, &sg, &sg,
+	aead_request_set_ad(req, TRUSTMIG_HDR_LEN);
+	aead_request_set_crypt(req, &sg, &sg,
 			       encrypt ? len : len + TRUSTMIG_TAG_LEN, iv);
 	if (encrypt)
-		err = crypto_wait_req(crypto_aead_encrypt(aead->req), &wait);
+		err = crypto_wait_req(crypto_aead_encrypt(req), &wait);
 	else
-		err = crypto_wait_req(crypto_aead_decrypt(aead->req), &wait);
+		err = crypto_wait_req(crypto_aead_decrypt(req), &wait);
 	memzero_explicit(iv, sizeof(iv));
 	return err;
 }
 
-int trustmig_aead_seal(struct trustmig_aead *aead, u32 lane, u64 seq,
+int trustmig_aead_seal(struct trustmig_crypt *c, u32 lane, u64 seq,
 		       u8 *rec, unsigned int len)
 {
-	return trustmig_aead_crypt(aead, lane, seq, rec, len, true);
+	return trustmig_aead_crypt(c, lane, seq, rec, len, true);
 }
 
-int trustmig_aead_open(struct trustmig_aead *aead, u32 lane, u64 seq,
+int trustmig_aead_open(struct trustmig_crypt *c, u32 lane, u64 seq,
 		       u8 *rec, unsigned int len)
 {
-	return trustmig_aead_crypt(aead, lane, seq, rec, len, false);
+	return trustmig_aead_crypt(c, lane, seq, rec, len, false);
 }
 #else
 /*
@@ -167,14 +195,14 @@ int trustmig_aead_open(struct trustmig_aead *aead, u32 lane, u64 seq,
  * path with the cipher left out, payload in clear and a zero tag, to
  * measure what sealing adds to a migration.  trustmig.ko never has it.
  */
-int trustmig_aead_seal(struct trustmig_aead *aead, u32 lane, u64 seq,
+int trustmig_aead_seal(struct trustmig_crypt *c, u32 lane, u64 seq,
 		       u8 *rec, unsigned int len)
 {
 	memset(rec + TRUSTMIG_HDR_LEN + len, 0, TRUSTMIG_TAG_LEN);
 	return 0;
 }
 
-int trustmig_aead_open(struct trustmig_aead *aead, u32 lane, u64 seq,
+int trustmig_aead_open(struct trustmig_crypt *c, u32 lane, u64 seq,
 		       u8 *rec, unsigned int len)
 {
 	return 0;

@@ -4,10 +4,15 @@
  * pages, its state, round ends and the commit; a destination seals its
  * receipt once its VM runs.
  *
- * Every record is sealed in the file's one buffer, tf->rec, and copied
- * to the VMM whole.  Sealing spends the record's sequence number, which
- * is its nonce: a record the VMM does not get leaves a gap the stream
- * cannot go on with, so such a failure fails the session.
+ * Each call seals on one lane, in the lane's buffer, and copies every
+ * record to the VMM whole.  Sealing spends the record's sequence number,
+ * which is its nonce: a record the VMM does not get leaves a gap the
+ * lane cannot go on with, so such a failure fails the session.
+ *
+ * Calls on different lanes run at once.  A page is read, and its dirty
+ * state settled, under KVM's slots_lock (dirty.c says why); the zero
+ * test, the cipher and the copy to the VMM run with the lane's lock
+ * alone.
  */
 #include <linux/bitmap.h>
 #include <linux/kvm_host.h>
@@ -23,46 +28,41 @@
 #include "send.h"
 #include "session.h"
 
-/* The one lane a source seals on, until sealing is spread over CPUs. */
-#define TRUSTMIG_SEND_LANE	0
-
 /*
- * Seal tf->rec (header still to fill, @len bytes of payload in place) and
- * copy the record to @ubuf.  Returns the record's size.
+ * Seal c->rec (header still to fill, @len bytes of payload in place) on
+ * the call's lane and copy the record to @ubuf.  Returns its size.
  */
-static int trustmig_seal_record(struct trustmig_file *tf, u8 type, u64 gfn,
-				unsigned int len, u8 __user *ubuf)
+static int trustmig_seal_record(struct trustmig_lane_call *c, u8 type,
+				u64 gfn, unsigned int len, u8 __user *ubuf)
 {
-	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)tf->rec;
-	struct trustmig_session *s = tf->session;
-	struct trustmig_lane *l = &s->lanes[TRUSTMIG_SEND_LANE];
+	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)c->rec;
+	struct trustmig_lane *l = c->l;
 	unsigned int size = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
 
 	/* Each record moves the lane's sequence on. */
-	lockdep_assert_held(&s->lock);
+	lockdep_assert_held(&l->lock);
 	/* The nonce holds seq: a wrapped sequence would reuse nonces. */
 	if (l->seq == U64_MAX)
-		return trustmig_session_fail(s, TRUSTMIG_REASON_EXHAUSTED,
-					     EOVERFLOW);
+		return trustmig_lane_fail(c, TRUSTMIG_REASON_EXHAUSTED,
+					  EOVERFLOW);
 	hdr->version = TRUSTMIG_WIRE_VERSION;
 	hdr->type = type;
 	hdr->flags = 0;
 	hdr->gfn_hi = gfn >> 32;
 	hdr->gfn_lo = cpu_to_be32(lower_32_bits(gfn));
-	hdr->lane = cpu_to_be32(TRUSTMIG_SEND_LANE);
+	hdr->lane = cpu_to_be32(c->lane);
 	hdr->round = cpu_to_be16(l->round);
 	hdr->len = cpu_to_be16(len);
 	hdr->seq = cpu_to_be64(l->seq);
-	if (trustmig_aead_seal(s->aead, TRUSTMIG_SEND_LANE, l->seq, tf->rec,
-			       len))
-		return trustmig_session_fail(s, TRUSTMIG_REASON_CRYPTO, EIO);
+	if (trustmig_aead_seal(&c->crypt, c->lane, l->seq, c->rec, len))
+		return trustmig_lane_fail(c, TRUSTMIG_REASON_CRYPTO, EIO);
 	/*
 	 * A record that cannot reach the VMM has still consumed its nonce:
-	 * the stream cannot continue without a gap, so it ends here.
+	 * the stream now has a gap the destination will refuse.
 	 */
-	if (copy_to_user(ubuf, tf->rec, size))
-		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
-	trustmig_session_account(s, TRUSTMIG_SEND_LANE, len);
+	if (copy_to_user(ubuf, c->rec, size))
+		return trustmig_lane_fail(c, TRUSTMIG_REASON_FAULT, EFAULT);
+	trustmig_lane_account(l, len);
 	return size;
 }
 
@@ -75,51 +75,45 @@ struct trustmig_zero_pending {
 	u32 pages;
 };
 
-static int trustmig_seal_zero_run(struct trustmig_file *tf,
+static int trustmig_seal_zero_run(struct trustmig_lane_call *c,
 				  struct trustmig_zero_pending *run,
 				  u8 __user *ubuf)
 {
-	struct trustmig_zero_run *zr = (void *)(tf->rec + TRUSTMIG_HDR_LEN);
+	struct trustmig_zero_run *zr = (void *)(c->rec + TRUSTMIG_HDR_LEN);
 	int size;
 
 	if (!run->pages)
 		return 0;
 	zr->pages = cpu_to_be32(run->pages);
-	size = trustmig_seal_record(tf, TRUSTMIG_REC_ZERO_RUN, run->gfn,
+	size = trustmig_seal_record(c, TRUSTMIG_REC_ZERO_RUN, run->gfn,
 				    sizeof(*zr), ubuf);
 	if (size < 0)
 		return size;
-	trustmig_session_pages(tf->session, TRUSTMIG_SEND_LANE, run->pages,
-			       true);
+	trustmig_lane_pages(c->l, run->pages, true);
 	run->pages = 0;
 	return size;
 }
 
 /*
- * Reads the page at @gfn and seals it, unless it is zero: then it joins
- * @run, sealed as one record once the run ends.  Either way the page's
- * content is what the read saw, as dirty.c's ordering argument needs.
- * Returns the bytes written to @ubuf (a run ended by this page, and the
- * page), 0 for a page that joined the run.
+ * Seals the page at @gfn, read into c->rec, unless it is zero: then it
+ * joins @run, sealed as one record once the run ends.  Either way the
+ * page's content is what the read saw, as dirty.c's ordering argument
+ * needs.  Returns the bytes written to @ubuf (a run ended by this page,
+ * and the page), 0 for a page that joined the run.
  */
-static int trustmig_seal_page(struct trustmig_file *tf,
-			      const struct kvm_memory_slot *ms, gfn_t gfn,
+static int trustmig_seal_page(struct trustmig_lane_call *c, gfn_t gfn,
 			      struct trustmig_zero_pending *run,
 			      u8 __user *ubuf)
 {
-	struct trustmig_session *s = tf->session;
-	u8 *page = tf->rec + TRUSTMIG_HDR_LEN;
-	unsigned long hva = __gfn_to_hva_memslot(ms, gfn);
+	u8 *page = c->rec + TRUSTMIG_HDR_LEN;
 	u8 head[TRUSTMIG_ZERO_RUN_REC_LEN - TRUSTMIG_HDR_LEN];
 	int run_size, size;
 
-	if (copy_from_user(page, (void __user *)hva, PAGE_SIZE))
-		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
 	if (trustmig_page_zero(page)) {
 		size = 0;
 		/* A page not pending in between ends the run. */
 		if (run->pages && run->gfn + run->pages != gfn)
-			size = trustmig_seal_zero_run(tf, run, ubuf);
+			size = trustmig_seal_zero_run(c, run, ubuf);
 		if (size < 0)
 			return size;
 		if (!run->pages)
@@ -131,31 +125,30 @@ static int trustmig_seal_page(struct trustmig_file *tf,
 	run_size = 0;
 	if (run->pages) {
 		memcpy(head, page, sizeof(head));
-		run_size = trustmig_seal_zero_run(tf, run, ubuf);
+		run_size = trustmig_seal_zero_run(c, run, ubuf);
 		memcpy(page, head, sizeof(head));
 		memzero_explicit(head, sizeof(head));
 		if (run_size < 0)
 			return run_size;
 	}
-	size = trustmig_seal_record(tf, TRUSTMIG_REC_PAGE, gfn, PAGE_SIZE,
+	size = trustmig_seal_record(c, TRUSTMIG_REC_PAGE, gfn, PAGE_SIZE,
 				    ubuf + run_size);
 	if (size < 0)
 		return size;
-	trustmig_session_pages(s, TRUSTMIG_SEND_LANE, 1, false);
+	trustmig_lane_pages(c->l, 1, false);
 	return run_size + size;
 }
 
 /* Finds the memslot and its dirty state, checking it has not changed. */
-static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
-			      const struct kvm_memory_slot **msp,
+static int trustmig_seal_slot(struct trustmig_lane_call *c, u32 slot,
+			      u32 flags, const struct kvm_memory_slot **msp,
 			      struct trustmig_dirty_slot **dsp)
 {
-	struct trustmig_session *s = tf->session;
+	struct trustmig_file *tf = c->tf;
 	const struct kvm_memory_slot *ms;
 	struct trustmig_dirty_slot *ds;
 
-	/* The session's tracker, and memslots held still by slots_lock. */
-	lockdep_assert_held(&s->lock);
+	/* Memslots and the tracker's slots hold still under slots_lock. */
 	lockdep_assert_held(&tf->kvm->slots_lock);
 	/* SMM address spaces are refused at commit. */
 	if (slot >> 16 || slot >= KVM_USER_MEM_SLOTS)
@@ -169,8 +162,8 @@ static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
 		 * hide writes: the stream cannot be trusted to be whole.
 		 */
 		if (!ms || !trustmig_dirty_slot_same(tf->tracker, ds, ms))
-			return trustmig_session_fail(s, TRUSTMIG_REASON_SLOT,
-						     ESTALE);
+			return trustmig_lane_fail(c, TRUSTMIG_REASON_SLOT,
+						  ESTALE);
 	} else {
 		if (!ms || !(flags & TRUSTMIG_SEAL_HARVEST))
 			return -EINVAL;
@@ -183,24 +176,17 @@ static int trustmig_seal_slot(struct trustmig_file *tf, u32 slot, u32 flags,
 	return 0;
 }
 
-static int trustmig_out_check(const struct trustmig_out *out)
-{
-	return out->pad ? -EINVAL : 0;
-}
-
 /*
  * Tells the VMM what it got.  Records it never learns of have still
- * spent their sequence numbers: the stream cannot go on without a gap.
+ * spent their sequence numbers: the lane cannot go on without a gap.
  */
-static int trustmig_copy_out(struct trustmig_session *s, void __user *argp,
+static int trustmig_copy_out(struct trustmig_lane_call *c, void __user *argp,
 			     const void *arg, size_t len, u32 records)
 {
-	/* It may fail the session. */
-	lockdep_assert_held(&s->lock);
 	if (!copy_to_user(argp, arg, len))
 		return 0;
 	if (records)
-		return trustmig_session_fail(s, TRUSTMIG_REASON_FAULT, EFAULT);
+		return trustmig_lane_fail(c, TRUSTMIG_REASON_FAULT, EFAULT);
 	return -EFAULT;
 }
 
@@ -223,91 +209,126 @@ static int trustmig_seal_harvest(struct trustmig_dirty_slot *ds, u64 ubitmap)
 	return 0;
 }
 
-long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
+/*
+ * One step of a SEAL, under slots_lock, so that no re-protection is half
+ * done while a page is read (dirty.c): the harvest, if @harvest; then,
+ * if @read, the lane's next pending page from *@bit on into c->rec,
+ * settled in the tracker.  Returns 1 with *@bit and *@gfn set, or 0 with
+ * arg->pages_left set when nothing is read.
+ */
+static int trustmig_seal_step(struct trustmig_lane_call *c,
+			      struct trustmig_seal *arg, bool harvest,
+			      bool read, unsigned long *bit, gfn_t *gfn)
 {
-	struct trustmig_session *s = tf->session;
+	struct kvm *kvm = c->tf->kvm;
 	const struct kvm_memory_slot *ms;
 	struct trustmig_dirty_slot *ds;
-	struct trustmig_zero_pending run = { 0 };
-	struct trustmig_seal arg;
-	unsigned long bit;
-	u8 __user *ubuf;
-	u64 records, pages;
-	int err, size;
+	u32 lanes = c->s->nlanes;
+	int err;
 
-	lockdep_assert_held(&tf->lock);
+	/* Another lane, or the lifetime, ended the session: stop here. */
+	if (READ_ONCE(c->s->state) != TRUSTMIG_STATE_ACTIVE)
+		return -EPIPE;
+	err = mutex_lock_killable(&kvm->slots_lock);
+	if (err)
+		return err;
+	err = trustmig_seal_slot(c, arg->slot, harvest ? arg->flags : 0,
+				 &ms, &ds);
+	if (!err && harvest)
+		err = trustmig_seal_harvest(ds, arg->dirty_bitmap);
+	if (err)
+		goto out;
+	if (read) {
+		*bit = trustmig_dirty_next(ds, *bit, c->lane, lanes);
+		read = *bit < ds->npages;
+	}
+	if (!read) {
+		arg->pages_left = trustmig_dirty_pending(ds, c->lane, lanes);
+		goto out;
+	}
+	*gfn = ds->base_gfn + *bit;
+	if (copy_from_user(c->rec + TRUSTMIG_HDR_LEN,
+			   (void __user *)__gfn_to_hva_memslot(ms, *gfn),
+			   PAGE_SIZE)) {
+		err = trustmig_lane_fail(c, TRUSTMIG_REASON_FAULT, EFAULT);
+		goto out;
+	}
+	trustmig_dirty_sealed(c->tf->tracker, ds, ms, *bit);
+	err = 1;
+out:
+	mutex_unlock(&kvm->slots_lock);
+	return err;
+}
+
+long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
+{
+	struct trustmig_zero_pending run = { 0 };
+	struct trustmig_lane_call c;
+	struct trustmig_seal arg;
+	unsigned long bit = 0;
+	bool harvest, only_harvest, read;
+	u64 records, pages;
+	u8 __user *ubuf;
+	int err, size;
+	gfn_t gfn;
+
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
 	if (arg.flags & ~TRUSTMIG_SEAL_HARVEST ||
-	    (arg.dirty_bitmap && !(arg.flags & TRUSTMIG_SEAL_HARVEST)) ||
-	    trustmig_out_check(&arg.out))
+	    (arg.dirty_bitmap && !(arg.flags & TRUSTMIG_SEAL_HARVEST)))
 		return -EINVAL;
 	ubuf = u64_to_user_ptr(arg.out.buf);
 	arg.out.bytes = 0;
 	arg.out.records = 0;
 	arg.pages = 0;
+	harvest = arg.flags & TRUSTMIG_SEAL_HARVEST;
+	only_harvest = harvest && !arg.out.buf_len;
+	read = !only_harvest;
 
-	mutex_lock(&s->lock);
-	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
+	err = trustmig_lane_begin(&c, tf, arg.out.lane, false,
+				  trustmig_session_usable,
+				  TRUSTMIG_ROLE_SOURCE);
 	if (err)
-		goto out_unlock;
-	/*
-	 * Memslots and KVM's dirty bits hold still under slots_lock: no
-	 * re-protection is half done while a page is read (dirty.c).
-	 */
-	err = mutex_lock_killable(&tf->kvm->slots_lock);
-	if (err)
-		goto out_unlock;
-	err = trustmig_seal_slot(tf, arg.slot, arg.flags, &ms, &ds);
-	if (err)
-		goto out_slots;
-	if (arg.flags & TRUSTMIG_SEAL_HARVEST) {
-		err = trustmig_seal_harvest(ds, arg.dirty_bitmap);
-		if (err)
-			goto out_slots;
-	}
-	records = s->stats.records;
-	pages = s->stats.pages;
-	for_each_set_bit(bit, ds->pending, ds->npages) {
+		return err;
+	records = c.l->seq;
+	pages = c.l->pages;
+	for (;;) {
 		/*
 		 * Room for this page's record and the run it may end; zero
-		 * pages take none, so the page count bounds how long
-		 * slots_lock, which KVM's dirty-log ioctls need, is held.
+		 * pages take none, so a page count bounds the call.
 		 */
 		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_PAGE_REC_LEN +
 		    (run.pages ? TRUSTMIG_ZERO_RUN_REC_LEN : 0) ||
-		    s->stats.pages + run.pages - pages ==
-		    TRUSTMIG_SEAL_PAGES_MAX || fatal_signal_pending(current))
+		    c.l->pages + run.pages - pages == TRUSTMIG_SEAL_PAGES_MAX ||
+		    fatal_signal_pending(current))
+			read = false;
+		err = trustmig_seal_step(&c, &arg, harvest, read, &bit, &gfn);
+		harvest = false;
+		if (err <= 0)
 			break;
-		size = trustmig_seal_page(tf, ms, ds->base_gfn + bit, &run,
+		size = trustmig_seal_page(&c, gfn, &run,
 					  ubuf + arg.out.bytes);
 		if (size < 0) {
 			err = size;
-			goto out_slots;
+			break;
 		}
-		trustmig_dirty_sealed(tf->tracker, ds, ms, bit);
 		arg.out.bytes += size;
+		bit++;
 		cond_resched();
 	}
-	size = trustmig_seal_zero_run(tf, &run, ubuf + arg.out.bytes);
-	if (size < 0) {
-		err = size;
-		goto out_slots;
+	if (!err) {
+		size = trustmig_seal_zero_run(&c, &run, ubuf + arg.out.bytes);
+		err = min(size, 0);
+		arg.out.bytes += max(size, 0);
 	}
-	arg.out.bytes += size;
-	arg.out.records = s->stats.records - records;
-	arg.pages = s->stats.pages - pages;
-	arg.pages_left = bitmap_weight(ds->pending, ds->npages);
-	if (arg.pages_left && !arg.out.records)
+	arg.out.records = c.l->seq - records;
+	arg.pages = c.l->pages - pages;
+	if (!err && arg.pages_left && !arg.out.records && !only_harvest)
 		err = -ENOBUFS;
-out_slots:
-	mutex_unlock(&tf->kvm->slots_lock);
 	if (!err)
-		err = trustmig_copy_out(s, argp, &arg, sizeof(arg),
+		err = trustmig_copy_out(&c, argp, &arg, sizeof(arg),
 					arg.out.records);
-out_unlock:
-	mutex_unlock(&s->lock);
-	return err;
+	return trustmig_lane_end(&c, err);
 }
 
 /*
@@ -331,84 +352,124 @@ static bool trustmig_vcpus_stopped(struct kvm *kvm)
 }
 
 /*
- * The stream may end only when it holds the whole VM as it is now: a
- * round ended with no page in it since, every user memslot tracked and
- * unchanged, the vCPUs stopped, and no page seen, pending or carried.
+ * The stream may end only when it holds the whole VM as it is now: every
+ * lane ended the same rounds, one at least, with no page since; every
+ * user memslot tracked and unchanged, the vCPUs stopped, and no page
+ * seen, pending or carried.
  */
-static int trustmig_commit_ready(struct trustmig_file *tf)
+static int trustmig_commit_ready(struct trustmig_lane_call *c)
 {
-	struct trustmig_session *s = tf->session;
-	struct kvm *kvm = tf->kvm;
+	struct trustmig_session *s = c->s;
+	struct kvm *kvm = c->tf->kvm;
+	struct trustmig_lane *l;
 	int err;
 
-	/* The round's count and the stream's stats are the session's. */
-	lockdep_assert_held(&s->lock);
-	if (s->lanes[TRUSTMIG_SEND_LANE].round_pages || !s->stats.rounds)
+	/* Every lane holds still. */
+	lockdep_assert_held_write(&s->lanes_sem);
+	if (!s->lanes[0].round)
 		return -EBUSY;
+	for (l = s->lanes; l < s->lanes + s->nlanes; l++)
+		if (l->round_pages || l->round != s->lanes[0].round)
+			return -EBUSY;
 	err = mutex_lock_killable(&kvm->slots_lock);
 	if (err)
 		return err;
-	err = trustmig_tracker_check_slots(tf->tracker);
+	err = trustmig_tracker_check_slots(c->tf->tracker);
 	if (err == -ESTALE)
-		err = trustmig_session_fail(s, TRUSTMIG_REASON_SLOT, ESTALE);
+		err = trustmig_lane_fail(c, TRUSTMIG_REASON_SLOT, ESTALE);
 	else if (!err && (!trustmig_vcpus_stopped(kvm) ||
-			  trustmig_tracker_unsettled(tf->tracker)))
+			  trustmig_tracker_unsettled(c->tf->tracker)))
 		err = -EBUSY;
 	mutex_unlock(&kvm->slots_lock);
 	return err;
 }
 
-/* Seals a ROUND_END or COMMIT record into the VMM's buffer. */
+/* The commit's payload: the rounds and every lane's counts. */
+static unsigned int trustmig_commit_fill(struct trustmig_session *s,
+					 struct trustmig_commit *commit)
+{
+	u32 i;
+
+	lockdep_assert_held_write(&s->lanes_sem);
+	commit->rounds = cpu_to_be64(s->lanes[0].round);
+	commit->lanes = cpu_to_be32(s->nlanes);
+	commit->pad = 0;
+	for (i = 0; i < s->nlanes; i++) {
+		commit->lane[i].records = cpu_to_be64(s->lanes[i].seq);
+		commit->lane[i].pages = cpu_to_be64(s->lanes[i].pages);
+	}
+	return TRUSTMIG_COMMIT_LEN(s->nlanes);
+}
+
+/* A round ends on a lane once everything harvested for it is sealed. */
+static int trustmig_round_end_fill(struct trustmig_lane_call *c,
+				   struct trustmig_round_end *re)
+{
+	struct kvm *kvm = c->tf->kvm;
+	bool pending;
+	int err;
+
+	err = mutex_lock_killable(&kvm->slots_lock);
+	if (err)
+		return err;
+	pending = trustmig_tracker_pending(c->tf->tracker, c->lane,
+					   c->s->nlanes);
+	mutex_unlock(&kvm->slots_lock);
+	if (pending)
+		return -EBUSY;
+	if (c->l->round == U16_MAX)
+		return trustmig_lane_fail(c, TRUSTMIG_REASON_EXHAUSTED,
+					  EOVERFLOW);
+	re->pages = cpu_to_be64(c->l->round_pages);
+	re->records = cpu_to_be64(c->l->seq);
+	return sizeof(*re);
+}
+
+/*
+ * Seals a ROUND_END on the call's lane, or the COMMIT on lane 0, into
+ * the VMM's buffer.
+ */
 long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 			  bool commit)
 {
-	struct trustmig_session *s = tf->session;
-	struct trustmig_lane *l = &s->lanes[TRUSTMIG_SEND_LANE];
-	u8 *payload = tf->rec + TRUSTMIG_HDR_LEN;
-	struct trustmig_round_end *re = (void *)payload;
-	struct trustmig_commit *c = (void *)payload;
-	unsigned int len = commit ? TRUSTMIG_COMMIT_LEN(1) : sizeof(*re);
+	struct trustmig_lane_call c;
+	struct trustmig_session *s;
 	struct trustmig_out arg;
+	u8 *payload;
 	int err, size;
 
-	lockdep_assert_held(&tf->lock);
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
-	err = trustmig_out_check(&arg);
+	if (commit && arg.lane)
+		return -EINVAL;
+	err = trustmig_lane_begin(&c, tf, arg.lane, commit,
+				  trustmig_session_usable,
+				  TRUSTMIG_ROLE_SOURCE);
 	if (err)
 		return err;
-	if (arg.buf_len < TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN)
-		return -ENOBUFS;
-
+	s = c.s;
+	payload = c.rec + TRUSTMIG_HDR_LEN;
+	/* The state the commit moves on from holds until it is sealed. */
 	mutex_lock(&s->lock);
 	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
 	if (err)
 		goto out_unlock;
 	if (commit) {
-		err = trustmig_commit_ready(tf);
-		if (err)
-			goto out_unlock;
-		c->rounds = cpu_to_be64(l->round);
-		c->lanes = cpu_to_be32(1);
-		c->pad = 0;
-		c->lane[0].records = cpu_to_be64(l->seq);
-		c->lane[0].pages = cpu_to_be64(l->pages);
+		err = trustmig_commit_ready(&c);
+		size = err ?: trustmig_commit_fill(s, (void *)payload);
 	} else {
-		/* A round ends once everything harvested is sealed. */
-		if (trustmig_tracker_pending(tf->tracker)) {
-			err = -EBUSY;
-			goto out_unlock;
-		}
-		if (l->round == U16_MAX) {
-			err = trustmig_session_fail(s, TRUSTMIG_REASON_EXHAUSTED,
-						    EOVERFLOW);
-			goto out_unlock;
-		}
-		re->pages = cpu_to_be64(l->round_pages);
-		re->records = cpu_to_be64(l->seq);
+		size = trustmig_round_end_fill(&c, (void *)payload);
 	}
-	size = trustmig_seal_record(tf, commit ? TRUSTMIG_REC_COMMIT :
-					TRUSTMIG_REC_ROUND_END, 0, len,
+	if (size < 0) {
+		err = size;
+		goto out_unlock;
+	}
+	if (arg.buf_len < TRUSTMIG_HDR_LEN + size + TRUSTMIG_TAG_LEN) {
+		err = -ENOBUFS;
+		goto out_unlock;
+	}
+	size = trustmig_seal_record(&c, commit ? TRUSTMIG_REC_COMMIT :
+				    TRUSTMIG_REC_ROUND_END, 0, size,
 				    u64_to_user_ptr(arg.buf));
 	if (size < 0) {
 		err = size;
@@ -416,90 +477,95 @@ long trustmig_ioc_control(struct trustmig_file *tf, void __user *argp,
 	}
 	arg.bytes = size;
 	arg.records = 1;
-	err = trustmig_copy_out(s, argp, &arg, sizeof(arg), arg.records);
+	err = trustmig_copy_out(&c, argp, &arg, sizeof(arg), arg.records);
 	if (err)
 		goto out_unlock;
 	if (commit) {
 		trustmig_session_complete(s);
 	} else {
-		l->round++;
-		l->round_pages = 0;
-		s->stats.rounds++;
+		WRITE_ONCE(c.l->round, c.l->round + 1);
+		WRITE_ONCE(c.l->round_pages, 0);
 	}
 out_unlock:
 	mutex_unlock(&s->lock);
-	return err;
+	return trustmig_lane_end(&c, err);
 }
 
 long trustmig_ioc_seal_state(struct trustmig_file *tf, void __user *argp)
 {
-	struct trustmig_session *s = tf->session;
 	struct trustmig_seal_state arg;
+	struct trustmig_lane_call c;
 	int err, size;
 
-	lockdep_assert_held(&tf->lock);
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
 	if (!arg.len || arg.len > TRUSTMIG_STATE_MAX || arg.pad ||
-	    trustmig_out_check(&arg.out))
+	    arg.out.lane)
 		return -EINVAL;
 	if (arg.out.buf_len < TRUSTMIG_HDR_LEN + arg.len + TRUSTMIG_TAG_LEN)
 		return -ENOBUFS;
 
-	mutex_lock(&s->lock);
-	err = trustmig_session_usable(s, TRUSTMIG_ROLE_SOURCE);
+	err = trustmig_lane_begin(&c, tf, 0, false, trustmig_session_usable,
+				  TRUSTMIG_ROLE_SOURCE);
 	if (err)
-		goto out_unlock;
-	if (copy_from_user(tf->rec + TRUSTMIG_HDR_LEN,
+		return err;
+	if (copy_from_user(c.rec + TRUSTMIG_HDR_LEN,
 			   u64_to_user_ptr(arg.data), arg.len)) {
 		err = -EFAULT;
-		goto out_unlock;
+		goto out;
 	}
-	size = trustmig_seal_record(tf, TRUSTMIG_REC_STATE, 0, arg.len,
+	size = trustmig_seal_record(&c, TRUSTMIG_REC_STATE, 0, arg.len,
 				    u64_to_user_ptr(arg.out.buf));
 	if (size < 0) {
 		err = size;
-		goto out_unlock;
+		goto out;
 	}
 	arg.out.bytes = size;
 	arg.out.records = 1;
-	err = trustmig_copy_out(s, argp, &arg, sizeof(arg), arg.out.records);
-out_unlock:
-	mutex_unlock(&s->lock);
-	return err;
+	err = trustmig_copy_out(&c, argp, &arg, sizeof(arg), arg.out.records);
+out:
+	return trustmig_lane_end(&c, err);
 }
 
 /*
  * The destination's receipt, sealed once its VM runs: the record after
- * the commit, under the stream's key, after which the key is erased.
+ * the commit on lane 0, under the stream's key, after which the key is
+ * erased.
  */
 long trustmig_ioc_resumed(struct trustmig_file *tf, void __user *argp)
 {
-	struct trustmig_session *s = tf->session;
-	struct trustmig_resumed *r = (void *)(tf->rec + TRUSTMIG_HDR_LEN);
+	struct trustmig_lane_call c;
+	struct trustmig_stats stats;
+	struct trustmig_resumed *r;
 	struct trustmig_out arg;
 	int err, size;
 
-	lockdep_assert_held(&tf->lock);
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
-	err = trustmig_out_check(&arg);
-	if (err)
-		return err;
+	if (arg.lane)
+		return -EINVAL;
 	if (arg.buf_len < TRUSTMIG_RESUMED_REC_LEN)
 		return -ENOBUFS;
 
 	BUILD_BUG_ON(TRUSTMIG_HDR_LEN + sizeof(*r) + TRUSTMIG_TAG_LEN !=
 		     TRUSTMIG_RESUMED_REC_LEN);
-	mutex_lock(&s->lock);
-	err = trustmig_session_in_handover(s, TRUSTMIG_ROLE_DEST);
+	/* Every lane still: the counts are final. */
+	err = trustmig_lane_begin(&c, tf, 0, true,
+				  trustmig_session_in_handover,
+				  TRUSTMIG_ROLE_DEST);
+	if (err)
+		return err;
+	r = (void *)(c.rec + TRUSTMIG_HDR_LEN);
+	mutex_lock(&c.s->lock);
+	err = trustmig_session_in_handover(c.s, TRUSTMIG_ROLE_DEST);
 	if (err)
 		goto out_unlock;
-	r->records = cpu_to_be64(s->stats.records);
-	r->pages = cpu_to_be64(s->stats.pages);
-	size = trustmig_seal_record(tf, TRUSTMIG_REC_RESUMED, 0, sizeof(*r),
+	trustmig_session_stats(c.s, &stats);
+	r->records = cpu_to_be64(stats.records);
+	r->pages = cpu_to_be64(stats.pages);
+	size = trustmig_seal_record(&c, TRUSTMIG_REC_RESUMED, 0, sizeof(*r),
 				    u64_to_user_ptr(arg.buf));
-	trustmig_session_end_handover(s);
+	trustmig_session_end_handover(c.s);
 	if (size < 0) {
 		err = size;
 		goto out_unlock;
@@ -507,8 +573,8 @@ long trustmig_ioc_resumed(struct trustmig_file *tf, void __user *argp)
 	arg.bytes = size;
 	arg.records = 1;
 	/* The key is gone: a receipt the VMM never gets is lost for good. */
-	err = trustmig_copy_out(s, argp, &arg, sizeof(arg), arg.records);
+	err = trustmig_copy_out(&c, argp, &arg, sizeof(arg), arg.records);
 out_unlock:
-	mutex_unlock(&s->lock);
-	return err;
+	mutex_unlock(&c.s->lock);
+	return trustmig_lane_end(&c, err);
 }

@@ -114,17 +114,32 @@ static void trustmig_session_arm(struct trustmig_session *s)
 
 static void trustmig_session_expire(struct work_struct *work);
 
+static void trustmig_session_free(struct trustmig_session *s)
+{
+	int i;
+
+	trustmig_aead_put(s->aead);
+	for (i = 0; i < TRUSTMIG_LANES_MAX; i++)
+		mutex_destroy(&s->lanes[i].lock);
+	mutex_destroy(&s->lock);
+	/* Erases the ticket along with the rest. */
+	kfree_sensitive(s);
+}
+
 struct trustmig_session *
 trustmig_session_new(const struct trustmig_session_args *args)
 {
 	struct trustmig_session *s;
-	int err;
+	int err, i;
 
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
 	if (!s)
 		return ERR_PTR(-ENOMEM);
 	kref_init(&s->ref);
+	init_rwsem(&s->lanes_sem);
 	mutex_init(&s->lock);
+	for (i = 0; i < TRUSTMIG_LANES_MAX; i++)
+		mutex_init(&s->lanes[i].lock);
 	INIT_DELAYED_WORK(&s->timer, trustmig_session_expire);
 	s->role = args->role;
 	s->cipher = args->cipher;
@@ -151,8 +166,7 @@ trustmig_session_new(const struct trustmig_session_args *args)
 			      &trustmig_next_id, GFP_KERNEL);
 	if (err < 0) {
 		mutex_unlock(&s->lock);
-		mutex_destroy(&s->lock);
-		kfree_sensitive(s);
+		trustmig_session_free(s);
 		return ERR_PTR(err);
 	}
 	s->linked = true;
@@ -187,13 +201,7 @@ struct trustmig_session *trustmig_session_next(unsigned long *id)
 
 static void trustmig_session_release(struct kref *ref)
 {
-	struct trustmig_session *s = container_of(ref, struct trustmig_session,
-						  ref);
-
-	trustmig_aead_free(s->aead);
-	mutex_destroy(&s->lock);
-	/* Erases the ticket along with the rest. */
-	kfree_sensitive(s);
+	trustmig_session_free(container_of(ref, struct trustmig_session, ref));
 }
 
 void trustmig_session_put(struct trustmig_session *s)
@@ -208,7 +216,7 @@ void trustmig_session_put(struct trustmig_session *s)
 static void trustmig_session_erase_secrets(struct trustmig_session *s)
 {
 	lockdep_assert_held(&s->lock);
-	trustmig_aead_free(s->aead);
+	trustmig_aead_put(s->aead);
 	s->aead = NULL;
 	memzero_explicit(s->ticket, sizeof(s->ticket));
 	if (s->finished)
@@ -233,7 +241,7 @@ static void trustmig_session_end(struct trustmig_session *s, u8 reason,
 int trustmig_session_fail(struct trustmig_session *s, u8 reason, int err)
 {
 	lockdep_assert_held(&s->lock);
-	s->stats.failures++;
+	s->failures++;
 	if (s->state == TRUSTMIG_STATE_FAILED)
 		return -EPIPE;
 	/* A completed stream stays complete; the caller's error stands. */
@@ -390,7 +398,8 @@ int trustmig_session_set_key(struct trustmig_session *s, u32 stream,
 	return 0;
 }
 
-int trustmig_session_attach(struct trustmig_session *s, const u8 *ticket)
+int trustmig_session_attach(struct trustmig_session *s, const u8 *ticket,
+			    u32 lanes)
 {
 	lockdep_assert_held(&s->lock);
 	if (s->state == TRUSTMIG_STATE_FAILED)
@@ -406,6 +415,7 @@ int trustmig_session_attach(struct trustmig_session *s, const u8 *ticket)
 		return -ENOKEY;
 	s->ticket_used = true;
 	s->attached = true;
+	s->nlanes = lanes;
 	memzero_explicit(s->ticket, sizeof(s->ticket));
 	s->state = TRUSTMIG_STATE_ACTIVE;
 	return 0;
@@ -436,25 +446,38 @@ int trustmig_session_usable(struct trustmig_session *s, u8 role)
 	return -ENOKEY;
 }
 
-/* Book-keeping shared by both ends for every record sealed or opened. */
-void trustmig_session_account(struct trustmig_session *s, u32 lane,
-			      unsigned int len)
+void trustmig_session_stats(struct trustmig_session *s,
+			    struct trustmig_stats *st)
 {
+	const struct trustmig_lane *l;
+
 	lockdep_assert_held(&s->lock);
-	s->lanes[lane].seq++;
-	s->stats.records++;
-	s->stats.bytes += TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
+	memset(st, 0, sizeof(*st));
+	for (l = s->lanes; l < s->lanes + TRUSTMIG_LANES_MAX; l++) {
+		st->records += READ_ONCE(l->seq);
+		st->bytes += READ_ONCE(l->bytes);
+		st->pages += READ_ONCE(l->pages);
+		st->zero_pages += READ_ONCE(l->zero_pages);
+	}
+	st->rounds = READ_ONCE(s->lanes[0].round);
+	st->failures = s->failures;
 }
 
-void trustmig_session_pages(struct trustmig_session *s, u32 lane, u64 pages,
-			    bool zero)
+/* Book-keeping shared by both ends for every record sealed or opened. */
+void trustmig_lane_account(struct trustmig_lane *l, unsigned int len)
 {
-	struct trustmig_lane *l = &s->lanes[lane];
+	lockdep_assert_held(&l->lock);
+	WRITE_ONCE(l->bytes, l->bytes + TRUSTMIG_HDR_LEN + len +
+		   TRUSTMIG_TAG_LEN);
+	/* Last: a destination's commit counts the record once applied. */
+	smp_store_release(&l->seq, l->seq + 1);
+}
 
-	lockdep_assert_held(&s->lock);
-	l->pages += pages;
-	l->round_pages += pages;
-	s->stats.pages += pages;
+void trustmig_lane_pages(struct trustmig_lane *l, u64 pages, bool zero)
+{
+	lockdep_assert_held(&l->lock);
+	WRITE_ONCE(l->pages, l->pages + pages);
+	WRITE_ONCE(l->round_pages, l->round_pages + pages);
 	if (zero)
-		s->stats.zero_pages += pages;
+		WRITE_ONCE(l->zero_pages, l->zero_pages + pages);
 }

@@ -542,6 +542,8 @@ static int fz_attach(struct fz_thread *t, const struct fz_input *in)
 	if (in->mode == 0 && !right_ticket)
 		return -EALREADY;
 	a.vm_fd = in->mode == 2 ? (int)(in->n[3] % 16) - 1 : v->vm.vm_fd;
+	/* Lanes past TRUSTMIG_LANES_MAX, and 0, are refused. */
+	a.lanes = in->mode == 2 ? in->n[4] % (TRUSTMIG_LANES_MAX + 2) : 1;
 
 	pthread_rwlock_wrlock(&f->rw);
 	err = ioctl(f->fd, TRUSTMIG_ATTACH, &a) ? -errno : 0;
@@ -590,7 +592,7 @@ static void fz_out(struct fz_thread *t, const struct fz_input *in,
 	if (in->mode == 2) {
 		o->buf = in->n[5] % 3 ? o->buf + in->n[3] % 64 : in->n[5];
 		o->buf_len = in->n[3] % 2 ? in->n[5] : ~0ULL;
-		o->pad = in->n[3] % 5 == 0;
+		o->lane = in->n[3] % 5 == 0;
 	}
 }
 

@@ -170,7 +170,7 @@ TEST_F(nl, dump_lists_every_session)
 /* A session that failed before it had a key does not claim one. */
 TEST_F(nl, keyed_only_when_keyed)
 {
-	struct trustmig_attach a = { .session_id = self->id };
+	struct trustmig_attach a = { .session_id = self->id, .lanes = 1 };
 	struct tnl_session s;
 	struct tvm vm;
 	int fd;

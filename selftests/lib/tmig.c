@@ -62,12 +62,22 @@ void tmig_pair_close(struct tnl *t, struct tmig_pair *p)
 	p->dst.fd = -1;
 }
 
-int tmig_attach(struct tmig_end *e, int vm_fd, const __u8 *ticket)
+int tmig_attach_lanes(struct tmig_end *e, int vm_fd, const __u8 *ticket,
+		      __u32 lanes)
 {
-	struct trustmig_attach a = { .session_id = e->id, .vm_fd = vm_fd };
+	struct trustmig_attach a = {
+		.session_id = e->id,
+		.vm_fd = vm_fd,
+		.lanes = lanes,
+	};
 
 	memcpy(a.ticket, ticket, sizeof(a.ticket));
 	return ioctl(e->fd, TRUSTMIG_ATTACH, &a) ? -errno : 0;
+}
+
+int tmig_attach(struct tmig_end *e, int vm_fd, const __u8 *ticket)
+{
+	return tmig_attach_lanes(e, vm_fd, ticket, 1);
 }
 
 int tmig_reserve(struct tmig_stream *st, size_t more)
@@ -92,13 +102,14 @@ int tmig_reserve(struct tmig_stream *st, size_t more)
 #define TMIG_REC_MAX	(sizeof(struct trustmig_rec_hdr) + \
 			 TRUSTMIG_PAGE_SIZE + TRUSTMIG_TAG_LEN)
 
-int tmig_seal_slot(int fd, __u32 slot, __u32 flags,
+int tmig_seal_lane(int fd, __u32 slot, __u32 lane, __u32 flags,
 		   const unsigned long *bitmap, struct tmig_stream *st)
 {
 	struct trustmig_seal s = {
 		.slot = slot,
 		.flags = flags,
 		.dirty_bitmap = (unsigned long)bitmap,
+		.out.lane = lane,
 	};
 
 	do {
@@ -115,6 +126,29 @@ int tmig_seal_slot(int fd, __u32 slot, __u32 flags,
 		s.flags = 0;
 		s.dirty_bitmap = 0;
 	} while (s.pages_left);
+	return 0;
+}
+
+int tmig_seal_slot(int fd, __u32 slot, __u32 flags,
+		   const unsigned long *bitmap, struct tmig_stream *st)
+{
+	return tmig_seal_lane(fd, slot, 0, flags, bitmap, st);
+}
+
+int tmig_harvest(int fd, __u32 slot, const unsigned long *bitmap,
+		 __u64 *pages_left)
+{
+	struct trustmig_seal s = {
+		.slot = slot,
+		.flags = TRUSTMIG_SEAL_HARVEST,
+		.dirty_bitmap = (unsigned long)bitmap,
+	};
+
+	if (ioctl(fd, TRUSTMIG_SEAL, &s))
+		return -errno;
+	if (s.out.bytes || s.out.records)
+		return -EPROTO;
+	*pages_left = s.pages_left;
 	return 0;
 }
 
@@ -142,9 +176,10 @@ int tmig_seal_state(int fd, const void *data, __u32 len,
 	return 0;
 }
 
-static int tmig_control(int fd, unsigned long cmd, struct tmig_stream *st)
+static int tmig_control(int fd, unsigned long cmd, __u32 lane,
+			struct tmig_stream *st)
 {
-	struct trustmig_out o = { .buf_len = TMIG_REC_MAX };
+	struct trustmig_out o = { .buf_len = TMIG_REC_MAX, .lane = lane };
 
 	if (tmig_reserve(st, TMIG_REC_MAX))
 		return -ENOMEM;
@@ -155,14 +190,19 @@ static int tmig_control(int fd, unsigned long cmd, struct tmig_stream *st)
 	return 0;
 }
 
+int tmig_end_round_lane(int fd, __u32 lane, struct tmig_stream *st)
+{
+	return tmig_control(fd, TRUSTMIG_END_ROUND, lane, st);
+}
+
 int tmig_end_round(int fd, struct tmig_stream *st)
 {
-	return tmig_control(fd, TRUSTMIG_END_ROUND, st);
+	return tmig_end_round_lane(fd, 0, st);
 }
 
 int tmig_commit(int fd, struct tmig_stream *st)
 {
-	return tmig_control(fd, TRUSTMIG_COMMIT, st);
+	return tmig_control(fd, TRUSTMIG_COMMIT, 0, st);
 }
 
 int tmig_open_state(int fd, const __u8 *buf, size_t len, void *state,
@@ -176,14 +216,21 @@ int tmig_open_state(int fd, const __u8 *buf, size_t len, void *state,
 	return ioctl(fd, TRUSTMIG_OPEN, res) ? -errno : 0;
 }
 
-int tmig_open(int fd, const __u8 *buf, size_t len, __u32 flags,
-	      struct trustmig_open *res)
+int tmig_open_lane(int fd, __u32 lane, const __u8 *buf, size_t len,
+		   __u32 flags, struct trustmig_open *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->buf = (unsigned long)buf;
 	res->buf_len = len;
 	res->flags = flags;
+	res->lane = lane;
 	return ioctl(fd, TRUSTMIG_OPEN, res) ? -errno : 0;
+}
+
+int tmig_open(int fd, const __u8 *buf, size_t len, __u32 flags,
+	      struct trustmig_open *res)
+{
+	return tmig_open_lane(fd, 0, buf, len, flags, res);
 }
 
 size_t tmig_record_size(const __u8 *rec)

@@ -38,8 +38,10 @@ int tmig_pair_new(struct tnl *t, struct tmig_pair *p, __u8 cipher);
 /* Closes both files and, with @t, deletes both sessions. */
 void tmig_pair_close(struct tnl *t, struct tmig_pair *p);
 
-/* TRUSTMIG_ATTACH; 0 or -errno. */
+/* TRUSTMIG_ATTACH with one lane, or @lanes; 0 or -errno. */
 int tmig_attach(struct tmig_end *e, int vm_fd, const __u8 *ticket);
+int tmig_attach_lanes(struct tmig_end *e, int vm_fd, const __u8 *ticket,
+		      __u32 lanes);
 
 /*
  * Seals the slot of @vm into @st until nothing is pending; @flags and
@@ -50,7 +52,14 @@ int tmig_seal(int fd, struct tvm *vm, __u32 flags,
 /* The same for memslot @slot ((address space << 16) | id). */
 int tmig_seal_slot(int fd, __u32 slot, __u32 flags,
 		   const unsigned long *bitmap, struct tmig_stream *st);
+/* The same on @lane. */
+int tmig_seal_lane(int fd, __u32 slot, __u32 lane, __u32 flags,
+		   const unsigned long *bitmap, struct tmig_stream *st);
+/* A SEAL that only harvests @slot (no buffer); the pages it left. */
+int tmig_harvest(int fd, __u32 slot, const unsigned long *bitmap,
+		 __u64 *pages_left);
 int tmig_end_round(int fd, struct tmig_stream *st);
+int tmig_end_round_lane(int fd, __u32 lane, struct tmig_stream *st);
 int tmig_commit(int fd, struct tmig_stream *st);
 /* TRUSTMIG_SEAL_STATE of @len bytes at @data into @st. */
 int tmig_seal_state(int fd, const void *data, __u32 len,
@@ -62,6 +71,8 @@ int tmig_seal_state(int fd, const void *data, __u32 len,
  */
 int tmig_open(int fd, const __u8 *buf, size_t len, __u32 flags,
 	      struct trustmig_open *res);
+int tmig_open_lane(int fd, __u32 lane, const __u8 *buf, size_t len,
+		   __u32 flags, struct trustmig_open *res);
 int tmig_open_state(int fd, const __u8 *buf, size_t len, void *state,
 		    __u32 state_cap, struct trustmig_open *res);
 

@@ -249,13 +249,16 @@ enum trustmig_reason {
  *          || ciphertext (header.len bytes)
  *          || tag (16 bytes)
  *
- * A stream is made of lanes, each with its own sequence from 0 (one lane
- * today, lane 0).  nonce = salt XOR (be32(lane) || be64(seq)), 12 bytes:
- * no two records of a session, on whatever lane, share a nonce.  The
- * receiver takes on each lane only the next sequence number; the COMMIT
- * (lane 0, after every lane's last record) carries each lane's count,
- * which must equal what the receiver opened.  All multi-byte fields are
- * big-endian.
+ * A stream is made of lanes 0..lanes-1 (lanes agreed by both VMMs and
+ * given at ATTACH), each with its own sequence from 0, sealed and opened
+ * concurrently.  nonce = salt XOR (be32(lane) || be64(seq)), 12 bytes:
+ * no two records of a session, on whatever lane, share a nonce.  A page
+ * travels on one lane only, the owner of its 2 MiB stripe,
+ * TRUSTMIG_LANE_OF(gfn, lanes), so the versions of a page keep their
+ * order whatever order the lanes arrive in.  The receiver takes on each
+ * lane only the next sequence number; the COMMIT (lane 0, after every
+ * lane's last record) carries each lane's count, which must equal what
+ * the receiver opened.  All multi-byte fields are big-endian.
  *
  * type        len                    payload (plaintext)
  * PAGE        4096                   the guest page at gfn
@@ -273,6 +276,10 @@ enum trustmig_reason {
 #define TRUSTMIG_PAGE_SIZE		4096
 #define TRUSTMIG_GFN_BITS		40	/* covers 52-bit guest physical */
 #define TRUSTMIG_LANES_MAX		64	/* lanes a stream may have */
+#define TRUSTMIG_LANE_STRIPE_SHIFT	9	/* 512 pages: 2 MiB */
+/* The lane that carries the page at @gfn: stripes dealt round-robin. */
+#define TRUSTMIG_LANE_OF(gfn, lanes) \
+	((__u32)((gfn) >> TRUSTMIG_LANE_STRIPE_SHIFT) % (lanes))
 
 struct trustmig_rec_hdr {
 	__u8	version;	/* TRUSTMIG_WIRE_VERSION */
@@ -310,7 +317,8 @@ enum trustmig_rec_type {
 
 /*
  * Payload of TRUSTMIG_REC_ZERO_RUN: @pages consecutive zero pages from
- * the header's gfn on, 1 or more, all in the memslot of the first.
+ * the header's gfn on, 1 or more, all in the memslot of the first and,
+ * with more than one lane, in the stripe of the first.
  */
 struct trustmig_zero_run {
 	__be32	pages;
@@ -368,18 +376,25 @@ struct trustmig_resumed {
  * ------------------------------------------------------------------------
  *
  * A VMM opens /dev/trustmig, attaches its KVM VM (the VM fd from
- * KVM_CREATE_VM) to a session with the one-time ticket the helper gave it,
- * and then, on a source:
+ * KVM_CREATE_VM) to a session with the one-time ticket the helper gave it
+ * and the number of lanes both VMMs use, and then, on a source:
  *
  *   for each round:
  *     re-protect: KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (or GET_DIRTY_LOG
  *       without manual protect) for every user memslot
- *     for each user memslot: TRUSTMIG_SEAL with TRUSTMIG_SEAL_HARVEST,
- *       then TRUSTMIG_SEAL until pages_left is 0, sending buf[0..bytes)
- *       to the destination each time
- *     TRUSTMIG_END_ROUND                (EBUSY while pages are pending)
- *   with every vCPU out of KVM_RUN (paused), one more such round, one
- *   TRUSTMIG_SEAL_STATE per vCPU (and device), then TRUSTMIG_COMMIT.
+ *     for each user memslot: TRUSTMIG_SEAL with TRUSTMIG_SEAL_HARVEST
+ *     then on every lane, one thread each:
+ *       for each user memslot: TRUSTMIG_SEAL on the lane until pages_left
+ *         is 0, sending buf[0..bytes) on the lane's connection each time
+ *       TRUSTMIG_END_ROUND on the lane  (EBUSY while its pages are pending)
+ *   with every vCPU out of KVM_RUN (paused), one more such round; then,
+ *   once every lane's thread is done, one TRUSTMIG_SEAL_STATE per vCPU
+ *   (and device) and TRUSTMIG_COMMIT, on lane 0.
+ *
+ * Calls on different lanes run concurrently: they share no lock but
+ * KVM's slots_lock, held while a page is read, and the cipher runs
+ * unlocked.  Calls on one lane wait for each other.  SEAL_STATE, COMMIT,
+ * RESUMED and CONFIRM are lane 0's; COMMIT waits for every lane's call.
  *
  * The module tracks dirty pages itself (a hook on KVM's dirty marking,
  * from ATTACH on) and reads KVM's dirty bit of every page it seals: a
@@ -399,9 +414,13 @@ struct trustmig_resumed {
  * hook on KVM does not fire.  Writes KVM does not log (the VMM's own,
  * vhost, DMA, ...) are the VMM's to send: docs/architecture.md.
  *
- * and on a destination, TRUSTMIG_OPEN on whatever bytes arrived, until the
- * reply says TRUSTMIG_OPEN_COMPLETE; TRUSTMIG_OPEN_EOF tells the module the
- * stream ended.  All calls must come from the process that owns the VM.
+ * and on a destination, on every lane (one thread each), TRUSTMIG_OPEN
+ * on whatever bytes of the lane arrived; lane 0's caller waits for the
+ * other lanes' threads once its first STATE record opened, then goes on
+ * until the reply says TRUSTMIG_OPEN_COMPLETE.  TRUSTMIG_OPEN_EOF tells
+ * the module the lane ended: lane 0 without the commit, or any lane in
+ * the middle of a record, fails the session.  All calls must come from
+ * the process that owns the VM.
  *
  * Handover: once the VM runs on the destination, TRUSTMIG_RESUMED seals
  * the receipt (a TRUSTMIG_RESUMED_REC_LEN-byte record) for the source,
@@ -424,6 +443,10 @@ struct trustmig_attach {
 	__u32	session_id;
 	__s32	vm_fd;
 	__u8	ticket[TRUSTMIG_TICKET_LEN];
+	__u32	lanes;		/* 1..TRUSTMIG_LANES_MAX, the same at both
+				 * ends (a mismatch fails the commit)
+				 */
+	__u32	pad;		/* must be 0 */
 };
 
 /* Output buffer for the sealing ioctls. */
@@ -432,7 +455,9 @@ struct trustmig_out {
 	__u64	buf_len;	/* in */
 	__u64	bytes;		/* out: bytes written to buf */
 	__u32	records;	/* out: records written */
-	__u32	pad;		/* must be 0 */
+	__u32	lane;		/* in: the lane to seal on (SEAL, END_ROUND;
+				 * below the attached lanes), 0 otherwise
+				 */
 };
 
 /*
@@ -445,11 +470,13 @@ struct trustmig_out {
 #define TRUSTMIG_SEAL_HARVEST	_BITUL(0)
 
 /*
- * TRUSTMIG_SEAL reads pending pages in gfn order until the buffer has no
+ * TRUSTMIG_SEAL reads the lane's pending pages of the slot (those of
+ * stripes TRUSTMIG_LANE_OF() gives it) in gfn order until the buffer has no
  * room for one more full-page record (and the zero run it may end),
  * nothing is pending, or it read TRUSTMIG_SEAL_PAGES_MAX pages.  Runs of
  * consecutive zero pages become one ZERO_RUN record each, ending with the
- * call at the latest.  ENOBUFS if pages are pending and nothing fit.
+ * call at the latest.  ENOBUFS if pages are pending and nothing fit;
+ * with TRUSTMIG_SEAL_HARVEST and buf_len 0 the call only harvests.
  */
 #define TRUSTMIG_SEAL_PAGES_MAX	4096
 
@@ -461,7 +488,9 @@ struct trustmig_seal {
 				 * or 0
 				 */
 	struct trustmig_out out;
-	__u64	pages_left;	/* out: pages of the slot still pending */
+	__u64	pages_left;	/* out: pages of the slot still pending on
+				 * out.lane
+				 */
 	__u64	pages;		/* out: pages sealed by this call, full and
 				 * zero (a zero run's count is sealed: the
 				 * VMM cannot read it)
@@ -487,7 +516,7 @@ struct trustmig_open {
 	__u64	records;	/* out: records opened */
 	__u64	state_buf;	/* in: where a STATE payload goes, or 0 */
 	__u32	state_len;	/* in: its size; out: bytes written */
-	__u32	pad;		/* must be 0 */
+	__u32	lane;		/* in: the lane of every record in buf */
 };
 
 /*

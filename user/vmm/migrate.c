@@ -40,6 +40,7 @@ static int tm_open_attach(struct vmm *v, const struct mig_opts *o)
 	struct trustmig_attach a = {
 		.session_id = o->session,
 		.vm_fd = v->vm.vm_fd,
+		.lanes = 1,
 	};
 	int fd, err;
 
