@@ -3,7 +3,9 @@
 # bench boots it through bench/run.sh with the tmcount plugin and
 # -icount): sealing against its floors (sealbench), then live migrations
 # with trustmig.ko and with the copy-only build (migbench).  Results go to
-# the results share as JSON; run.sh turns them into the table.
+# the results share as JSON; run.sh turns them into the table.  With
+# TRUSTMIG_BENCH_PART=lanes (a second boot, several vCPUs, no -icount):
+# lanebench alone, timed.
 #
 # Forwarded by vm.sh from the host (defaults in bench/run.sh):
 #   TRUSTMIG_COUNT_LOG     the plugin's windows, as the guest sees them
@@ -32,6 +34,13 @@ echo "crypto: $(guest_load_crypto)"
 echo never >/sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true
 ip link set lo up
 insmod "$repo/trustmig.ko"
+if [ "${TRUSTMIG_BENCH_PART:-}" = lanes ]; then
+	step "sealing and opening on 1 lane and on $(nproc), timed"
+	"$bench/lanebench" -m "${TRUSTMIG_BENCH_MEM:-64}" -l "$(nproc)" \
+		-r "${TRUSTMIG_BENCH_LANE_RUNS:-5}" -o "$out/lanes.json"
+	step "done"
+	exit 0
+fi
 insmod "$bench/kbuild/trustmig_bench.ko"
 
 step "sealing: trustmig.ko against the raw AEAD transform"

@@ -19,7 +19,8 @@ usage: $0 --run SCRIPT --out DIR [options]
   --out DIR        results directory, shared writable with the guest
   --arg X          one argument for SCRIPT (no whitespace)
   --mem MiB        guest memory (default $MEM)
-  --smp N          guest CPUs (default $SMP; the host has few cores)
+  --smp N          guest CPUs (default $SMP; the host has few cores), each on
+                   a host thread of its own (thread=multi)
   --timeout SEC    kill the guest after SEC seconds (default $TIMEOUT)
   --tpm STATEDIR   give the guest a TPM 2.0 (swtpm keeping its state in STATEDIR)
   --net listen:PORT|connect:PORT
@@ -206,7 +207,11 @@ setup_net() {
 # A plugin's plain counters need the vCPUs on one thread; icount
 # makes guest time a function of the instructions executed.
 setup_tcg() {
-	[ -n "$PLUGIN" ] || [ -n "$ICOUNT" ] || return 0
+	# Otherwise every vCPU on a host thread of its own, stated.
+	if [ -z "$PLUGIN" ] && [ -z "$ICOUNT" ]; then
+		QEMU_ARGS[1]=tcg,thread=multi
+		return 0
+	fi
 	[ -z "$PLUGIN" ] || [ -r "${PLUGIN%%,*}" ] || die "--plugin ${PLUGIN%%,*}: no such file"
 	# QEMU_ARGS begins with "-accel tcg".
 	QEMU_ARGS[1]=tcg,thread=single
