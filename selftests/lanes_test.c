@@ -21,7 +21,7 @@
 #include "kselftest_harness.h"
 #include "tmig.h"
 
-#define VM_SIZE		(16UL << 20)	/* 8 stripes of 2 MiB */
+#define VM_SIZE		(8UL << 20)	/* 4 stripes of 2 MiB */
 #define LANES_MAX	4
 #define RECS_MAX	32768
 #define COMMIT_REC_LEN(self) (sizeof(struct trustmig_rec_hdr) + \
@@ -527,7 +527,7 @@ TEST_F_TIMEOUT(lanes, adversary_on_the_wire, 600)
 {
 	const char *env = getenv("TRUSTMIG_SEED");
 	unsigned int seed = env ? strtoul(env, NULL, 0) : time(NULL);
-	unsigned int runs = 3 * FAULT_MAX, run;
+	unsigned int runs = 2 * FAULT_MAX, run;
 	struct lane_job jobs[LANES_MAX + 1];
 	struct tnl_session dst;
 	struct trustmig_open o;
