@@ -16,13 +16,15 @@ BUILD=${BUILD:-$repo/build}
 . "$here/debug-env.sh"
 
 # Instruction counts mean nothing on a kernel this noisy: no tmcount.
-# Everything runs several times slower: longer per-binary timeouts, and
-# no handshake tests (5 minutes of TPM work here; their kernel side, key
-# install and a migration, is what the selftests do on this kernel too).
+# Everything runs several times slower: longer per-binary timeouts, no
+# handshake tests (5 minutes of TPM work here; their kernel side, key
+# install and a migration, is what the selftests do on this kernel too),
+# and lanes_test's adversary tries each fault once (the stock kernel's
+# run has the spread; this one has lockdep and KASAN watching).
 rc=0
 KVER=$kver TRUSTMIG_KO=$mod/trustmig.ko TRUSTMIG_NEXT_KO=$next_ko CHECK_NAME=guest-debug \
 	TRUSTMIG_VM_APPEND=$debug_append TRUSTMIG_VM_PLUGIN=0 TRUSTMIG_HANDSHAKE=0 \
-	SUMMARY=0 "$here/check.sh" || rc=$?
+	TRUSTMIG_ADVERSARY_RUNS=9 SUMMARY=0 "$here/check.sh" || rc=$?
 coverage "the suite" guest-debug || rc=1
 
 [ "${SUMMARY:-1}" = 0 ] && exit "$rc"

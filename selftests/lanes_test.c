@@ -6,7 +6,8 @@
  * the time; printed) drops, duplicates, swaps, moves or relabels records,
  * cuts a lane short or leaves one out, delivering the lanes concurrently
  * in random chunks: the commit must verify exactly when nothing was
- * touched, and then B must equal A.
+ * touched, and then B must equal A.  TRUSTMIG_ADVERSARY_RUNS (default
+ * 18) sessions, each fault in turn.
  */
 #include <endian.h>
 #include <errno.h>
@@ -526,8 +527,10 @@ static bool wire_tamper(struct _test_data_lanes *self, struct wire *w,
 TEST_F_TIMEOUT(lanes, adversary_on_the_wire, 600)
 {
 	const char *env = getenv("TRUSTMIG_SEED");
+	const char *nruns = getenv("TRUSTMIG_ADVERSARY_RUNS");
 	unsigned int seed = env ? strtoul(env, NULL, 0) : time(NULL);
-	unsigned int runs = 2 * FAULT_MAX, run;
+	unsigned int runs = nruns ? strtoul(nruns, NULL, 0) : 2 * FAULT_MAX;
+	unsigned int run;
 	struct lane_job jobs[LANES_MAX + 1];
 	struct tnl_session dst;
 	struct trustmig_open o;
