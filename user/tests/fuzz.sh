@@ -62,12 +62,13 @@ seed hs_frames m3ima "$(python3 - "$out/seed.ima" <<-'EOP'
 # M1 naming policy "vm", with an empty chain (the hello check refuses it)
 seed hs_frames m1 "03010000006f306d0420${zeros32}0c02766d300030000441$(printf '04%0128d' 0)"
 # trustmig-vm: frames separated by "TMVF", each its type and payload
-# (fuzz/vmm_peer.c): HELLO (connection v2, 4 MiB, 1 vCPU, records v2),
-# RECORDS, ABORT (EPROTO, "no"); and a version 1 HELLO.
+# (fuzz/vmm_peer.c): HELLO (connection v3, 4 MiB, 1 vCPU, records v2,
+# 2 streams), RECORDS, ABORT (EPROTO, "no"); and version 1 and 2 HELLOs.
 sep=544d5646
-hello=01544d564d0000000200000000004000000000000100000002
+hello=01544d564d00000003000000000040000000000001000000020000000200000000
 seed vmm_peer hello "$hello"
 seed vmm_peer hello_v1 01544d564d0000000100000000004000000000000100000000
+seed vmm_peer hello_v2 01544d564d0000000200000000004000000000000100000002
 seed vmm_peer abort "${hello}${sep}03deadbeef${sep}05000000476e6f"
 
 failed=0

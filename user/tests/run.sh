@@ -230,6 +230,10 @@ t_option_values() {
 		"$BIN/trustmig-vm" --migrate-to 127.0.0.1:0 --session-file s
 	refuse_line 1 "trustmig-vm: --migrate-to: \"7469\" $range 1 to 65535" \
 		"$BIN/trustmig-vm" --migrate-to 7469 --session-file s
+	refuse_line 1 "trustmig-vm: --streams: \"0\" is not a number in [1, 16]" \
+		"$BIN/trustmig-vm" --streams 0 --migrate-to 127.0.0.1:1 --session-file s
+	refuse_line 1 "trustmig-vm: --streams: \"17\" is not a number in [1, 16]" \
+		"$BIN/trustmig-vm" --streams 17 --migrate-to 127.0.0.1:1 --session-file s
 	# a good address passes on to the next check: a session line of its role
 	: >s
 	refuse_line 1 "trustmig-vm: session file s: empty: the handshake did not complete" \

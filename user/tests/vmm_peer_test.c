@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * trustmig-vm's handling of what a peer sends, on crafted input: the
- * destination's frames (net.c) from a socketpair, and STATE records
+ * destination's frames (net.c) from a socketpair, the LANE frames of a
+ * source's streams over loopback TCP, and STATE records
  * (vcpu.c) against a VM that has no KVM file descriptors, so that
  * whatever reaches an ioctl fails with EBADF rather than EPROTO.  Built
  * with ASan and UBSan, every report fatal (tests/fuzz/Makefile); TAP on
@@ -9,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +80,11 @@ static void put_frame(int fd, __u32 type, const void *data, __u32 len)
 		abort();
 }
 
-/* A HELLO of a 4 MiB, 1-vCPU source speaking @conn and records @wire. */
-static void put_hello(int fd, __u32 conn, __u32 wire)
+/*
+ * A HELLO of a 4 MiB, 1-vCPU source speaking @conn and records @wire, with
+ * @lanes streams; before version 3, of that version's shorter size.
+ */
+static void put_hello(int fd, __u32 conn, __u32 wire, __u32 lanes)
 {
 	struct tmvm_hello hello = {
 		.magic = htonl(TMVM_MAGIC),
@@ -87,9 +92,11 @@ static void put_hello(int fd, __u32 conn, __u32 wire)
 		.mem_bytes = htobe64(4 << 20),
 		.vcpus = htonl(1),
 		.wire = htonl(wire),
+		.lanes = htonl(lanes),
 	};
 
-	put_frame(fd, TMVM_F_HELLO, &hello, sizeof(hello));
+	put_frame(fd, TMVM_F_HELLO, &hello,
+		  conn < 3 ? offsetof(struct tmvm_hello, lanes) : sizeof(hello));
 }
 
 /*
@@ -108,6 +115,7 @@ static void test_abort_after_odd_records(void)
 	__be32 err = htonl(EPROTO);
 	size_t rx_len = 0;
 	__u64 mem = 0;
+	__u32 lanes = 0;
 	char out[512];
 	int sv[2], r1, r2, r3;
 	__u8 *rx = malloc(4096);
@@ -116,43 +124,121 @@ static void test_abort_after_odd_records(void)
 	memcpy(abort_msg + sizeof(err), why, sizeof(why) - 1);
 	if (!rx || socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		abort();
-	put_hello(sv[1], TMVM_VERSION, TRUSTMIG_WIRE_VERSION);
+	put_hello(sv[1], TMVM_VERSION, TRUSTMIG_WIRE_VERSION, 2);
 	put_frame(sv[1], TMVM_F_RECORDS, "x", 1);
 	put_frame(sv[1], TMVM_F_ABORT, abort_msg, sizeof(abort_msg));
 	close(sv[1]);
 	capture();
-	r1 = net_recv_hello(sv[0], &mem, 1, why_v, sizeof(why_v));
+	r1 = net_recv_hello(sv[0], &mem, &lanes, 1, why_v, sizeof(why_v));
 	r2 = net_recv_records(sv[0], rx, &rx_len, 4096, 1);
 	r3 = net_recv_records(sv[0], rx, &rx_len, 4096, 1);
 	captured_text(out, sizeof(out));
-	check(!r1 && mem == 4 << 20 && !r2 && rx_len == 1 &&
+	check(!r1 && mem == 4 << 20 && lanes == 2 && !r2 && rx_len == 1 &&
 	      r3 == -ECONNABORTED && !strcmp(out, want), name,
-	      "hello %d (%llu bytes), records %d (%zu bytes), abort %d, printed \"%s\"",
-	      r1, (unsigned long long)mem, r2, rx_len, r3, out);
+	      "hello %d (%llu bytes, %u lanes), records %d (%zu bytes), abort %d, printed \"%s\"",
+	      r1, (unsigned long long)mem, lanes, r2, rx_len, r3, out);
 	close(sv[0]);
 	free(rx);
 }
 
 /*
- * A version 1 source (connection v1, records v1, 0 where the record
- * version now is) and one that speaks connection v2 with records v1: each
- * is refused with one line naming both sides' versions.
+ * A HELLO the destination refuses with @want_err and the line @want: a
+ * source of another version (version 1: records v1, 0 where the record
+ * version now is; versions 1 and 2 send a HELLO without lanes), or one
+ * asking for a number of streams the destination does not take.
  */
-static void test_hello_of_other_version(__u32 conn, __u32 wire,
-					const char *name, const char *want)
+static void test_hello_refused(__u32 conn, __u32 wire, __u32 lanes,
+			       int want_err, const char *name,
+			       const char *want)
 {
 	char why[TMVM_WHY_MAX] = "";
+	__u32 got_lanes = 0;
 	__u64 mem = 0;
 	int sv[2], r;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		abort();
-	put_hello(sv[1], conn, wire);
+	put_hello(sv[1], conn, wire, lanes);
 	close(sv[1]);
-	r = net_recv_hello(sv[0], &mem, 1, why, sizeof(why));
-	check(r == -EPROTONOSUPPORT && !mem && !strcmp(why, want), name,
+	r = net_recv_hello(sv[0], &mem, &got_lanes, 1, why, sizeof(why));
+	check(r == want_err && !mem && !got_lanes && !strcmp(why, want), name,
 	      "returned %d, why \"%s\"", r, why);
 	close(sv[0]);
+}
+
+/* @a's end of a TCP connection is @b's peer. */
+static bool same_connection(int a, int b)
+{
+	struct sockaddr_in sa, sb;
+	socklen_t la = sizeof(sa), lb = sizeof(sb);
+
+	return !getsockname(a, (struct sockaddr *)&sa, &la) &&
+	       !getpeername(b, (struct sockaddr *)&sb, &lb) &&
+	       sa.sin_port == sb.sin_port;
+}
+
+/*
+ * The streams 1.. of a 3-stream source: @n connections to a destination
+ * listening on loopback, the i-th sending a frame of @type naming lane
+ * @named[i].  net_accept_lanes() must return @want_err and say @want
+ * (nothing when it takes them), each connection on the lane it named.
+ */
+static void test_lanes(const char *name, __u32 type, const __u32 *named,
+		       unsigned int n, int want_err, const char *want)
+{
+	struct tmvm_lane m = { .magic = htonl(TMVM_MAGIC) };
+	int lfd, port, r, fds[TMVM_LANES_MAX], peer[2];
+	char why[TMVM_WHY_MAX] = "", spec[32];
+	bool mapped = true;
+	unsigned int i;
+
+	lfd = net_listen("127.0.0.1:0", &port);
+	if (lfd < 0)
+		abort();
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", port);
+	for (i = 0; i < n; i++) {
+		peer[i] = net_connect(spec, 1, 0);
+		if (peer[i] < 0)
+			abort();
+		m.lane = htonl(named[i]);
+		put_frame(peer[i], type, &m, sizeof(m));
+	}
+	r = net_accept_lanes(lfd, fds, 3, 0.2, why, sizeof(why));
+	for (i = 0; i < n; i++) {
+		if (r)
+			mapped &= fds[1] < 0 && fds[2] < 0;
+		else
+			mapped &= same_connection(peer[i], fds[named[i]]);
+		close(peer[i]);
+	}
+	check(r == want_err && mapped && !strcmp(why, want), name,
+	      "returned %d, %s, why \"%s\"", r,
+	      mapped ? "mapped" : "wrong streams", why);
+	for (i = 1; !r && i < 3; i++)
+		close(fds[i]);
+	close(lfd);
+}
+
+static void test_lane_frames(void)
+{
+	static const __u32 swapped[] = { 2, 1 }, twice[] = { 1, 1 };
+	static const __u32 zero[] = { 0 }, past[] = { 3 };
+
+	test_lanes("LANE frames in any order", TMVM_F_LANE, swapped, 2, 0,
+		   "");
+	test_lanes("LANE frames naming one lane twice are refused",
+		   TMVM_F_LANE, twice, 2, -EEXIST, "two streams name lane 1");
+	test_lanes("a LANE frame naming lane 0 is refused", TMVM_F_LANE,
+		   zero, 1, -ERANGE, "a stream names lane 0, out of 1..2");
+	test_lanes("a LANE frame naming a lane past the last is refused",
+		   TMVM_F_LANE, past, 1, -ERANGE,
+		   "a stream names lane 3, out of 1..2");
+	test_lanes("a stream opening with another frame is refused",
+		   TMVM_F_RECORDS, swapped, 1, -EPROTO,
+		   "a stream did not name its lane (Protocol error)");
+	test_lanes("a stream that never connects is refused in time",
+		   TMVM_F_LANE, swapped, 1, -ETIMEDOUT,
+		   "2 of the source's 3 streams connected (Connection timed out)");
 }
 
 static void test_abort_without_reason(void)
@@ -263,10 +349,21 @@ int main(void)
 {
 	test_abort_after_odd_records();
 	test_abort_without_reason();
-	test_hello_of_other_version(1, 0, "HELLO of a version 1 source",
-				    "the source speaks connection v1 with sealed records v1, this destination connection v2 with sealed records v2");
-	test_hello_of_other_version(2, 1, "HELLO with sealed records v1",
-				    "the source speaks connection v2 with sealed records v1, this destination connection v2 with sealed records v2");
+	test_hello_refused(1, 0, 1, -EPROTONOSUPPORT,
+			   "HELLO of a version 1 source",
+			   "the source speaks connection v1 with sealed records v1, this destination connection v3 with sealed records v2");
+	test_hello_refused(2, 2, 1, -EPROTONOSUPPORT,
+			   "HELLO of a version 2 source",
+			   "the source speaks connection v2 with sealed records v2, this destination connection v3 with sealed records v2");
+	test_hello_refused(3, 1, 1, -EPROTONOSUPPORT,
+			   "HELLO with sealed records v1",
+			   "the source speaks connection v3 with sealed records v1, this destination connection v3 with sealed records v2");
+	test_hello_refused(3, 2, 0, -ERANGE, "HELLO asking for no stream",
+			   "the source asks for 0 streams, this destination takes 1 to 16");
+	test_hello_refused(3, 2, TMVM_LANES_MAX + 1, -ERANGE,
+			   "HELLO asking for too many streams",
+			   "the source asks for 17 streams, this destination takes 1 to 16");
+	test_lane_frames();
 	test_state();
 	return failures ? 1 : 0;
 }

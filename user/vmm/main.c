@@ -25,7 +25,7 @@ static void print_usage(FILE *f)
 		"       trustmig-vm --migrate-to HOST:PORT SESSION\n"
 		"                   [--mem MiB] [--rate N] [--delay SEC] [--downtime-ms MS]\n"
 		"                   [--max-rounds N] [--timeout SEC] [--confirm-timeout SEC] [--linger SEC]\n"
-		"                   [--json]\n"
+		"                   [--streams N] [--json]\n"
 		"       trustmig-vm --incoming [HOST:]PORT SESSION\n"
 		"                   [--mem MiB] [--rate N] [--timeout SEC] [--linger SEC]\n"
 		"                   [--migrate-to HOST:PORT --onward-session-file PATH]\n"
@@ -46,10 +46,14 @@ static void print_usage(FILE *f)
 		"              formats it speaks (its connection's among them), then\n"
 		"              the running trustmig.ko's release and netlink version,\n"
 		"              or why none runs (never loads the module)\n"
+		"--streams N:  source: TCP connections, each a lane of the session\n"
+		"              sealed by a thread of its own, 1 to 16 (default: the\n"
+		"              online CPUs, at most 8); the destination takes the\n"
+		"              source's number\n"
 		"--json:       the source's summary also as one JSON object on stdout\n"
 		"              (total_s, downtime_ms, rounds, live_rounds, pages,\n"
 		"              full_pages, zero_pages, state_records, records,\n"
-		"              wire_bytes, overhead_bytes, overhead_pct)\n"
+		"              wire_bytes, overhead_bytes, overhead_pct, streams)\n"
 		"--linger SEC: after a failed migration (source) or after resuming\n"
 		"              (destination), run SEC seconds, let the guest check its\n"
 		"              pages and exit (0 = keep running); --run-for likewise.\n"
@@ -255,6 +259,7 @@ enum {
 	OPT_TICKET, OPT_TICKET_FILE, OPT_TICKET_FD, OPT_DOWNTIME, OPT_MAX_ROUNDS,
 	OPT_TIMEOUT, OPT_CONFIRM_TIMEOUT, OPT_LINGER, OPT_RUN_FOR, OPT_DELAY,
 	OPT_SESSION_FILE, OPT_ONWARD_SESSION_FILE, OPT_VERSION, OPT_JSON,
+	OPT_STREAMS,
 };
 
 static const struct option options[] = {
@@ -279,8 +284,17 @@ static const struct option options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "streams", required_argument, NULL, OPT_STREAMS },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* A stream per online CPU, up to 8: more rarely pays (docs/vmm.md). */
+static __u32 default_streams(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 8 ? 8 : n;
+}
 
 int main(int argc, char **argv)
 {
@@ -289,12 +303,13 @@ int main(int argc, char **argv)
 		.max_rounds = 30,
 		.timeout = 30,
 		.confirm_timeout = 30,
+		.streams = default_streams(),
 	};
 	const char *dest = NULL, *incoming = NULL, *session_file = NULL;
 	const char *onward_file = NULL;
 	double rate = 500, linger = 0, run_for = 0, delay = 0;
 	bool have_session = false, have_ticket = false;
-	unsigned long mem = 0;
+	unsigned long mem = 0, n;
 	struct vmm v;
 	sigset_t ops;
 	int c, err, ret;
@@ -403,6 +418,15 @@ int main(int argc, char **argv)
 			return 0;
 		case OPT_JSON:
 			o.json = 1;
+			break;
+		case OPT_STREAMS:
+			if (tm_ulong_in(optarg, 1, TMVM_LANES_MAX, &n)) {
+				fprintf(stderr,
+					"trustmig-vm: --streams: \"%s\" is not a number in [1, %d]\n",
+					optarg, TMVM_LANES_MAX);
+				return TMVM_EXIT_SETUP;
+			}
+			o.streams = n;
 			break;
 		case OPT_VERSION:
 			print_versions();

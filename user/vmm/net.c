@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,9 @@ int net_listen(const char *spec, int *port)
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1) ||
+	/* The source connects its streams without waiting for accept(). */
+	if (bind(fd, res->ai_addr, res->ai_addrlen) ||
+	    listen(fd, TMVM_LANES_MAX) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
 		err = -errno;
 		close(fd);
@@ -133,10 +136,10 @@ int net_accept(int lfd, double timeout)
 	return fd;
 }
 
-/* Retries until @timeout: the destination may still be starting. */
-int net_connect(const char *spec, double timeout)
+/* Retries for @retry seconds: the destination may still be starting. */
+int net_connect(const char *spec, double timeout, double retry)
 {
-	double end = vmm_now() + timeout;
+	double end = vmm_now() + retry;
 	struct addrinfo *res;
 	int fd, err;
 
@@ -238,32 +241,123 @@ int net_recv_frame(int fd, __u32 *type, void *buf, __u32 *len,
 	return 0;
 }
 
-int net_recv_hello(int fd, __u64 *mem_bytes, double timeout, char *why,
-		   size_t why_len)
+int net_recv_hello(int fd, __u64 *mem_bytes, __u32 *lanes, double timeout,
+		   char *why, size_t why_len)
 {
-	struct tmvm_hello hello;
-	__u32 type, len = sizeof(hello), conn, wire;
+	/* Read another version's HELLO whole, longer or not, to name it. */
+	union {
+		struct tmvm_hello h;
+		__u8 other[256];
+	} m;
+	__u32 type, len = sizeof(m), conn, wire, n;
 	int err;
 
-	err = net_recv_frame(fd, &type, &hello, &len, timeout);
+	*why = 0;
+	err = net_recv_frame(fd, &type, &m, &len, timeout);
 	if (err)
 		return err;
-	/* Version 1's HELLO had the same size, with 0 where wire is. */
-	if (type != TMVM_F_HELLO || len != sizeof(hello) ||
-	    ntohl(hello.magic) != TMVM_MAGIC)
+	/*
+	 * Versions 1 and 2 ended before lanes, version 1 with 0 where wire
+	 * is: the versions first, the size then.
+	 */
+	if (type != TMVM_F_HELLO || len < offsetof(struct tmvm_hello, lanes) ||
+	    ntohl(m.h.magic) != TMVM_MAGIC)
 		return -EPROTO;
-	conn = ntohl(hello.version);
-	wire = conn == 1 ? 1 : ntohl(hello.wire);
+	conn = ntohl(m.h.version);
+	wire = conn == 1 ? 1 : ntohl(m.h.wire);
 	if (conn != TMVM_VERSION || wire != TRUSTMIG_WIRE_VERSION) {
 		snprintf(why, why_len,
 			 "the source speaks connection v%u with sealed records v%u, this destination connection v%u with sealed records v%u",
 			 conn, wire, TMVM_VERSION, TRUSTMIG_WIRE_VERSION);
 		return -EPROTONOSUPPORT;
 	}
-	if (ntohl(hello.vcpus) != 1)
+	if (len != sizeof(m.h) || ntohl(m.h.vcpus) != 1)
 		return -EPROTO;
-	*mem_bytes = be64toh(hello.mem_bytes);
+	n = ntohl(m.h.lanes);
+	if (!n || n > TMVM_LANES_MAX) {
+		snprintf(why, why_len,
+			 "the source asks for %u streams, this destination takes 1 to %u",
+			 n, TMVM_LANES_MAX);
+		return -ERANGE;
+	}
+	*mem_bytes = be64toh(m.h.mem_bytes);
+	*lanes = n;
 	return 0;
+}
+
+/* Seconds left until @end, none once past it. */
+static double net_left(double end)
+{
+	double left = end - vmm_now();
+
+	return left > 0 ? left : 0;
+}
+
+/* The lane the LANE frame on @fd names, in 1..@lanes - 1, or -errno. */
+static int net_recv_lane(int fd, __u32 lanes, double timeout, char *why,
+			 size_t why_len)
+{
+	struct tmvm_lane m;
+	__u32 type, len = sizeof(m), lane;
+	int err;
+
+	err = net_recv_frame(fd, &type, &m, &len, timeout);
+	if (!err && (type != TMVM_F_LANE || len != sizeof(m) ||
+		     ntohl(m.magic) != TMVM_MAGIC))
+		err = -EPROTO;
+	if (err) {
+		snprintf(why, why_len, "a stream did not name its lane (%s)",
+			 strerror(-err));
+		return err;
+	}
+	lane = ntohl(m.lane);
+	if (!lane || lane >= lanes) {
+		snprintf(why, why_len, "a stream names lane %u, out of 1..%u",
+			 lane, lanes - 1);
+		return -ERANGE;
+	}
+	return lane;
+}
+
+int net_accept_lanes(int lfd, int *fds, __u32 lanes, double timeout,
+		     char *why, size_t why_len)
+{
+	double end = vmm_now() + timeout;
+	int fd, lane;
+	__u32 i;
+
+	for (i = 1; i < lanes; i++)
+		fds[i] = -1;
+	for (i = 1; i < lanes; i++) {
+		fd = net_accept(lfd, net_left(end));
+		if (fd < 0) {
+			snprintf(why, why_len,
+				 "%u of the source's %u streams connected (%s)",
+				 i, lanes, strerror(-fd));
+			lane = fd;
+			goto fail;
+		}
+		lane = net_recv_lane(fd, lanes, net_left(end), why, why_len);
+		if (lane > 0 && fds[lane] >= 0) {
+			snprintf(why, why_len, "two streams name lane %d",
+				 lane);
+			lane = -EEXIST;
+		}
+		if (lane < 0) {
+			close(fd);
+			goto fail;
+		}
+		fds[lane] = fd;
+	}
+	return 0;
+
+fail:
+	for (i = 1; i < lanes; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	return lane;
 }
 
 int net_recv_records(int fd, __u8 *rx, size_t *rx_len, size_t cap,
@@ -274,8 +368,10 @@ int net_recv_records(int fd, __u8 *rx, size_t *rx_len, size_t cap,
 
 	err = net_recv_frame(fd, &type, rx + *rx_len, &len, timeout);
 	if (err) {
-		fprintf(stderr, "trustmig-vm: connection: %s\n",
-			strerror(-err));
+		/* A closed connection is the caller's to judge. */
+		if (err != -ECONNRESET)
+			fprintf(stderr, "trustmig-vm: connection: %s\n",
+				strerror(-err));
 		return err;
 	}
 	if (type == TMVM_F_ABORT) {

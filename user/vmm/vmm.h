@@ -71,22 +71,34 @@ int vmm_load_state(struct vmm *v, const void *buf, size_t len);
 /* net.c */
 int net_listen(const char *spec, int *port);
 int net_accept(int lfd, double timeout);
-int net_connect(const char *spec, double timeout);
+/* Sends time out after @timeout s; refused connects retry for @retry s. */
+int net_connect(const char *spec, double timeout, double retry);
 int net_send_frame(int fd, __u32 type, const void *data, __u32 len);
 /* Reads one frame; *len in: payload capacity, out: payload length. */
 int net_recv_frame(int fd, __u32 *type, void *buf, __u32 *len,
 		   double timeout);
 /*
- * The source's HELLO: its guest memory size, or -EPROTO, -errno; a source
- * of another connection or record version gets -EPROTONOSUPPORT and @why
- * (@why_len bytes) a line naming both sides' versions.
+ * The source's HELLO: its guest memory size and streams (lanes), or
+ * -EPROTO, -errno.  A source of another connection or record version
+ * gets -EPROTONOSUPPORT, one asking for 0 or more than TMVM_LANES_MAX
+ * streams -ERANGE, and @why (@why_len bytes) a line saying so; else
+ * @why is "".
  */
-int net_recv_hello(int fd, __u64 *mem_bytes, double timeout, char *why,
-		   size_t why_len);
+int net_recv_hello(int fd, __u64 *mem_bytes, __u32 *lanes, double timeout,
+		   char *why, size_t why_len);
+/*
+ * The source's connections of lanes 1..@lanes - 1 on @lfd, within
+ * @timeout, into @fds[1..] by the lane their LANE frame names; 0, or
+ * -errno with all of them closed and @why saying which went wrong (none
+ * connected, no LANE frame, a lane out of range or named twice).
+ */
+int net_accept_lanes(int lfd, int *fds, __u32 lanes, double timeout,
+		     char *why, size_t why_len);
 /*
  * The source's next frame after READY: a RECORDS payload is appended to
  * @rx (@cap bytes, *@rx_len in use); -ECONNABORTED for an ABORT (printed),
- * -EPROTO for another frame, -errno for a failed connection.
+ * -EPROTO for another frame, -ECONNRESET once the source closed the
+ * connection, another -errno for a failed one (printed).
  */
 int net_recv_records(int fd, __u8 *rx, size_t *rx_len, size_t cap,
 		     double timeout);
@@ -102,6 +114,7 @@ struct mig_opts {
 	double timeout;			/* network, seconds */
 	double confirm_timeout;		/* waiting for RESUMED */
 	int json;			/* the summary as JSON on stdout */
+	__u32 streams;			/* source: connections and lanes */
 };
 
 int mig_source(struct vmm *v, const char *dest, const struct mig_opts *o);

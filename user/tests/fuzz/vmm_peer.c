@@ -59,6 +59,7 @@ int LLVMFuzzerTestOneInput(const __u8 *data, size_t size)
 	size_t n, rx_len = 0;
 	char why[TMVM_WHY_MAX];
 	__u64 mem_bytes;
+	__u32 lanes;
 	__u8 *stream, *rx;
 	int sv[2];
 
@@ -74,7 +75,7 @@ int LLVMFuzzerTestOneInput(const __u8 *data, size_t size)
 	    send(sv[1], stream, n, MSG_DONTWAIT) != (ssize_t)n)
 		abort();
 	close(sv[1]);
-	if (!net_recv_hello(sv[0], &mem_bytes, 1, why, sizeof(why)))
+	if (!net_recv_hello(sv[0], &mem_bytes, &lanes, 1, why, sizeof(why)))
 		while (!net_recv_records(sv[0], rx, &rx_len, 2 * size + 8, 1))
 			;
 	close(sv[0]);
