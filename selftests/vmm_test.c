@@ -2,14 +2,16 @@
 /*
  * trustmig-vm, the reference VMM, end to end on one host: a running guest
  * migrates between two trustmig-vm processes over loopback TCP, through
- * trustmig.ko, while it writes; and the failures that must leave the
+ * trustmig.ko, while it writes, on one stream or several; and the
+ * failures that must leave the
  * source VM alive: the destination dies during pre-copy, a byte flips on
  * the wire, the destination dies after the commit but before confirming.
  *
  * The test plays the attestation helper: it creates both sessions and
  * installs one random key over netlink, and hands each trustmig-vm its
  * session id and ticket.  A small in-test TCP proxy sits between the two
- * VMMs to kill the destination or flip a byte at a chosen record.
+ * VMMs of a one-stream migration to kill the destination or flip a byte
+ * at a chosen record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -428,15 +430,18 @@ static void start_dst(struct _test_data_vmm *self, int port)
 	self->dst = spawn(self->bin, self->dst_log, args);
 }
 
+/* The default, the CPUs, would vary with the test VM: always say it. */
 static void start_src(struct _test_data_vmm *self, int port, const char *mem,
-		      const char *rate, const char *rounds, const char *confirm)
+		      const char *rate, const char *rounds, const char *confirm,
+		      const char *streams)
 {
 	char to[32], session[16];
 	const char *const args[] = { "--mem", mem, "--rate", rate,
 			 "--migrate-to", to, "--session", session,
 			 "--ticket", self->src_ticket, "--linger", "2",
 			 "--downtime-ms", "300", "--max-rounds", rounds,
-			 "--confirm-timeout", confirm, "--json", NULL };
+			 "--confirm-timeout", confirm, "--streams", streams,
+			 "--json", NULL };
 
 	snprintf(to, sizeof(to), "127.0.0.1:%d", port);
 	snprintf(session, sizeof(session), "%u", self->p.src.id);
@@ -477,13 +482,17 @@ static __u8 session_state(struct _test_data_vmm *self, __u32 id, __u8 *reason)
 	return s.state;
 }
 
+struct summary {
+	unsigned long long pages, records;	/* sent, every stream's */
+	double overhead_pct;
+	unsigned int streams;
+};
+
 /*
- * The source's --json summary line in @path: the pages it sent (full and
- * zero) and the wire overhead; false if there is none or it does not
- * parse.
+ * The source's --json summary line in @path; false if there is none or
+ * it does not parse.
  */
-static bool json_summary(const char *path, unsigned long long *pages,
-			 double *overhead_pct)
+static bool json_summary(const char *path, struct summary *sum)
 {
 	char line[1024];
 	bool found = false;
@@ -491,24 +500,45 @@ static bool json_summary(const char *path, unsigned long long *pages,
 
 	while (f && !found && fgets(line, sizeof(line), f))
 		found = sscanf(line,
-			       "{\"role\":\"source\",\"total_s\":%*f,\"downtime_ms\":%*f,\"rounds\":%*u,\"live_rounds\":%*u,\"pages\":%llu,\"full_pages\":%*u,\"zero_pages\":%*u,\"state_records\":%*u,\"records\":%*u,\"wire_bytes\":%*f,\"overhead_bytes\":%*f,\"overhead_pct\":%lf}",
-			       pages, overhead_pct) == 2;
+			       "{\"role\":\"source\",\"total_s\":%*f,\"downtime_ms\":%*f,\"rounds\":%*u,\"live_rounds\":%*u,\"pages\":%llu,\"full_pages\":%*u,\"zero_pages\":%*u,\"state_records\":%*u,\"records\":%llu,\"wire_bytes\":%*f,\"overhead_bytes\":%*f,\"overhead_pct\":%lf,\"streams\":%u}",
+			       &sum->pages, &sum->records, &sum->overhead_pct,
+			       &sum->streams) == 4;
 	if (f)
 		fclose(f);
 	return found;
 }
 
+/* "commit verified: N records" in the destination's log: N, or 0. */
+static unsigned long long verified_records(const char *path)
+{
+	unsigned long long n = 0;
+	char line[512];
+	FILE *f = fopen(path, "r");
+	char *p;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		p = strstr(line, "commit verified: ");
+		if (p)
+			sscanf(p, "commit verified: %llu records", &n);
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 static void migrate_ok(struct __test_metadata *_metadata,
 		       struct _test_data_vmm *self, const char *rate,
-		       const char *rounds)
+		       const char *rounds, unsigned int streams)
 {
-	unsigned long long pages = 0;
-	double overhead = 100;
+	struct tnl_session src = { 0 }, dst = { 0 };
+	struct summary sum = { 0 };
+	char n[16];
 	int st;
 
+	snprintf(n, sizeof(n), "%u", streams);
 	start_dst(self, self->dst_port);
 	ASSERT_TRUE(tlog_wait(self->dst_log, "waiting for the source", 30));
-	start_src(self, self->dst_port, "16", rate, rounds, "60");
+	start_src(self, self->dst_port, "16", rate, rounds, "60", n);
 
 	ASSERT_EQ(0, wait_for(&self->src, 300, &st));
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) {
@@ -523,25 +553,45 @@ static void migrate_ok(struct __test_metadata *_metadata,
 	EXPECT_TRUE(tlog_has(self->src_log, "destination confirmed resume"));
 	EXPECT_TRUE(tlog_has(self->src_log, "summary: total"));
 	/* 16 MiB: every page once at least; under 2 % on the wire */
-	EXPECT_TRUE(json_summary(self->src_log, &pages, &overhead));
-	EXPECT_LE(4096, pages);
-	EXPECT_GT(2.0, overhead);
-	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
-		  session_state(self, self->p.src.id, NULL));
-	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE,
-		  session_state(self, self->p.dst.id, NULL));
+	ASSERT_TRUE(json_summary(self->src_log, &sum));
+	EXPECT_LE(4096, sum.pages);
+	EXPECT_GT(2.0, sum.overhead_pct);
+	EXPECT_EQ(streams, sum.streams);
+	/* Every stream arrived whole: both VMMs and both modules agree. */
+	EXPECT_EQ(sum.records, verified_records(self->dst_log));
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.src.id, &src));
+	ASSERT_EQ(0, tnl_get(&self->t, self->p.dst.id, &dst));
+	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE, src.state);
+	EXPECT_EQ(TRUSTMIG_STATE_COMPLETE, dst.state);
+	/* The modules count the receipt too, sealed or verified. */
+	EXPECT_EQ(sum.records + 1, src.records);
+	EXPECT_EQ(src.records, dst.records);
+	EXPECT_EQ(sum.pages, src.pages);
+	EXPECT_EQ(src.pages, dst.pages);
 }
 
 TEST_F_TIMEOUT(vmm, live_migration_guest_verifies, 360)
 {
-	migrate_ok(_metadata, self, "300", "8");
+	migrate_ok(_metadata, self, "300", "8", 1);
 }
 
 /* Writes faster than pre-copy converges: the round limit ends it. */
 TEST_F_TIMEOUT(vmm, live_migration_heavy_writer, 360)
 {
-	migrate_ok(_metadata, self, "3000", "4");
+	migrate_ok(_metadata, self, "3000", "4", 1);
 	EXPECT_TRUE(tlog_has(self->src_log, "round 2:"));
+}
+
+/* Lanes sealed and opened by a thread each, on connections of their own. */
+TEST_F_TIMEOUT(vmm, live_migration_two_streams, 360)
+{
+	migrate_ok(_metadata, self, "300", "8", 2);
+}
+
+/* 16 MiB is 8 stripes of 2 MiB: two for each stream. */
+TEST_F_TIMEOUT(vmm, live_migration_four_streams, 360)
+{
+	migrate_ok(_metadata, self, "300", "8", 4);
 }
 
 /* The source after a failed migration: kept, running, intact. */
@@ -566,7 +616,7 @@ TEST_F_TIMEOUT(vmm, destination_killed_during_precopy, 120)
 	start_dst(self, self->dst_port);
 	port = start_proxy(self, PROXY_KILL_AT_RECORD, 300);
 	ASSERT_LT(0, port);
-	start_src(self, port, "8", "300", "8", "60");
+	start_src(self, port, "8", "300", "8", "60", "1");
 
 	expect_kept(_metadata, self, VMM_EXIT_KEPT);
 	EXPECT_TRUE(self->px.killed);
@@ -579,6 +629,25 @@ TEST_F_TIMEOUT(vmm, destination_killed_during_precopy, 120)
 		  session_state(self, self->p.dst.id, NULL));
 }
 
+/*
+ * Several streams, the destination killed once they are up: every lane
+ * of the source fails, none is left blocked, the VM is kept.
+ */
+TEST_F_TIMEOUT(vmm, destination_killed_with_two_streams, 120)
+{
+	start_dst(self, self->dst_port);
+	ASSERT_TRUE(tlog_wait(self->dst_log, "waiting for the source", 30));
+	/* A writer pre-copy does not catch up with: it is still going. */
+	start_src(self, self->dst_port, "16", "3000", "30", "60", "2");
+	ASSERT_TRUE(tlog_wait(self->src_log, "migrating", 60));
+	kill(self->dst, SIGKILL);
+
+	expect_kept(_metadata, self, VMM_EXIT_KEPT);
+	EXPECT_TRUE(tlog_has(self->src_log, "migration failed"));
+	EXPECT_EQ(TRUSTMIG_STATE_FAILED,
+		  session_state(self, self->p.src.id, NULL));
+}
+
 TEST_F_TIMEOUT(vmm, flipped_byte_refused, 120)
 {
 	__u8 reason = 0;
@@ -587,7 +656,7 @@ TEST_F_TIMEOUT(vmm, flipped_byte_refused, 120)
 	start_dst(self, self->dst_port);
 	port = start_proxy(self, PROXY_FLIP_AT_RECORD, 50);
 	ASSERT_LT(0, port);
-	start_src(self, port, "8", "300", "8", "60");
+	start_src(self, port, "8", "300", "8", "60", "1");
 
 	ASSERT_EQ(0, wait_for(&self->dst, 90, &st));
 	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == VMM_EXIT_REFUSED) {
@@ -618,7 +687,7 @@ static bool source_left_unconfirmed(struct _test_data_vmm *self)
 	port = start_proxy(self, PROXY_KILL_AT_COMMIT, 0);
 	if (port <= 0)
 		return false;
-	start_src(self, port, "8", "300", "3", "3");
+	start_src(self, port, "8", "300", "3", "3", "1");
 	/* a bound, not a speed: a debug kernel on a loaded host is slow */
 	return tlog_wait(self->src_log, "NOT destroyed", 240);
 }
@@ -674,7 +743,7 @@ TEST_F_TIMEOUT(vmm, forged_resume_confirmation, 150)
 	start_dst(self, self->dst_port);
 	port = start_proxy(self, PROXY_FORGE_RESUMED, in_receipt);
 	ASSERT_LT(0, port);
-	start_src(self, port, "8", "300", "3", "3");
+	start_src(self, port, "8", "300", "3", "3", "1");
 
 	ASSERT_TRUE(tlog_wait(self->src_log, "NOT destroyed", 90));
 	EXPECT_TRUE(self->px.flipped);
