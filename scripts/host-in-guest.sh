@@ -223,11 +223,11 @@ demo_a() {
 	step "starting a VM (16 MiB guest that writes 300 pages/s and checks itself)"
 	mkfifo "$fifo"
 	vmm "$run/vmm.log" --mem 16 --rate 300 --migrate-to "$peer:$vm_port" \
-		--session-file "$fifo" --delay 2 --linger 3 --timeout 60
+		--session-file "$fifo" --delay 2 --linger 3 --timeout 60 --streams 2
 	post_text peer.cmd.1 receive
 	step "attested handshake with host B (Trust_Tokens, quotes, TPM2_ECDH_ZGen)"
 	handshake vm "$fifo" || die "handshake refused (exit $?)"
-	step "live migration to host B over trustmig.ko's sealed records"
+	step "live migration to host B over trustmig.ko's sealed records, on 2 streams"
 	vmm_wait
 	[ "$vmm_rc" -eq 0 ] || die "trustmig-vm exit $vmm_rc"
 	await peer.result.1
