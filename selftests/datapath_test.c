@@ -97,30 +97,10 @@ static int dp_round(struct _test_data_dp *self, const unsigned long *bitmap)
 	return err;
 }
 
-struct dp_writer {
-	struct tvm *vm;
-	atomic_bool stop;
-	int passes, err;
-};
-
-/* The guest keeps writing while rounds are sealed, as a live VM does. */
-static void *dp_writer(void *arg)
-{
-	struct dp_writer *w = arg;
-	__u32 stride = 1;
-
-	while (!atomic_load(&w->stop) && !w->err) {
-		w->err = tvm_run_pass(w->vm, 1, w->vm->npages - 1, stride);
-		stride = stride % 7 + 2;
-		w->passes++;
-	}
-	return NULL;
-}
-
 static void dp_migrate(struct __test_metadata *_metadata,
 		       struct _test_data_dp *self, bool vmm_forgets)
 {
-	struct dp_writer w = { .vm = &self->a };
+	struct tmig_writer w = { .vm = &self->a };
 	struct tnl_session src, dst;
 	struct tnl_event ev;
 	__u64 forgotten = 0, i;
@@ -130,7 +110,7 @@ static void dp_migrate(struct __test_metadata *_metadata,
 
 	/* Round 0: every page, while the guest writes. */
 	ASSERT_EQ(0, tvm_harvest(&self->a, self->bitmap));
-	ASSERT_EQ(0, pthread_create(&thread, NULL, dp_writer, &w));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, tmig_guest_writes, &w));
 	ASSERT_EQ(0, dp_round(self, NULL));
 	for (round = 1; round <= 3; round++) {
 		while (w.passes < round * 2 && !w.err)

@@ -241,39 +241,20 @@ static void lanes_check_owner(struct __test_metadata *_metadata,
 	EXPECT_LT(0, pages);
 }
 
-struct writer {
-	struct tvm *vm;
-	atomic_bool stop;
-	int passes, err;
-};
-
-static void *guest_writes(void *arg)
-{
-	struct writer *w = arg;
-	__u32 stride = 1;
-
-	while (!atomic_load(&w->stop) && !w->err) {
-		w->err = tvm_run_pass(w->vm, 1, w->vm->npages - 1, stride);
-		stride = stride % 7 + 2;
-		w->passes++;
-	}
-	return NULL;
-}
-
 /*
  * Four rounds while the guest writes, the last one paused, each lane
  * sealed and opened by a thread of its own; then the commit.
  */
 TEST_F_TIMEOUT(lanes, concurrent_live_precopy_identical, 300)
 {
-	struct writer w = { .vm = &self->a };
+	struct tmig_writer w = { .vm = &self->a };
 	struct tnl_session src, dst;
 	struct trustmig_open o;
 	pthread_t thread;
 	int round;
 	__u32 i;
 
-	ASSERT_EQ(0, pthread_create(&thread, NULL, guest_writes, &w));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, tmig_guest_writes, &w));
 	for (round = 0; round < 4; round++) {
 		while (w.passes < round * 2 && !w.err)
 			usleep(1000);

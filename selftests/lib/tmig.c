@@ -233,6 +233,19 @@ int tmig_open(int fd, const __u8 *buf, size_t len, __u32 flags,
 	return tmig_open_lane(fd, 0, buf, len, flags, res);
 }
 
+void *tmig_guest_writes(void *writer)
+{
+	struct tmig_writer *w = writer;
+	__u32 stride = 1;
+
+	while (!atomic_load(&w->stop) && !w->err) {
+		w->err = tvm_run_pass(w->vm, 1, w->vm->npages - 1, stride);
+		stride = stride % 7 + 2;
+		w->passes++;
+	}
+	return NULL;
+}
+
 size_t tmig_record_size(const __u8 *rec)
 {
 	const struct trustmig_rec_hdr *h = (const void *)rec;

@@ -7,6 +7,7 @@
 #ifndef _TMIG_H
 #define _TMIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
@@ -75,6 +76,19 @@ int tmig_open_lane(int fd, __u32 lane, const __u8 *buf, size_t len,
 		   __u32 flags, struct trustmig_open *res);
 int tmig_open_state(int fd, const __u8 *buf, size_t len, void *state,
 		    __u32 state_cap, struct trustmig_open *res);
+
+/*
+ * A thread keeping the guest of @vm writing (tvm_run_pass() over every
+ * data page, the stride varying) until @stop, as a live VM does while
+ * rounds are sealed; @passes counts its passes, @err its first error.
+ */
+struct tmig_writer {
+	struct tvm *vm;
+	atomic_bool stop;
+	int passes, err;
+};
+
+void *tmig_guest_writes(void *writer);
 
 /* Size of the record starting at @rec, from its header. */
 size_t tmig_record_size(const __u8 *rec);
