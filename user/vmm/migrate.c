@@ -1079,6 +1079,11 @@ out_vm:
 	}
 	vmm_destroy(v);
 out:
+	/* A commit with no STATE before it leaves lane threads to stop. */
+	for (i = 1; i < d.nlanes; i++)
+		if (d.lane[i].running)
+			shutdown(d.lane[i].sock, SHUT_RDWR);
+	dst_join(&d);
 	if (d.tm >= 0)
 		close(d.tm);
 	if (lfd >= 0)
