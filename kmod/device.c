@@ -39,7 +39,7 @@ static int trustmig_release(struct inode *inode, struct file *file)
 {
 	struct trustmig_file *tf = file->private_data;
 	struct trustmig_session *s = tf->session;
-	int i;
+	int i, j;
 
 	if (s) {
 		mutex_lock(&s->lock);
@@ -51,8 +51,11 @@ static int trustmig_release(struct inode *inode, struct file *file)
 	}
 	mutex_destroy(&tf->lock);
 	/* The buffers held guest pages in clear. */
-	for (i = 0; i < TRUSTMIG_LANES_MAX; i++)
+	for (i = 0; i < TRUSTMIG_LANES_MAX; i++) {
 		kfree_sensitive(tf->rec[i]);
+		for (j = 0; j < TRUSTMIG_READ_BATCH; j++)
+			kfree_sensitive(tf->pages[i][j]);
+	}
 	kfree(tf);
 	return 0;
 }
@@ -242,6 +245,23 @@ err_sem:
 	else
 		up_read(&s->lanes_sem);
 	return err;
+}
+
+int trustmig_lane_pages_alloc(struct trustmig_lane_call *c)
+{
+	u8 **pages = c->tf->pages[c->lane];
+	int i;
+
+	lockdep_assert_held(&c->l->lock);
+	for (i = 0; i < TRUSTMIG_READ_BATCH; i++) {
+		if (pages[i])
+			continue;
+		/* kmalloc: the AEAD maps each with one scatterlist entry. */
+		pages[i] = kmalloc(TRUSTMIG_PAGE_REC_LEN, GFP_KERNEL);
+		if (!pages[i])
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 int trustmig_lane_end(struct trustmig_lane_call *c, int err)

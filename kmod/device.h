@@ -19,6 +19,12 @@ struct trustmig_session;
 struct trustmig_tracker;
 
 /*
+ * Pages a source's SEAL reads per hold of KVM's slots_lock: the lock and
+ * the memslot lookup are paid once per batch, not per page.
+ */
+#define TRUSTMIG_READ_BATCH	16
+
+/*
  * An open /dev/trustmig: what a VMM attached it to, once it has.  The
  * ioctls of send.h and receive.h run on an attached file, from the VM's
  * owner (trustmig_ioctl()), each inside a trustmig_lane_call.
@@ -31,6 +37,8 @@ struct trustmig_file {
 	struct trustmig_tracker *tracker;	/* sources only */
 	/* Each lane's record in clear, made by its first call. */
 	u8 *rec[TRUSTMIG_LANES_MAX];
+	/* A source lane's pages read, each with room for its record. */
+	u8 *pages[TRUSTMIG_LANES_MAX][TRUSTMIG_READ_BATCH];
 };
 
 /*
@@ -57,6 +65,8 @@ int trustmig_lane_begin(struct trustmig_lane_call *c, struct trustmig_file *tf,
 			u32 lane, bool all_lanes,
 			int (*check)(struct trustmig_session *s, u8 role),
 			u8 role);
+/* The lane's page buffers, made by its first SEAL; 0 or -ENOMEM. */
+int trustmig_lane_pages_alloc(struct trustmig_lane_call *c);
 /*
  * Lets the lane go; if the call set a reason, fails the session first.
  * Returns @err, or the failure's error.

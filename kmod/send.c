@@ -29,13 +29,13 @@
 #include "session.h"
 
 /*
- * Seal c->rec (header still to fill, @len bytes of payload in place) on
+ * Seal @rec (header still to fill, @len bytes of payload in place) on
  * the call's lane and copy the record to @ubuf.  Returns its size.
  */
-static int trustmig_seal_record(struct trustmig_lane_call *c, u8 type,
-				u64 gfn, unsigned int len, u8 __user *ubuf)
+static int trustmig_seal_rec(struct trustmig_lane_call *c, u8 *rec, u8 type,
+			     u64 gfn, unsigned int len, u8 __user *ubuf)
 {
-	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)c->rec;
+	struct trustmig_rec_hdr *hdr = (struct trustmig_rec_hdr *)rec;
 	struct trustmig_lane *l = c->l;
 	unsigned int size = TRUSTMIG_HDR_LEN + len + TRUSTMIG_TAG_LEN;
 
@@ -54,16 +54,23 @@ static int trustmig_seal_record(struct trustmig_lane_call *c, u8 type,
 	hdr->round = cpu_to_be16(l->round);
 	hdr->len = cpu_to_be16(len);
 	hdr->seq = cpu_to_be64(l->seq);
-	if (trustmig_aead_seal(&c->crypt, c->lane, l->seq, c->rec, len))
+	if (trustmig_aead_seal(&c->crypt, c->lane, l->seq, rec, len))
 		return trustmig_lane_fail(c, TRUSTMIG_REASON_CRYPTO, EIO);
 	/*
 	 * A record that cannot reach the VMM has still consumed its nonce:
 	 * the stream now has a gap the destination will refuse.
 	 */
-	if (copy_to_user(ubuf, c->rec, size))
+	if (copy_to_user(ubuf, rec, size))
 		return trustmig_lane_fail(c, TRUSTMIG_REASON_FAULT, EFAULT);
 	trustmig_lane_account(l, len);
 	return size;
+}
+
+/* A control record, a zero run or a state: in the call's own buffer. */
+static int trustmig_seal_record(struct trustmig_lane_call *c, u8 type,
+				u64 gfn, unsigned int len, u8 __user *ubuf)
+{
+	return trustmig_seal_rec(c, c->rec, type, gfn, len, ubuf);
 }
 
 /*
@@ -95,21 +102,19 @@ static int trustmig_seal_zero_run(struct trustmig_lane_call *c,
 }
 
 /*
- * Seals the page at @gfn, read into c->rec, unless it is zero: then it
- * joins @run, sealed as one record once the run ends.  Either way the
- * page's content is what the read saw, as dirty.c's ordering argument
- * needs.  Returns the bytes written to @ubuf (a run ended by this page,
- * and the page), 0 for a page that joined the run.
+ * Seals the page at @gfn, read into @rec's payload, unless it is zero:
+ * then it joins @run, sealed as one record once the run ends.  Either
+ * way the page's content is what the read saw, as dirty.c's ordering
+ * argument needs.  Returns the bytes written to @ubuf (a run ended by
+ * this page, and the page), 0 for a page that joined the run.
  */
-static int trustmig_seal_page(struct trustmig_lane_call *c, gfn_t gfn,
-			      struct trustmig_zero_pending *run,
+static int trustmig_seal_page(struct trustmig_lane_call *c, u8 *rec,
+			      gfn_t gfn, struct trustmig_zero_pending *run,
 			      u8 __user *ubuf)
 {
-	u8 *page = c->rec + TRUSTMIG_HDR_LEN;
-	u8 head[TRUSTMIG_ZERO_RUN_REC_LEN - TRUSTMIG_HDR_LEN];
 	int run_size, size;
 
-	if (trustmig_page_zero(page)) {
+	if (trustmig_page_zero(rec + TRUSTMIG_HDR_LEN)) {
 		size = 0;
 		/* A page not pending in between ends the run. */
 		if (run->pages && run->gfn + run->pages != gfn)
@@ -121,18 +126,11 @@ static int trustmig_seal_page(struct trustmig_lane_call *c, gfn_t gfn,
 		run->pages++;
 		return size;
 	}
-	/* The run's record overwrites the head of the page read: keep it. */
-	run_size = 0;
-	if (run->pages) {
-		memcpy(head, page, sizeof(head));
-		run_size = trustmig_seal_zero_run(c, run, ubuf);
-		memcpy(page, head, sizeof(head));
-		memzero_explicit(head, sizeof(head));
-		if (run_size < 0)
-			return run_size;
-	}
-	size = trustmig_seal_record(c, TRUSTMIG_REC_PAGE, gfn, PAGE_SIZE,
-				    ubuf + run_size);
+	run_size = trustmig_seal_zero_run(c, run, ubuf);
+	if (run_size < 0)
+		return run_size;
+	size = trustmig_seal_rec(c, rec, TRUSTMIG_REC_PAGE, gfn, PAGE_SIZE,
+				 ubuf + run_size);
 	if (size < 0)
 		return size;
 	trustmig_lane_pages(c->l, 1, false);
@@ -209,23 +207,34 @@ static int trustmig_seal_harvest(struct trustmig_dirty_slot *ds, u64 ubitmap)
 	return 0;
 }
 
+/* Pages a SEAL step read under one hold of slots_lock, in gfn order. */
+struct trustmig_read {
+	unsigned int n;
+	gfn_t gfn[TRUSTMIG_READ_BATCH];
+};
+
 /*
  * One step of a SEAL, under slots_lock, so that no re-protection is half
- * done while a page is read (dirty.c): the harvest, if @harvest; then,
- * if @read, the lane's next pending page from *@bit on into c->rec,
- * settled in the tracker.  Returns 1 with *@bit and *@gfn set, or 0 with
- * arg->pages_left set when nothing is read.
+ * done while a page is read (dirty.c): the harvest, if @harvest; then up
+ * to @max of the lane's pending pages from *@bit on, each into its own
+ * buffer of the lane and settled in the tracker.  Sets arg->pages_left
+ * when it reads fewer than @max (none pending) or @max is 0 (the call
+ * ends).  One hold and one memslot lookup serve the whole batch.
  */
 static int trustmig_seal_step(struct trustmig_lane_call *c,
 			      struct trustmig_seal *arg, bool harvest,
-			      bool read, unsigned long *bit, gfn_t *gfn)
+			      unsigned int max, unsigned long *bit,
+			      struct trustmig_read *rd)
 {
 	struct kvm *kvm = c->tf->kvm;
 	const struct kvm_memory_slot *ms;
 	struct trustmig_dirty_slot *ds;
+	u8 **pages = c->tf->pages[c->lane];
 	u32 lanes = c->s->nlanes;
+	gfn_t gfn;
 	int err;
 
+	rd->n = 0;
 	/* Another lane, or the lifetime, ended the session: stop here. */
 	if (READ_ONCE(c->s->state) != TRUSTMIG_STATE_ACTIVE)
 		return -EPIPE;
@@ -236,41 +245,59 @@ static int trustmig_seal_step(struct trustmig_lane_call *c,
 				 &ms, &ds);
 	if (!err && harvest)
 		err = trustmig_seal_harvest(ds, arg->dirty_bitmap);
-	if (err)
-		goto out;
-	if (read) {
+	while (!err && rd->n < max) {
 		*bit = trustmig_dirty_next(ds, *bit, c->lane, lanes);
-		read = *bit < ds->npages;
+		if (*bit >= ds->npages)
+			break;
+		gfn = ds->base_gfn + *bit;
+		if (copy_from_user(pages[rd->n] + TRUSTMIG_HDR_LEN,
+				   (void __user *)__gfn_to_hva_memslot(ms, gfn),
+				   PAGE_SIZE)) {
+			err = trustmig_lane_fail(c, TRUSTMIG_REASON_FAULT,
+						 EFAULT);
+			break;
+		}
+		trustmig_dirty_sealed(c->tf->tracker, ds, ms, *bit);
+		rd->gfn[rd->n++] = gfn;
+		(*bit)++;
 	}
-	if (!read) {
+	if (!err && (rd->n < max || !max))
 		arg->pages_left = trustmig_dirty_pending(ds, c->lane, lanes);
-		goto out;
-	}
-	*gfn = ds->base_gfn + *bit;
-	if (copy_from_user(c->rec + TRUSTMIG_HDR_LEN,
-			   (void __user *)__gfn_to_hva_memslot(ms, *gfn),
-			   PAGE_SIZE)) {
-		err = trustmig_lane_fail(c, TRUSTMIG_REASON_FAULT, EFAULT);
-		goto out;
-	}
-	trustmig_dirty_sealed(c->tf->tracker, ds, ms, *bit);
-	err = 1;
-out:
 	mutex_unlock(&kvm->slots_lock);
 	return err;
+}
+
+/*
+ * How many pages the next step may read: as many full-page records as
+ * the buffer still holds, less the run record a pending run may need
+ * (zero pages take no room, and end at most one run each), within the
+ * batch and the call's page limit.
+ */
+static unsigned int trustmig_seal_room(const struct trustmig_seal *arg,
+				       const struct trustmig_zero_pending *run,
+				       u64 read)
+{
+	u64 room = arg->out.buf_len - arg->out.bytes;
+	u64 need = run->pages ? TRUSTMIG_ZERO_RUN_REC_LEN : 0;
+
+	if (room < need || fatal_signal_pending(current))
+		return 0;
+	return min3((room - need) / TRUSTMIG_PAGE_REC_LEN,
+		    (u64)TRUSTMIG_READ_BATCH, TRUSTMIG_SEAL_PAGES_MAX - read);
 }
 
 long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 {
 	struct trustmig_zero_pending run = { 0 };
 	struct trustmig_lane_call c;
+	struct trustmig_read rd;
 	struct trustmig_seal arg;
 	unsigned long bit = 0;
-	bool harvest, only_harvest, read;
+	bool harvest, only_harvest;
+	unsigned int max, i;
 	u64 records, pages;
 	u8 __user *ubuf;
 	int err, size;
-	gfn_t gfn;
 
 	if (copy_from_user(&arg, argp, sizeof(arg)))
 		return -EFAULT;
@@ -283,37 +310,30 @@ long trustmig_ioc_seal(struct trustmig_file *tf, void __user *argp)
 	arg.pages = 0;
 	harvest = arg.flags & TRUSTMIG_SEAL_HARVEST;
 	only_harvest = harvest && !arg.out.buf_len;
-	read = !only_harvest;
 
 	err = trustmig_lane_begin(&c, tf, arg.out.lane, false,
 				  trustmig_session_usable,
 				  TRUSTMIG_ROLE_SOURCE);
 	if (err)
 		return err;
+	err = only_harvest ? 0 : trustmig_lane_pages_alloc(&c);
 	records = c.l->seq;
 	pages = c.l->pages;
-	for (;;) {
-		/*
-		 * Room for this page's record and the run it may end; zero
-		 * pages take none, so a page count bounds the call.
-		 */
-		if (arg.out.buf_len - arg.out.bytes < TRUSTMIG_PAGE_REC_LEN +
-		    (run.pages ? TRUSTMIG_ZERO_RUN_REC_LEN : 0) ||
-		    c.l->pages + run.pages - pages == TRUSTMIG_SEAL_PAGES_MAX ||
-		    fatal_signal_pending(current))
-			read = false;
-		err = trustmig_seal_step(&c, &arg, harvest, read, &bit, &gfn);
+	while (!err) {
+		max = only_harvest ? 0 :
+		      trustmig_seal_room(&arg, &run,
+					 c.l->pages + run.pages - pages);
+		err = trustmig_seal_step(&c, &arg, harvest, max, &bit, &rd);
 		harvest = false;
-		if (err <= 0)
-			break;
-		size = trustmig_seal_page(&c, gfn, &run,
-					  ubuf + arg.out.bytes);
-		if (size < 0) {
-			err = size;
-			break;
+		for (i = 0; !err && i < rd.n; i++) {
+			size = trustmig_seal_page(&c, tf->pages[c.lane][i],
+						  rd.gfn[i], &run,
+						  ubuf + arg.out.bytes);
+			err = min(size, 0);
+			arg.out.bytes += max(size, 0);
 		}
-		arg.out.bytes += size;
-		bit++;
+		if (rd.n < max || !max)
+			break;
 		cond_resched();
 	}
 	if (!err) {
