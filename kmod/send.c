@@ -9,10 +9,10 @@
  * which is its nonce: a record the VMM does not get leaves a gap the
  * lane cannot go on with, so such a failure fails the session.
  *
- * Calls on different lanes run at once.  A page is read, and its dirty
- * state settled, under KVM's slots_lock (dirty.c says why); the zero
- * test, the cipher and the copy to the VMM run with the lane's lock
- * alone.
+ * Calls on different lanes run at once.  Pages are read, up to
+ * TRUSTMIG_READ_BATCH per hold, and their dirty state settled, under
+ * KVM's slots_lock (dirty.c says why); the zero test, the cipher and
+ * the copy to the VMM run with the lane's lock alone.
  */
 #include <linux/bitmap.h>
 #include <linux/kvm_host.h>
